@@ -1,0 +1,99 @@
+"""Inbound event contracts (seed 0's event bus): what the casino platform publishes.
+
+All four events travel on one topic keyed by `brand_id:player_id`, so a player's events stay in
+order on one partition. Every event shares the envelope below; `type` tells them apart.
+"""
+
+from enum import StrEnum
+from typing import Annotated, Literal, Self
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    model_validator,
+)
+
+from loyalty_streams.domain.money import Amount, Currency, check_places
+
+Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\s:]+$")]
+"""An id that can sit on either side of the `brand_id:player_id` key: no colon, no spaces."""
+
+
+class GameCategory(StrEnum):
+    """Game families with their own points weight (seed 0's "odds by game")."""
+
+    SLOTS = "slots"
+    TABLE = "table"  # table and board games
+    LIVE_CASINO = "live_casino"
+    EXCLUSIVE = "exclusive"
+
+
+class EventEnvelope(BaseModel):
+    """Fields every inbound event carries."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event_id: Identifier = Field(description="Unique id of this event, used for de-duplication")
+    brand_id: Identifier = Field(description="The brand (casino site) the player belongs to")
+    player_id: Identifier = Field(description="The player, unique within the brand")
+    occurred_at: AwareDatetime = Field(description="Event time, with a UTC offset")
+    amount: Amount
+    currency: Currency
+
+    @model_validator(mode="after")
+    def _amount_fits_currency(self) -> Self:
+        check_places(self.amount, self.currency)
+        return self
+
+    @property
+    def key(self) -> str:
+        """The Kafka key of every record about this player."""
+        return player_key(self.brand_id, self.player_id)
+
+
+class BetPlaced(EventEnvelope):
+    """A wager: the only event that earns points and turnover."""
+
+    type: Literal["BetPlaced"] = "BetPlaced"
+    bet_id: Identifier = Field(description="The wager's id in the game platform")
+    game_id: Identifier
+    game_category: GameCategory
+
+
+class WinCredited(EventEnvelope):
+    """A win paid on an earlier bet; lowers the day's GGR."""
+
+    type: Literal["WinCredited"] = "WinCredited"
+    bet_id: Identifier = Field(description="The bet this win settles")
+
+
+class DepositMade(EventEnvelope):
+    """Money paid in; counts as activity (it keeps points from expiring)."""
+
+    type: Literal["DepositMade"] = "DepositMade"
+
+
+class BonusRedeemed(EventEnvelope):
+    """A bonus released to the player's balance; lowers the day's NGR."""
+
+    type: Literal["BonusRedeemed"] = "BonusRedeemed"
+    bonus_id: Identifier
+
+
+PlayerEvent = Annotated[
+    BetPlaced | WinCredited | DepositMade | BonusRedeemed, Field(discriminator="type")
+]
+PLAYER_EVENT: TypeAdapter[PlayerEvent] = TypeAdapter(PlayerEvent)
+
+
+def decode_player_event(raw: bytes | str) -> PlayerEvent:
+    """Parse and validate one record value; raises `pydantic.ValidationError` when it is bad."""
+    return PLAYER_EVENT.validate_json(raw)
+
+
+def player_key(brand_id: str, player_id: str) -> str:
+    return f"{brand_id}:{player_id}"
+

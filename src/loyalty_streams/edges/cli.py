@@ -1,0 +1,107 @@
+"""The `loyalty-streams` command: one entry point for every process the product runs."""
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from loyalty_streams.settings import get_settings
+
+
+def _broker(_: argparse.Namespace) -> int:
+    from loyalty_streams.edges.broker import serve
+
+    serve(get_settings())
+    return 0
+
+
+def _topics_apply(args: argparse.Namespace) -> int:
+    from loyalty_streams.edges.topic_admin import apply_topics
+    from loyalty_streams.streams.topics import load_specs
+
+    settings = get_settings()
+    report = apply_topics(settings, load_specs(args.dir or settings.topics_dir))
+    print(report.render())
+    return 0 if report.ok else 1
+
+
+def _topics_schemas(args: argparse.Namespace) -> int:
+    from loyalty_streams.streams.topics import write_schemas
+
+    changed = write_schemas(args.dir or get_settings().topics_dir)
+    for path in changed:
+        print(f"rewrote {path}")
+    print(f"{len(changed)} schema(s) updated")
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from loyalty_streams.edges.generator import run
+
+    report = run(
+        get_settings(),
+        players=args.players,
+        rate=args.rate,
+        duration=args.duration,
+        seed=args.seed,
+    )
+    print(report.render())
+    return 0
+
+
+def _worker(_: argparse.Namespace) -> int:
+    from loyalty_streams.streams.worker import run_worker
+
+    return run_worker(get_settings())
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from loyalty_streams.edges.demo import run_demo
+
+    return run_demo(duration=args.duration)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="loyalty-streams",
+        description="Loyalty points and VIP levels as a Kafka stream processor.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser(
+        "broker", help="run the embedded Kafka-compatible development broker (Tansu)"
+    ).set_defaults(handler=_broker)
+
+    topics = commands.add_parser("topics", help="topic declarations in topics/")
+    topic_commands = topics.add_subparsers(dest="topics_command", required=True)
+    for name, handler, text in (
+        ("apply", _topics_apply, "create missing topics, report those that differ"),
+        ("schemas", _topics_schemas, "regenerate the value schemas from the models"),
+    ):
+        sub = topic_commands.add_parser(name, help=text)
+        sub.add_argument("--dir", type=Path, default=None, help="declarations folder")
+        sub.set_defaults(handler=handler)
+
+    commands.add_parser("worker", help="run a stream worker").set_defaults(handler=_worker)
+
+    generate = commands.add_parser("generate", help="publish a synthetic stream of player events")
+    generate.add_argument("--players", type=int, default=1000, help="distinct players")
+    generate.add_argument("--rate", type=float, default=500.0, help="events per second")
+    generate.add_argument("--duration", type=float, default=30.0, help="seconds to run")
+    generate.add_argument("--seed", type=int, default=None, help="random seed, for a repeatable run")
+    generate.set_defaults(handler=_generate)
+
+    demo = commands.add_parser("demo", help="broker + worker + generator, then a summary")
+    demo.add_argument("--duration", type=float, default=30.0, help="seconds of generated traffic")
+    demo.set_defaults(handler=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code: int = args.handler(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""The one typed settings object, read from `LOYALTY_*` environment variables.
+
+Defaults suit the embedded development broker on 127.0.0.1:9092; pointing
+`LOYALTY_BOOTSTRAP_SERVERS` (and, for a secured cluster, the security settings) at any Kafka
+cluster is all it takes to run against it.
+"""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LOYALTY_", extra="ignore", frozen=True)
+
+    bootstrap_servers: str = Field(
+        "127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated host:port"
+    )
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = None
+
+    broker_port: int = Field(9092, description="Port of the embedded development broker")
+    broker_host: str = Field("127.0.0.1", description="Address the embedded broker listens on")
+
+    app_id: str = Field("loyalty-streams", description="Faust app id: consumer group and prefix")
+    data_dir: Path = Field(Path("var/data"), description="Where RocksDB tables live")
+    topics_dir: Path = Field(Path("topics"), description="Topic declarations (topics/*.json)")
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(6066, description="Port of the worker's HTTP views")
+    session_timeout_s: float = Field(
+        10.0, description="Consumer group session timeout; short, so workers join fast"
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
