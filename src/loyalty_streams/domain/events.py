@@ -96,4 +96,3 @@ def decode_player_event(raw: bytes | str) -> PlayerEvent:
 
 def player_key(brand_id: str, player_id: str) -> str:
     return f"{brand_id}:{player_id}"
-

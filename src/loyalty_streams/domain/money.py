@@ -32,17 +32,15 @@ class Currency(StrEnum):
     GC = "GC"  # gold coins: play-only, 100,000 GC wagered = 1 VIP point
 
 
-DECIMAL_PLACES: dict[Currency, int] = {currency: 2 for currency in Currency}
+DECIMAL_PLACES: dict[Currency, int] = dict.fromkeys(Currency, 2)
 
 
 def _parse_amount(value: Any) -> Decimal:
     """Accept only canonical decimal strings: no floats, exponents, signs, NaN or infinity."""
     if not isinstance(value, str):
-        raise ValueError("amount must be a decimal string such as \"12.50\"")
+        raise ValueError('amount must be a decimal string such as "12.50"')
     if not _AMOUNT_RE.fullmatch(value):
-        raise ValueError(
-            f"amount {value!r} is not a non-negative decimal string such as \"12.50\""
-        )
+        raise ValueError(f'amount {value!r} is not a non-negative decimal string such as "12.50"')
     return Decimal(value)
 
 
@@ -53,7 +51,7 @@ Amount = Annotated[
         {
             "type": "string",
             "pattern": AMOUNT_PATTERN,
-            "description": "Non-negative decimal amount as a string, e.g. \"12.50\"",
+            "description": 'Non-negative decimal amount as a string, e.g. "12.50"',
         }
     ),
 ]

@@ -1,6 +1,6 @@
 """Outbound event contracts: what the engine tells the campaign engine, notifications and PMS.
 
-Plain frozen dataclasses, cheap to build on the hot path; `encode` turns one into JSON bytes and
+Plain slotted dataclasses, cheap to build on the hot path; `encode` turns one into JSON bytes and
 pydantic generates their JSON Schemas for `topics/`. Every output's `output_id` derives from what
 caused it (`<event_id>:points`, `<event_id>:level`), so consumers can drop duplicates.
 """
@@ -17,7 +17,7 @@ from loyalty_streams.domain.events import GameCategory
 from loyalty_streams.domain.money import Currency
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PointsFactors:
     """Everything the points of one bet were computed from, so any balance can be explained."""
 
@@ -29,7 +29,7 @@ class PointsFactors:
     level: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PointsAccrued:
     output_id: str
     event_id: str
@@ -51,7 +51,7 @@ class Direction(StrEnum):
     DOWN = "down"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LevelChanged:
     """LevelUp or LevelDown: the trigger for campaigns (OnLevelUp), notifications and PMS."""
 

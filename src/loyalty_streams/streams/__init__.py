@@ -1,1 +1,1 @@
-"""The stream layer: Faust app, topics, tables and agents. Thin: decode, fold with the domain, emit."""
+"""The stream layer: Faust app, topics, tables, agents. Thin: decode, fold with the domain, emit."""

@@ -1,0 +1,274 @@
+"""The loyalty engine: fold an event into a player's record, and re-check a player over time.
+
+`apply(state, event, programme)` and `evaluate(state, now, programme)` are pure: no I/O, no wall
+clock, the record passed in is never changed, and the same inputs give the same record and
+outputs.
+
+Rounding: every product and sum of money or points is computed exactly (64 significant digits,
+with overflow and invalid operations trapped), and the points of one bet are rounded *down* to
+0.01 at the end, so a player is never credited a fraction the rules did not earn.
+"""
+
+from collections.abc import Callable
+from datetime import date, datetime
+from decimal import ROUND_DOWN, Context, Decimal, DivisionByZero, InvalidOperation, Overflow
+from functools import partial
+
+from loyalty_streams.domain.events import (
+    BetPlaced,
+    BonusRedeemed,
+    DepositMade,
+    PlayerEvent,
+    WinCredited,
+)
+from loyalty_streams.domain.outputs import (
+    Direction,
+    LevelChanged,
+    Output,
+    PointsAccrued,
+    PointsFactors,
+)
+from loyalty_streams.domain.player import (
+    RECENT_EVENT_IDS,
+    WINDOW_DAYS,
+    ZERO,
+    DayLedger,
+    PlayerState,
+    SourcePosition,
+)
+from loyalty_streams.domain.programme import LevelBasis, Programme
+
+EXACT = Context(prec=64, rounding=ROUND_DOWN, traps=[InvalidOperation, Overflow, DivisionByZero])
+_mul = EXACT.multiply
+_add = EXACT.add
+POINT_STEP = Decimal("0.01")
+LEDGER_DAYS = 7
+"""How many brand days of GGR ledgers a record keeps for the daily cashback close."""
+
+
+class EventRejected(ValueError):
+    """The event is valid JSON but cannot be applied under the brand's programme."""
+
+
+def new_player(brand_id: str, player_id: str, programme: Programme, since: datetime) -> PlayerState:
+    return PlayerState(
+        brand_id=brand_id,
+        player_id=player_id,
+        level_rank=programme.levels[0].rank,
+        level_since=since,
+    )
+
+
+def bet_points(
+    event: BetPlaced, programme: Programme, level_index: int
+) -> tuple[Decimal, PointsFactors]:
+    """amount x currency rate x category weight x promotions x level multiplier, rounded down."""
+    rule = programme.currencies[event.currency]
+    level = programme.levels[level_index]
+    promotion, promotions = programme.promotion_factor(event.occurred_at, event.game_category)
+    weight = programme.category_weights[event.game_category]
+    exact = _mul(
+        _mul(_mul(_mul(event.amount, rule.points_per_unit), weight), promotion),
+        level.points_multiplier,
+    )
+    factors = PointsFactors(
+        points_per_unit=rule.points_per_unit,
+        category_weight=weight,
+        promotion_multiplier=promotion,
+        promotions=promotions,
+        level_multiplier=level.points_multiplier,
+        level=level.name,
+    )
+    return exact.quantize(POINT_STEP, rounding=ROUND_DOWN), factors
+
+
+def apply(
+    state: PlayerState | None,
+    event: PlayerEvent,
+    programme: Programme,
+    source: SourcePosition | None = None,
+) -> tuple[PlayerState, tuple[Output, ...]]:
+    """Fold one inbound event into the player's record; a repeat changes and emits nothing."""
+    if event.brand_id != programme.brand_id:
+        raise EventRejected(
+            f"event for brand {event.brand_id!r} given programme of {programme.brand_id!r}"
+        )
+    rule = programme.currencies.get(event.currency)
+    if rule is None:
+        raise EventRejected(
+            f"currency {event.currency} is not accepted by brand {programme.brand_id!r}"
+        )
+    if state is None:
+        new = new_player(event.brand_id, event.player_id, programme, event.occurred_at)
+    elif state.seen(event.event_id, source):
+        return state, ()
+    else:
+        new = state.clone()
+
+    day = programme.day_of(event.occurred_at)
+    clock = event.occurred_at
+    today = day
+    if new.last_activity is not None and new.last_activity > clock:
+        clock = new.last_activity
+        today = programme.day_of(clock)
+    new.last_activity = clock
+    new.recent_event_ids = (*new.recent_event_ids[-(RECENT_EVENT_IDS - 1) :], event.event_id)
+    if source is not None:
+        new.applied_offsets[source.topic_partition] = source.offset
+
+    turnover = _mul(event.amount, rule.turnover_per_unit)
+    outputs: list[Output] = []
+    if isinstance(event, BetPlaced):
+        base_points = _mul(event.amount, rule.points_per_unit)
+        points, factors = bet_points(event, programme, programme.level_index(new.level_rank))
+        new.cumulative_turnover = _add(new.cumulative_turnover, turnover)
+        new.vip_points = _add(new.vip_points, base_points)
+        qualifying = turnover if programme.level_basis is LevelBasis.TURNOVER else base_points
+        _add_to_bucket(new.buckets, day, today, qualifying)
+        new.points_available = _add(new.points_available, points)
+        new.points_accrued = _add(new.points_accrued, points)
+        _book(new.ledgers, day, today, bets=turnover)
+        outputs.append(
+            PointsAccrued(
+                output_id=f"{event.event_id}:points",
+                event_id=event.event_id,
+                brand_id=event.brand_id,
+                player_id=event.player_id,
+                occurred_at=event.occurred_at,
+                amount=event.amount,
+                currency=event.currency,
+                game_category=event.game_category,
+                points=points,
+                factors=factors,
+                programme_version=programme.version,
+                points_available=new.points_available,
+            )
+        )
+    elif isinstance(event, WinCredited):
+        _book(new.ledgers, day, today, wins=turnover)
+    elif isinstance(event, BonusRedeemed):
+        _book(new.ledgers, day, today, bonuses=turnover)
+    else:
+        assert isinstance(event, DepositMade)
+
+    change = _settle_level(
+        new, programme, clock, today, cause_id=event.event_id, output_id=f"{event.event_id}:level"
+    )
+    if change is not None:
+        outputs.append(change)
+    return new, tuple(outputs)
+
+
+def evaluate(
+    state: PlayerState, now: datetime, programme: Programme
+) -> tuple[PlayerState, tuple[Output, ...]]:
+    """Re-check a player without an event: 30-day decay, and downgrades after the grace period."""
+    new = state.clone()
+    today = programme.day_of(now)
+    start = today - WINDOW_DAYS
+    new.buckets = {day: amount for day, amount in new.buckets.items() if day > start}
+    cause = f"evaluate:{state.key}:{date.fromordinal(today).isoformat()}"
+    change = _settle_level(new, programme, now, today, cause_id=cause, output_id=f"{cause}:level")
+    return new, () if change is None else (change,)
+
+
+def target_index(programme: Programme, cumulative: Decimal, rolling: Callable[[], Decimal]) -> int:
+    """The highest level whose threshold is reached and whose retention the 30 days meet.
+
+    `rolling` is asked only when a retention requirement is above zero: summing the buckets is
+    the costliest step of a bet, and most checks never need it.
+    """
+    retentions = programme.retentions
+    levels = programme.levels
+    for i in range(len(levels) - 1, 0, -1):
+        if cumulative >= levels[i].threshold and (not retentions[i] or rolling() >= retentions[i]):
+            return i
+    return 0
+
+
+def cumulative_basis(state: PlayerState, programme: Programme) -> Decimal:
+    """The lifetime figure level thresholds are measured against."""
+    if programme.level_basis is LevelBasis.TURNOVER:
+        return state.cumulative_turnover
+    return state.vip_points
+
+
+def _settle_level(
+    state: PlayerState,
+    programme: Programme,
+    clock: datetime,
+    today: int,
+    *,
+    cause_id: str,
+    output_id: str,
+) -> LevelChanged | None:
+    """Move the record to its target level (upgrades at once, downgrades after the grace)."""
+    cumulative = cumulative_basis(state, programme)
+    current = programme.level_index(state.level_rank)
+    target = target_index(programme, cumulative, partial(state.rolling_sum, today))
+    if target == current:
+        state.downgrade_pending_since = None
+        return None
+    if target < current:
+        pending = state.downgrade_pending_since or clock
+        if clock - pending < programme.grace:
+            state.downgrade_pending_since = pending
+            return None
+    before, after = programme.levels[current], programme.levels[target]
+    state.level_rank = after.rank
+    state.level_since = clock
+    state.downgrade_pending_since = None
+    return LevelChanged(
+        output_id=output_id,
+        cause_id=cause_id,
+        brand_id=state.brand_id,
+        player_id=state.player_id,
+        occurred_at=clock,
+        direction=Direction.UP if target > current else Direction.DOWN,
+        from_level=before.name,
+        from_rank=before.rank,
+        to_level=after.name,
+        to_rank=after.rank,
+        reason="threshold_reached" if target > current else "retention_missed",
+        basis=programme.level_basis.value,
+        cumulative=cumulative,
+        rolling_30d=state.rolling_sum(today),
+        programme_version=programme.version,
+    )
+
+
+def _add_to_bucket(buckets: dict[int, Decimal], day: int, today: int, amount: Decimal) -> None:
+    """Add to a day's bucket; on a new day, drop days that left the window ending `today`."""
+    start = today - WINDOW_DAYS
+    if day <= start:
+        return
+    if day in buckets:
+        buckets[day] = _add(buckets[day], amount)
+        return
+    for old in [d for d in buckets if d <= start]:
+        del buckets[old]
+    buckets[day] = amount
+
+
+def _book(
+    ledgers: dict[int, DayLedger],
+    day: int,
+    today: int,
+    *,
+    bets: Decimal = ZERO,
+    wins: Decimal = ZERO,
+    bonuses: Decimal = ZERO,
+) -> None:
+    """Add play to a day's ledger; on a new day, drop ledgers older than LEDGER_DAYS."""
+    start = today - LEDGER_DAYS
+    if day <= start:
+        return
+    old = ledgers.get(day)
+    if old is None:
+        for stale in [d for d in ledgers if d <= start]:
+            del ledgers[stale]
+        ledgers[day] = DayLedger(bets, wins, bonuses)
+    else:
+        ledgers[day] = DayLedger(
+            _add(old.bets, bets), _add(old.wins, wins), _add(old.bonuses, bonuses)
+        )

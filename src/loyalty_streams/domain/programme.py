@@ -1,0 +1,269 @@
+"""The programme of a brand: its VIP levels, points rules and policies, validated and versioned.
+
+A programme is data (JSON files, later a compacted topic). Validation refuses inconsistent ones
+with a message naming the field, so an operator's mistake never reaches a player's balance.
+"""
+
+from datetime import datetime, time, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from loyalty_streams.domain.events import GameCategory, Identifier
+from loyalty_streams.domain.money import Currency
+
+NonNegative = Annotated[Decimal, Field(ge=0, max_digits=24, decimal_places=8)]
+Multiplier = Annotated[Decimal, Field(gt=0, le=1000, max_digits=12, decimal_places=6)]
+Percent = Annotated[Decimal, Field(ge=0, le=100, max_digits=8, decimal_places=3)]
+
+_FROZEN = ConfigDict(extra="forbid", frozen=True)
+ONE = Decimal(1)
+
+
+class LevelBasis(StrEnum):
+    """What level thresholds are measured in."""
+
+    TURNOVER = "turnover"  # seed 0: wagered amount in the programme's turnover currency
+    VIP_POINTS = "vip_points"  # seed 1: base points (1 SC = 1 point, 100,000 GC = 1 point)
+
+
+class Perks(BaseModel):
+    model_config = _FROZEN
+
+    personal_manager: bool = False
+    email_support: bool = False
+    priority_redemption: bool = False
+    priority_support: bool = False
+    vip_host: bool = False
+    monthly_bonus: bool = False
+    special_free_spins: bool = False
+    exclusive_tournaments: bool = False
+    accelerated_withdrawals: bool = False
+
+
+class Level(BaseModel):
+    model_config = _FROZEN
+
+    name: Annotated[str, Field(min_length=1, max_length=50)]
+    rank: Annotated[int, Field(ge=1)]
+    threshold: NonNegative = Field(description="Entry threshold, in the programme's basis")
+    retention: NonNegative | None = Field(
+        None,
+        description="Rolling 30-day figure needed to keep the level; "
+        "default: the threshold of the level below",
+    )
+    points_multiplier: Multiplier = Decimal(1)
+    cashback_percent: Percent = Decimal(0)
+    cashback_daily_cap: NonNegative | None = None
+    perks: Perks = Perks()
+    daily_bonus_multiplier: Multiplier = Decimal(1)
+    store_multiplier: Multiplier = Decimal(1)
+    tier_up_reward_gc: NonNegative = Decimal(0)
+    birthday_gift_gc: NonNegative = Decimal(10)
+    birthday_gift_sc: NonNegative = Decimal(10)
+    description: str = ""
+    image_url: str | None = None
+    icon_url: str | None = None
+
+
+class CurrencyRule(BaseModel):
+    """How a wager in one currency counts."""
+
+    model_config = _FROZEN
+
+    points_per_unit: NonNegative = Field(description="Base points per unit wagered")
+    turnover_per_unit: NonNegative = Field(
+        description="Units of the turnover currency per unit wagered (0: not turnover)"
+    )
+
+
+class Promotion(BaseModel):
+    """A temporary points multiplier set by the promo engine, e.g. DoublePointsWeek x2."""
+
+    model_config = _FROZEN
+
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    multiplier: Multiplier
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    categories: frozenset[GameCategory] | None = Field(
+        None, description="Game categories it applies to; all when absent"
+    )
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> Self:
+        if self.ends_at <= self.starts_at:
+            raise ValueError(f"promotion {self.name!r}: ends_at must be after starts_at")
+        return self
+
+    def active(self, moment: datetime, category: GameCategory) -> bool:
+        return self.starts_at <= moment < self.ends_at and (
+            self.categories is None or category in self.categories
+        )
+
+    def overlaps(self, other: "Promotion") -> bool:
+        in_time = self.starts_at < other.ends_at and other.starts_at < self.ends_at
+        in_scope = (
+            self.categories is None
+            or other.categories is None
+            or bool(self.categories & other.categories)
+        )
+        return in_time and in_scope
+
+
+class Policies(BaseModel):
+    model_config = _FROZEN
+
+    redemption_points: Annotated[int, Field(gt=0)] = 1000
+    redemption_value: NonNegative = Field(Decimal(10), description="Free-play value of that many")
+    redemption_currency: Currency = Currency.EUR
+    inactivity_expiry_days: Annotated[int, Field(gt=0)] = 365
+    expiry_warning_days: Annotated[int, Field(ge=0)] = 30
+    downgrade_grace_days: Annotated[int, Field(ge=0)] = 7
+    timezone: str = Field("UTC", description="IANA zone of the brand's day boundary")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"unknown time zone {value!r}") from error
+        return value
+
+
+class Programme(BaseModel):
+    """One version of one brand's loyalty programme."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    brand_id: Identifier
+    company_id: Identifier
+    name: Annotated[str, Field(min_length=1)]
+    version: Annotated[int, Field(ge=1)]
+    effective_from: AwareDatetime
+    level_basis: LevelBasis
+    turnover_currency: Currency
+    currencies: dict[Currency, CurrencyRule] = Field(min_length=1)
+    category_weights: dict[GameCategory, NonNegative]
+    promotions: tuple[Promotion, ...] = ()
+    promotions_may_overlap: bool = False
+    levels: tuple[Level, ...] = Field(min_length=1)
+    policies: Policies = Policies()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        missing = [c.value for c in GameCategory if c not in self.category_weights]
+        if missing:
+            raise ValueError(f"category_weights: no weight for {', '.join(missing)}")
+        ranks = [level.rank for level in self.levels]
+        if ranks != sorted(set(ranks)):
+            raise ValueError("levels: ranks must be unique and listed in increasing order")
+        if self.levels[0].threshold != 0:
+            raise ValueError("levels[0].threshold: the lowest level must start at 0")
+        for i in range(1, len(self.levels)):
+            low, high = self.levels[i - 1], self.levels[i]
+            if high.threshold <= low.threshold:
+                raise ValueError(
+                    f"levels[{i}].threshold: {high.name} ({high.threshold}) must be above "
+                    f"{low.name} ({low.threshold}); thresholds increase with rank"
+                )
+        names = [level.name for level in self.levels]
+        if len(set(names)) != len(names):
+            raise ValueError("levels: names must be unique")
+        if not self.promotions_may_overlap:
+            for i, first in enumerate(self.promotions):
+                for second in self.promotions[i + 1 :]:
+                    if first.overlaps(second):
+                        raise ValueError(
+                            f"promotions: {first.name!r} and {second.name!r} overlap, "
+                            "and promotions_may_overlap is false"
+                        )
+        return self
+
+    @property
+    def key(self) -> str:
+        return f"{self.brand_id}:v{self.version}"
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.policies.timezone)
+
+    @cached_property
+    def retentions(self) -> tuple[Decimal, ...]:
+        """Each level's retention requirement, with the default filled in."""
+        result = []
+        for i, level in enumerate(self.levels):
+            default = self.levels[i - 1].threshold if i else Decimal(0)
+            result.append(default if level.retention is None else level.retention)
+        return tuple(result)
+
+    @cached_property
+    def grace(self) -> timedelta:
+        return timedelta(days=self.policies.downgrade_grace_days)
+
+    @cached_property
+    def _last_day(self) -> list[float]:
+        """[start, end, ordinal] of the brand day `day_of` computed last."""
+        return [0.0, 0.0, 0.0]
+
+    @cached_property
+    def _rank_index(self) -> dict[int, int]:
+        return {level.rank: i for i, level in enumerate(self.levels)}
+
+    def day_of(self, moment: datetime) -> int:
+        """The brand's calendar day (proleptic ordinal) that an event time falls on.
+
+        Remembers the bounds of the last day it computed: events come nearly in time order, so
+        most calls are one comparison instead of a time-zone conversion.
+        """
+        stamp = moment.timestamp()
+        last = self._last_day
+        if last[0] <= stamp < last[1]:
+            return int(last[2])
+        local_date = moment.astimezone(self.zone).date()
+        last[0] = datetime.combine(local_date, time(), self.zone).timestamp()
+        last[1] = datetime.combine(local_date + timedelta(days=1), time(), self.zone).timestamp()
+        last[2] = local_date.toordinal()
+        return int(last[2])
+
+    def level_index(self, rank: int) -> int:
+        """Position of a rank in `levels`; an unknown rank (after a change) maps to the lowest."""
+        return self._rank_index.get(rank, 0)
+
+    def promotion_factor(
+        self, moment: datetime, category: GameCategory
+    ) -> tuple[Decimal, tuple[str, ...]]:
+        factor = ONE
+        if not self.promotions:
+            return factor, ()
+        names: list[str] = []
+        for promotion in self.promotions:
+            if promotion.active(moment, category):
+                factor *= promotion.multiplier
+                names.append(promotion.name)
+        return factor, tuple(names)
+
+
+def load_programme(path: Path) -> Programme:
+    return Programme.model_validate_json(path.read_bytes())
+
+
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "programmes"
+
+
+def shipped_programmes() -> list[Programme]:
+    """The programmes that ship with the product (seed 0's casino, seed 1's sweepstakes)."""
+    return [load_programme(path) for path in sorted(SHIPPED_DIR.glob("*.json"))]

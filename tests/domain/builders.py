@@ -1,0 +1,51 @@
+"""Small builders for domain tests: events with sensible defaults, the shipped programmes."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from functools import cache
+from itertools import count
+from typing import Any
+
+from loyalty_streams.domain.events import BetPlaced, BonusRedeemed, DepositMade, WinCredited
+from loyalty_streams.domain.programme import Programme, shipped_programmes
+
+T0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
+_ids = count(1)
+
+
+@cache
+def programme(brand_id: str = "aurora-casino") -> Programme:
+    return next(p for p in shipped_programmes() if p.brand_id == brand_id)
+
+
+def _envelope(amount: str | Decimal, **fields: Any) -> dict[str, Any]:
+    n = next(_ids)
+    return {
+        "event_id": f"evt-{n}",
+        "brand_id": "aurora-casino",
+        "player_id": "p1",
+        "occurred_at": T0,
+        "amount": str(amount),
+        "currency": "EUR",
+        **fields,
+    }
+
+
+def bet(amount: str | Decimal, category: str = "slots", **fields: Any) -> BetPlaced:
+    data = _envelope(amount, **fields)
+    return BetPlaced.model_validate(
+        {"bet_id": f"bet-{data['event_id']}", "game_id": "starburst", "game_category": category}
+        | data
+    )
+
+
+def win(amount: str | Decimal, bet_id: str = "bet-1", **fields: Any) -> WinCredited:
+    return WinCredited.model_validate({"bet_id": bet_id} | _envelope(amount, **fields))
+
+
+def deposit(amount: str | Decimal, **fields: Any) -> DepositMade:
+    return DepositMade.model_validate(_envelope(amount, **fields))
+
+
+def bonus(amount: str | Decimal, **fields: Any) -> BonusRedeemed:
+    return BonusRedeemed.model_validate({"bonus_id": "welcome"} | _envelope(amount, **fields))
