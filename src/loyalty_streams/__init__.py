@@ -1,3 +1,3 @@
-"""loyalty-streams: loyalty points and VIP levels for casino platforms, as a Kafka stream processor."""
+"""loyalty-streams: loyalty points and VIP levels for casino platforms, on Kafka."""
 
 __version__ = "0.1.0"

@@ -1,0 +1,22 @@
+"""librdkafka client configuration from the settings, shared by every confluent-kafka client.
+
+One place maps `LOYALTY_*` connection settings to client properties, so pointing the product
+at a secured cluster changes every client at once.
+"""
+
+from loyalty_streams.settings import Settings
+
+
+def kafka_client_config(settings: Settings) -> dict[str, str]:
+    """Connection properties (bootstrap servers, security, SASL) for a confluent-kafka client."""
+    config = {
+        "bootstrap.servers": settings.bootstrap_servers,
+        "security.protocol": settings.security_protocol,
+    }
+    if settings.sasl_mechanism is not None:
+        config["sasl.mechanism"] = settings.sasl_mechanism
+    if settings.sasl_username is not None:
+        config["sasl.username"] = settings.sasl_username
+    if settings.sasl_password is not None:
+        config["sasl.password"] = settings.sasl_password
+    return config
