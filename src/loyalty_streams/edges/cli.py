@@ -88,7 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--players", type=int, default=1000, help="distinct players")
     generate.add_argument("--rate", type=float, default=500.0, help="events per second")
     generate.add_argument("--duration", type=float, default=30.0, help="seconds to run")
-    generate.add_argument("--seed", type=int, default=None, help="random seed, for a repeatable run")
+    generate.add_argument(
+        "--seed", type=int, default=None, help="random seed, for a repeatable run"
+    )
     generate.set_defaults(handler=_generate)
 
     demo = commands.add_parser("demo", help="broker + worker + generator, then a summary")

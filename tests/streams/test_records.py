@@ -1,0 +1,76 @@
+"""The agent's logic without a broker: fold good records, dead-letter everything else."""
+
+import base64
+from datetime import UTC, datetime
+
+import orjson
+
+from loyalty_streams.domain.player import PlayerState
+from loyalty_streams.domain.programme import shipped_programmes
+from loyalty_streams.streams.records import Record, handle
+from loyalty_streams.streams.topics import DEAD_LETTER, LEVEL_CHANGED, POINTS_ACCRUED
+from tests.domain.builders import bet
+
+PROGRAMMES = {p.brand_id: p for p in shipped_programmes()}
+NOW = datetime(2026, 11, 21, tzinfo=UTC)
+
+
+def record(value: bytes, key: bytes | None = b"aurora-casino:p1", offset: int = 0) -> Record:
+    return Record("casino.player-events", 3, offset, key, value)
+
+
+def run(rec: Record, store: dict[str, PlayerState]) -> tuple[list[str], list[dict[str, object]]]:
+    outcome = handle(rec, PROGRAMMES, store.get, clock=lambda: NOW)
+    if outcome.state is not None:
+        store[outcome.state.key] = outcome.state
+    return [topic for topic, _, _ in outcome.sends], [orjson.loads(v) for _, _, v in outcome.sends]
+
+
+def test_a_bet_is_folded_and_its_outputs_are_addressed_to_their_topics() -> None:
+    store: dict[str, PlayerState] = {}
+    topics, values = run(record(bet("10000").model_dump_json().encode()), store)
+    assert topics == [POINTS_ACCRUED, LEVEL_CHANGED]
+    assert values[0]["points"] == "10000.00"
+    assert values[1]["to_level"] == "Silver"
+    assert store["aurora-casino:p1"].applied_offsets == {"casino.player-events:3": 0}
+
+
+def test_a_replayed_offset_writes_nothing_and_sends_nothing() -> None:
+    store: dict[str, PlayerState] = {}
+    raw = bet("10").model_dump_json().encode()
+    run(record(raw, offset=7), store)
+    outcome = handle(record(raw, offset=7), PROGRAMMES, store.get)
+    assert outcome.state is None and outcome.sends == []
+
+
+def test_garbage_goes_to_the_dead_letter_topic_with_the_original_bytes() -> None:
+    topics, (letter,) = run(record(b"\x00not json"), {})
+    assert topics == [DEAD_LETTER]
+    assert letter["reason"].startswith("invalid event:")
+    assert base64.b64decode(letter["value_b64"]) == b"\x00not json"
+    assert (letter["topic"], letter["partition"], letter["offset"]) == (
+        "casino.player-events",
+        3,
+        0,
+    )
+
+
+def test_schema_violations_name_the_field() -> None:
+    raw = orjson.loads(bet("10").model_dump_json())
+    raw["amount"] = "-1"
+    _, (letter,) = run(record(orjson.dumps(raw)), {})
+    assert "amount" in letter["reason"] and "non-negative" in letter["reason"]
+
+
+def test_unknown_brand_and_rejected_currency_are_dead_letters() -> None:
+    other = bet("10", brand_id="nowhere-casino").model_dump_json().encode()
+    _, (letter,) = run(record(other, key=b"nowhere-casino:p1"), {})
+    assert "unknown brand 'nowhere-casino'" in letter["reason"]
+    coins = bet("10", currency="GC").model_dump_json().encode()
+    _, (letter,) = run(record(coins), {})
+    assert "currency GC is not accepted" in letter["reason"]
+
+
+def test_a_key_that_does_not_match_the_event_is_refused() -> None:
+    _, (letter,) = run(record(bet("10").model_dump_json().encode(), key=b"aurora-casino:p2"), {})
+    assert "does not match" in letter["reason"]
