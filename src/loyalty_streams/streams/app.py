@@ -58,7 +58,11 @@ def create_app(settings: Settings, programmes: Mapping[str, Programme]) -> faust
             message = event.message
             outcome = handle(
                 Record(
-                    message.topic, message.partition, message.offset, message.key, message.value
+                    message.topic,
+                    message.partition,
+                    message.offset,
+                    message.key,
+                    message.value or b"",  # a tombstone is no event: dead letter
                 ),
                 programmes,
                 load,

@@ -1,0 +1,145 @@
+"""`loyalty-streams demo`: the whole product on a laptop, in one command.
+
+Starts the embedded broker, applies the topics, starts a worker process, publishes a synthetic
+stream plus two malformed records, then reads the output topics back with a stock Kafka client
+and checks every point against an independent replay of the published events through the rules.
+"""
+
+import tempfile
+import time
+from collections import Counter, defaultdict
+from decimal import Decimal
+from pathlib import Path
+
+import orjson
+from confluent_kafka import Producer
+
+from loyalty_streams.domain.engine import apply
+from loyalty_streams.domain.events import decode_player_event
+from loyalty_streams.domain.outputs import PointsAccrued
+from loyalty_streams.domain.player import PlayerState, SourcePosition
+from loyalty_streams.domain.programme import shipped_programmes
+from loyalty_streams.edges.broker import EmbeddedBroker, free_port
+from loyalty_streams.edges.generator import GeneratorReport, run
+from loyalty_streams.edges.kafka_config import kafka_client_config
+from loyalty_streams.edges.topic_admin import apply_topics
+from loyalty_streams.edges.topic_reader import Records, read_topics
+from loyalty_streams.edges.worker_process import WorkerProcess
+from loyalty_streams.settings import Settings, get_settings
+from loyalty_streams.streams.topics import (
+    DEAD_LETTER,
+    LEVEL_CHANGED,
+    PLAYER_EVENTS,
+    POINTS_ACCRUED,
+    load_specs,
+)
+
+MALFORMED = (b"this is not json", b'{"type": "BetPlaced", "amount": "-5"}')
+DRAIN_TIMEOUT_S = 120.0
+
+
+def run_demo(duration: float, players: int = 300, rate: float = 200.0, seed: int = 2026) -> int:
+    """Run the demo; returns 0 when every point out matches the replay, 1 otherwise."""
+    with tempfile.TemporaryDirectory(prefix="loyalty-demo-") as tmp, EmbeddedBroker() as broker:
+        print(f"broker: embedded Tansu on {broker.bootstrap_servers}")
+        settings = get_settings().model_copy(
+            update={
+                "bootstrap_servers": broker.bootstrap_servers,
+                "data_dir": Path(tmp) / "data",
+                "web_port": free_port(),
+            }
+        )
+        print(apply_topics(settings, load_specs(settings.topics_dir)).render())
+        log = Path(tmp) / "worker.log"
+        with WorkerProcess(settings, log) as worker:
+            print(f"worker: started (pid log {log}); publishing for {duration:.0f} s ...")
+            report = run(settings, players=players, rate=rate, duration=duration, seed=seed)
+            _publish_malformed(settings)
+            print(report.render())
+            expected_bets = sum(report.bets.values())
+            print(f"waiting for the worker to emit {expected_bets:,} PointsAccrued ...")
+            began = time.monotonic()
+            records = read_topics(
+                settings,
+                (PLAYER_EVENTS, POINTS_ACCRUED, LEVEL_CHANGED, DEAD_LETTER),
+                until=lambda r: (
+                    len(r[POINTS_ACCRUED]) >= expected_bets
+                    and len(r[DEAD_LETTER]) >= len(MALFORMED)
+                    and len(r[PLAYER_EVENTS]) >= report.sent + len(MALFORMED)
+                ),
+                timeout=DRAIN_TIMEOUT_S,
+            )
+            waited = time.monotonic() - began
+            if not worker.running:
+                print("the worker stopped unexpectedly:\n" + worker.log_tail())
+                return 1
+        return _summarise(records, report, waited)
+
+
+def _publish_malformed(settings: Settings) -> None:
+    producer = Producer(kafka_client_config(settings))
+    for value in MALFORMED:
+        producer.produce(PLAYER_EVENTS, key=b"aurora-casino:garbage", value=value)
+    producer.flush(10)
+
+
+def _replay(records: Records) -> defaultdict[str, Decimal]:
+    """Points per brand from folding the inbound topic through the rules, outside the worker."""
+    programmes = {p.brand_id: p for p in shipped_programmes()}
+    states: dict[str, PlayerState] = {}
+    points: defaultdict[str, Decimal] = defaultdict(Decimal)
+    for record in records[PLAYER_EVENTS]:
+        try:
+            event = decode_player_event(record.value)
+        except ValueError:
+            continue
+        source = SourcePosition(f"{record.topic}:{record.partition}", record.offset)
+        state, outputs = apply(states.get(event.key), event, programmes[event.brand_id], source)
+        states[event.key] = state
+        for output in outputs:
+            if isinstance(output, PointsAccrued):
+                points[event.brand_id] += output.points
+    return points
+
+
+def _summarise(records: Records, report: GeneratorReport, waited: float) -> int:
+    accrued = [orjson.loads(r.value) for r in records[POINTS_ACCRUED]]
+    levels = [orjson.loads(r.value) for r in records[LEVEL_CHANGED]]
+    dead = [orjson.loads(r.value) for r in records[DEAD_LETTER]]
+    out: defaultdict[str, Decimal] = defaultdict(Decimal)
+    for value in accrued:
+        out[value["brand_id"]] += Decimal(value["points"])
+    expected = _replay(records)
+    moves = Counter(
+        (value["brand_id"], f"{value['from_level']}->{value['to_level']}") for value in levels
+    )
+
+    print()
+    print("=" * 72)
+    print(
+        f"events in        {len(records[PLAYER_EVENTS]):>10,}  (published {report.sent:,} "
+        f"+ {len(MALFORMED)} malformed)"
+    )
+    print(
+        f"PointsAccrued    {len(accrued):>10,}  (one per bet: {sum(report.bets.values()):,})"
+        f"   drained in {waited:.1f} s"
+    )
+    print(f"LevelChanged     {len(levels):>10,}")
+    print(f"dead letters     {len(dead):>10,}")
+    for letter in dead:
+        print(f"  - {letter['reason'][:100]}")
+    print()
+    print(f"  {'brand':<18}{'points out':>16}{'replayed rules':>18}   check")
+    ok = len(accrued) == sum(report.bets.values()) and len(dead) == len(MALFORMED)
+    for brand in sorted(set(out) | set(expected)):
+        same = out[brand] == expected[brand]
+        ok = ok and same
+        print(f"  {brand:<18}{out[brand]:>16,}{expected[brand]:>18,}   {'OK' if same else 'DIFF'}")
+    if moves:
+        print()
+        print("  level changes")
+        for (brand, move), count in sorted(moves.items()):
+            print(f"  {brand:<18}{move:<22}{count:>6,}")
+    print("=" * 72)
+    print("every point accounted for" if ok else "MISMATCH: see above")
+    return 0 if ok else 1

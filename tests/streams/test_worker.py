@@ -1,0 +1,97 @@
+"""A real worker process on the embedded broker: exact points out, bad records dead-lettered."""
+
+import base64
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from confluent_kafka import Producer
+
+from loyalty_streams.edges.kafka_config import kafka_client_config
+from loyalty_streams.edges.topic_reader import Records, read_topics
+from loyalty_streams.edges.worker_process import WorkerProcess
+from loyalty_streams.settings import Settings
+from loyalty_streams.streams.topics import DEAD_LETTER, LEVEL_CHANGED, PLAYER_EVENTS, POINTS_ACCRUED
+from tests.domain.builders import bet, deposit, win
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def worker(settings: Settings, tmp_path: Path) -> Iterator[WorkerProcess]:
+    own = settings.model_copy(update={"app_id": f"loyalty-test-{uuid.uuid4().hex[:8]}"})
+    with WorkerProcess(own, tmp_path / "worker.log") as process:
+        yield process
+
+
+def publish(settings: Settings, records: list[tuple[bytes, bytes]]) -> None:
+    producer = Producer(kafka_client_config(settings))
+    for key, value in records:
+        producer.produce(PLAYER_EVENTS, key=key, value=value)
+    assert producer.flush(10) == 0
+
+
+def test_worker_emits_exact_points_and_dead_letters_bad_records(
+    settings: Settings, worker: WorkerProcess
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    alice, bob = f"alice-{run}", f"bob-{run}"
+    events = [
+        bet("12.50", "slots", player_id=alice),
+        bet("100.00", "live_casino", player_id=bob),
+        win("40.00", player_id=bob),
+        deposit("50.00", player_id=alice),
+        bet("10000.00", "slots", player_id=alice),  # Bronze -> Silver
+    ]
+    garbage = f"garbage-{run}".encode()
+    invalid = orjson.loads(bet("5", player_id=alice).model_dump_json()) | {"amount": "-5"}
+    after_bad = bet("2.00", "table", player_id=bob)
+    publish(settings, [(e.key.encode(), e.model_dump_json().encode()) for e in events])
+    publish(
+        settings,
+        [
+            (f"aurora-casino:{alice}".encode(), garbage),
+            (f"aurora-casino:{alice}".encode(), orjson.dumps(invalid)),
+            (after_bad.key.encode(), after_bad.model_dump_json().encode()),
+        ],
+    )
+
+    def mine(topic: str, records: Records) -> list[dict[str, Any]]:
+        """This test's records: the topics are shared with the rest of the suite."""
+        return [
+            value
+            for value in (orjson.loads(r.value) for r in records[topic])
+            if run in value.get("player_id", "")
+            or run in base64.b64decode(value.get("key_b64") or "").decode(errors="replace")
+        ]
+
+    records = read_topics(
+        settings,
+        (POINTS_ACCRUED, LEVEL_CHANGED, DEAD_LETTER),
+        until=lambda r: len(mine(POINTS_ACCRUED, r)) >= 4 and len(mine(DEAD_LETTER, r)) >= 2,
+        timeout=90,
+    )
+    assert worker.running, worker.log_tail()
+
+    points: dict[str, Decimal] = {}
+    for value in mine(POINTS_ACCRUED, records):
+        points[value["player_id"]] = points.get(value["player_id"], Decimal(0)) + Decimal(
+            value["points"]
+        )
+    assert points == {alice: Decimal("10012.50"), bob: Decimal("151.00")}
+
+    (change,) = mine(LEVEL_CHANGED, records)
+    assert (change["player_id"], change["from_level"], change["to_level"]) == (
+        alice,
+        "Bronze",
+        "Silver",
+    )
+
+    dead = {base64.b64decode(v["value_b64"]): v for v in mine(DEAD_LETTER, records)}
+    assert dead[garbage]["reason"].startswith("invalid event: Invalid JSON")
+    assert "amount" in dead[orjson.dumps(invalid)]["reason"]
+    assert all(v["topic"] == PLAYER_EVENTS and v["offset"] >= 0 for v in dead.values())
