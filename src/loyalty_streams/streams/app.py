@@ -5,6 +5,7 @@ write per event, outputs handed to the producer buffer without awaiting each one
 """
 
 import logging
+import ssl
 from collections.abc import AsyncIterator, Mapping
 
 import faust
@@ -81,11 +82,16 @@ def quiet_library_loggers() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def _credentials(settings: Settings) -> faust.SASLCredentials | None:
-    if settings.sasl_mechanism is None:
-        return None
-    return faust.SASLCredentials(
-        username=settings.sasl_username,
-        password=settings.sasl_password,
-        mechanism=settings.sasl_mechanism,
-    )
+def _credentials(settings: Settings) -> faust.SASLCredentials | faust.SSLCredentials | None:
+    """The worker's side of the same security settings the confluent-kafka clients use."""
+    tls = ssl.create_default_context() if settings.security_protocol.endswith("SSL") else None
+    if settings.sasl_mechanism is not None:
+        return faust.SASLCredentials(
+            username=settings.sasl_username,
+            password=settings.sasl_password,
+            mechanism=settings.sasl_mechanism,
+            ssl_context=tls,
+        )
+    if tls is not None:
+        return faust.SSLCredentials(tls)
+    return None
