@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from loyalty_streams.domain.engine import apply, evaluate, target_index
 from loyalty_streams.domain.events import PlayerEvent
 from loyalty_streams.domain.outputs import PointsAccrued
-from loyalty_streams.domain.player import PlayerState, SourcePosition
+from loyalty_streams.domain.player import RECENT_EVENT_IDS, PlayerState, SourcePosition
 from tests.domain.builders import T0, bet, bonus, deposit, programme, win
 
 amounts = st.decimals(min_value=0, max_value=Decimal("250000"), places=2).map(str)
@@ -55,12 +55,25 @@ def test_points_are_never_negative_and_balances_are_conserved(stream: list[Playe
 
 @settings(max_examples=200)
 @given(streams, st.integers(min_value=0, max_value=39))
-def test_applying_any_event_twice_equals_applying_it_once(
+def test_redelivering_any_event_from_its_offset_changes_nothing(
     stream: list[PlayerEvent], index: int
 ) -> None:
     once, _ = fold(stream)
-    event = stream[index % len(stream)]
-    twice, emitted = apply(once, event, programme())
+    index %= len(stream)
+    source = SourcePosition("casino.player-events:0", index)
+    twice, emitted = apply(once, stream[index], programme(), source)
+    assert emitted == () and twice == once
+
+
+@settings(max_examples=200)
+@given(streams, st.integers(min_value=1, max_value=RECENT_EVENT_IDS))
+def test_republishing_a_recent_event_under_a_new_offset_changes_nothing(
+    stream: list[PlayerEvent], back: int
+) -> None:
+    once, _ = fold(stream)
+    event = stream[-min(back, len(stream))]
+    source = SourcePosition("casino.player-events:0", len(stream))
+    twice, emitted = apply(once, event, programme(), source)
     assert emitted == () and twice == once
 
 

@@ -15,8 +15,7 @@ TOPICS_DIR = Path(__file__).resolve().parents[2] / "topics"
 @pytest.mark.parametrize("spec", load_specs(TOPICS_DIR), ids=lambda spec: spec.name)
 def test_declared_schema_is_the_one_generated_from_the_model(spec: topics.TopicSpec) -> None:
     assert spec.value_schema == spec.model_schema(), (
-        f"{spec.name}: schema drifted from {spec.value_model}; "
-        "run `loyalty-streams topics schemas`"
+        f"{spec.name}: schema drifted from {spec.value_model}; run `loyalty-streams topics schemas`"
     )
 
 
