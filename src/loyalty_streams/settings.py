@@ -33,7 +33,8 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = Field(6066, description="Port of the worker's HTTP views")
     session_timeout_s: float = Field(
-        10.0, description="Consumer group session timeout; short, so workers join fast"
+        6.0,
+        description="Consumer group session timeout; short, so workers join and fail over fast",
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

@@ -26,7 +26,7 @@ from loyalty_streams.edges.generator import (
     run,
     synthetic_events,
 )
-from loyalty_streams.edges.kafka_config import kafka_client_config
+from loyalty_streams.kafka_config import kafka_client_config
 from loyalty_streams.settings import Settings
 from loyalty_streams.streams.topics import PLAYER_EVENTS
 

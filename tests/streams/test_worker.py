@@ -11,9 +11,9 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 
-from loyalty_streams.edges.kafka_config import kafka_client_config
 from loyalty_streams.edges.topic_reader import Records, read_topics
 from loyalty_streams.edges.worker_process import WorkerProcess
+from loyalty_streams.kafka_config import producer_config
 from loyalty_streams.settings import Settings
 from loyalty_streams.streams.topics import DEAD_LETTER, LEVEL_CHANGED, PLAYER_EVENTS, POINTS_ACCRUED
 from tests.domain.builders import bet, deposit, win
@@ -29,7 +29,7 @@ def worker(settings: Settings, tmp_path: Path) -> Iterator[WorkerProcess]:
 
 
 def publish(settings: Settings, records: list[tuple[bytes, bytes]]) -> None:
-    producer = Producer(kafka_client_config(settings))
+    producer = Producer(producer_config(settings))
     for key, value in records:
         producer.produce(PLAYER_EVENTS, key=key, value=value)
     assert producer.flush(10) == 0

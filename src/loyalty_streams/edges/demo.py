@@ -21,10 +21,10 @@ from loyalty_streams.domain.player import PlayerState, SourcePosition
 from loyalty_streams.domain.programme import shipped_programmes
 from loyalty_streams.edges.broker import EmbeddedBroker, free_port
 from loyalty_streams.edges.generator import GeneratorReport, run
-from loyalty_streams.edges.kafka_config import kafka_client_config
 from loyalty_streams.edges.topic_admin import apply_topics
 from loyalty_streams.edges.topic_reader import Records, read_topics
 from loyalty_streams.edges.worker_process import WorkerProcess
+from loyalty_streams.kafka_config import producer_config
 from loyalty_streams.settings import Settings, get_settings
 from loyalty_streams.streams.topics import (
     DEAD_LETTER,
@@ -77,7 +77,7 @@ def run_demo(duration: float, players: int = 300, rate: float = 200.0, seed: int
 
 
 def _publish_malformed(settings: Settings) -> None:
-    producer = Producer(kafka_client_config(settings))
+    producer = Producer(producer_config(settings))
     for value in MALFORMED:
         producer.produce(PLAYER_EVENTS, key=b"aurora-casino:garbage", value=value)
     producer.flush(10)

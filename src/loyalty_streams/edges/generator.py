@@ -32,7 +32,7 @@ from loyalty_streams.domain.events import (
     WinCredited,
 )
 from loyalty_streams.domain.money import DECIMAL_PLACES, Currency
-from loyalty_streams.edges.kafka_config import kafka_client_config
+from loyalty_streams.kafka_config import producer_config
 from loyalty_streams.settings import Settings
 from loyalty_streams.streams.topics import PLAYER_EVENTS
 
@@ -414,7 +414,7 @@ def run(
         if error is not None:
             report.fail(error)
 
-    producer = Producer({**PRODUCER_TUNING, **kafka_client_config(settings)})
+    producer = Producer({**PRODUCER_TUNING, **producer_config(settings)})
     events = synthetic_events(players, seed, datetime.now(UTC), rate=rate)
     total = max(1, round(rate * duration))
     batch = max(1, math.ceil(rate * _TICK_S))

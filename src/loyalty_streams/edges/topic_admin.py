@@ -20,7 +20,7 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
-from loyalty_streams.edges.kafka_config import kafka_client_config
+from loyalty_streams.kafka_config import kafka_client_config
 from loyalty_streams.settings import Settings
 from loyalty_streams.streams.topics import TopicSpec
 

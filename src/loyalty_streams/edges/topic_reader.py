@@ -5,9 +5,9 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-from loyalty_streams.edges.kafka_config import kafka_client_config
+from loyalty_streams.kafka_config import kafka_client_config
 from loyalty_streams.settings import Settings
 
 
@@ -32,7 +32,8 @@ def read_topics(
 ) -> Records:
     """Every record of `topics` from offset 0 until `until(records)` holds or `timeout` passes.
 
-    A fresh consumer group each call, so nothing is shared with workers or earlier reads.
+    Partitions are assigned, not subscribed: no group join, so reading starts at once (a join
+    can be held for seconds by a broker) and nothing is shared with the workers' groups.
     """
     names = list(topics)
     records: Records = {name: [] for name in names}
@@ -45,7 +46,14 @@ def read_topics(
         }
     )
     try:
-        consumer.subscribe(names)
+        metadata = consumer.list_topics(timeout=10).topics
+        consumer.assign(
+            [
+                TopicPartition(name, partition, OFFSET_BEGINNING)
+                for name in names
+                for partition in metadata[name].partitions
+            ]
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and not until(records):
             for message in consumer.consume(num_messages=1000, timeout=0.2):

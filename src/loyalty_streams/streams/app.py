@@ -20,8 +20,8 @@ from loyalty_streams.streams.topics import DEAD_LETTER, LEVEL_CHANGED, PLAYER_EV
 PARTITIONS = 12
 """Partitions of the inbound topic, and so of the player table's changelog (co-partitioned)."""
 
-QUIET_LOGGERS = ("aiokafka", "faust", "mode", "rocksdict")
-"""Libraries that build DEBUG records on the hot path even when nothing prints them."""
+QUIET_LOGGERS = ("aiokafka",)
+"""Client libraries whose INFO lines say nothing an operator needs (Faust's own INFO stays)."""
 
 
 def create_app(settings: Settings, programmes: Mapping[str, Programme]) -> faust.App:

@@ -20,3 +20,12 @@ def kafka_client_config(settings: Settings) -> dict[str, str]:
     if settings.sasl_password is not None:
         config["sasl.password"] = settings.sasl_password
     return config
+
+
+def producer_config(settings: Settings) -> dict[str, str]:
+    """Producer properties: the connection, plus the partitioner the workers' clients use.
+
+    librdkafka hashes keys with CRC32 by default, Java and aiokafka with murmur2; a player's
+    records must land on the partition that holds their table state, whoever produced them.
+    """
+    return {**kafka_client_config(settings), "partitioner": "murmur2_random"}
