@@ -52,7 +52,7 @@ def run_demo(duration: float, players: int = 300, rate: float = 200.0, seed: int
         print(apply_topics(settings, load_specs(settings.topics_dir)).render())
         log = Path(tmp) / "worker.log"
         with WorkerProcess(settings, log) as worker:
-            print(f"worker: started (pid log {log}); publishing for {duration:.0f} s ...")
+            print(f"worker: started, log in {log}; publishing for {duration:.0f} s ...")
             report = run(settings, players=players, rate=rate, duration=duration, seed=seed)
             _publish_malformed(settings)
             print(report.render())
