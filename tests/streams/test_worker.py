@@ -11,11 +11,13 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 
+from loyalty_streams.edges.broker import EmbeddedBroker
 from loyalty_streams.edges.topic_reader import Records, read_topics
 from loyalty_streams.edges.worker_process import WorkerProcess
 from loyalty_streams.kafka_config import producer_config
 from loyalty_streams.settings import Settings
 from loyalty_streams.streams.topics import DEAD_LETTER, LEVEL_CHANGED, PLAYER_EVENTS, POINTS_ACCRUED
+from loyalty_streams.streams.worker import run_worker
 from tests.domain.builders import bet, deposit, win
 
 pytestmark = pytest.mark.integration
@@ -95,3 +97,12 @@ def test_worker_emits_exact_points_and_dead_letters_bad_records(
     assert dead[garbage]["reason"].startswith("invalid event: Invalid JSON")
     assert "amount" in dead[orjson.dumps(invalid)]["reason"]
     assert all(v["topic"] == PLAYER_EVENTS and v["offset"] >= 0 for v in dead.values())
+
+
+def test_worker_refuses_to_start_when_topics_are_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with EmbeddedBroker() as bare:
+        settings = Settings(bootstrap_servers=bare.bootstrap_servers, data_dir=tmp_path)
+        assert run_worker(settings) == 2
+    assert "loyalty-streams topics apply" in capsys.readouterr().err
