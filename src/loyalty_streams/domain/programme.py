@@ -193,10 +193,6 @@ class Programme(BaseModel):
                         )
         return self
 
-    @property
-    def key(self) -> str:
-        return f"{self.brand_id}:v{self.version}"
-
     @cached_property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.policies.timezone)

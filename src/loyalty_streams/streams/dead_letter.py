@@ -23,9 +23,6 @@ class DeadLetter:
     failed_at: datetime
     type: Literal["DeadLetter"] = "DeadLetter"
 
-    def original_value(self) -> bytes:
-        return base64.b64decode(self.value_b64)
-
 
 def dead_letter(
     reason: str,
