@@ -17,7 +17,7 @@ from loyalty_streams.domain.events import GameCategory
 from loyalty_streams.domain.money import Currency
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class PointsFactors:
     """Everything the points of one bet were computed from, so any balance can be explained."""
 

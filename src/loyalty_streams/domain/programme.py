@@ -4,6 +4,7 @@ A programme is data (JSON files, later a compacted topic). Validation refuses in
 with a message naming the field, so an operator's mistake never reaches a player's balance.
 """
 
+from bisect import bisect_right
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -239,7 +240,47 @@ class Programme(BaseModel):
         """Position of a rank in `levels`; an unknown rank (after a change) maps to the lowest."""
         return self._rank_index.get(rank, 0)
 
+    @cached_property
+    def thresholds(self) -> tuple[Decimal, ...]:
+        return tuple(level.threshold for level in self.levels)
+
+    @cached_property
+    def _promotion_bounds(self) -> list[datetime]:
+        """Every start and end of a promotion, sorted: the active set is constant between two."""
+        return sorted({p.starts_at for p in self.promotions} | {p.ends_at for p in self.promotions})
+
+    @cached_property
+    def _last_promotions(self) -> list[object]:
+        """[low, high, {category: (factor, names)}] of the interval `promotion_factor` saw last."""
+        return [None, None, None]
+
     def promotion_factor(
+        self, moment: datetime, category: GameCategory
+    ) -> tuple[Decimal, tuple[str, ...]]:
+        """Product of the multipliers of the promotions active at `moment` for `category`.
+
+        Remembers the interval between two promotion bounds that it computed last, per
+        category: events come nearly in time order, so most calls are two comparisons.
+        """
+        if not self.promotions:
+            return ONE, ()
+        last = self._last_promotions
+        low, high, known = last
+        if known is not None and (low is None or low <= moment) and (high is None or moment < high):  # type: ignore[operator]
+            hit = known.get(category)  # type: ignore[attr-defined]
+            if hit is not None:
+                return hit  # type: ignore[no-any-return]
+        else:
+            bounds = self._promotion_bounds
+            i = bisect_right(bounds, moment)
+            known = {}
+            last[0] = bounds[i - 1] if i else None
+            last[1] = bounds[i] if i < len(bounds) else None
+            last[2] = known
+        result = known[category] = self._promotion_factor(moment, category)  # type: ignore[index]
+        return result
+
+    def _promotion_factor(
         self, moment: datetime, category: GameCategory
     ) -> tuple[Decimal, tuple[str, ...]]:
         factor = ONE
