@@ -48,8 +48,6 @@ from loyalty_streams.domain.player import (
 from loyalty_streams.domain.programme import LevelBasis, Programme
 
 EXACT = Context(prec=64, rounding=ROUND_DOWN, traps=[InvalidOperation, Overflow, DivisionByZero])
-_mul = EXACT.multiply
-_add = EXACT.add
 POINT_STEP = Decimal("0.01")
 LEDGER_DAYS = 7
 """How many brand days of GGR ledgers a record keeps for the daily cashback close."""
@@ -63,50 +61,24 @@ def new_player(brand_id: str, player_id: str, programme: Programme, since: datet
     return PlayerState(brand_id, player_id, programme.levels[0].rank, since, None, ZERO, ZERO, {})
 
 
-_FACTORS: dict[tuple[object, ...], PointsFactors] = {}
-"""Interned PointsFactors (immutable): one per programme, currency, category, level, promotions."""
-
-
-def bet_points(
-    event: BetPlaced, programme: Programme, level_index: int
-) -> tuple[Decimal, PointsFactors]:
-    """amount x currency rate x category weight x promotions x level multiplier, rounded down."""
-    rule = programme.currencies[event.currency]
-    level = programme.levels[level_index]
-    category = event.game_category
-    promotion, promotions = programme.promotion_factor(event.occurred_at, category)
-    weight = programme.category_weights[category]
-    exact = _mul(
-        _mul(_mul(_mul(event.amount, rule.points_per_unit), weight), promotion),
-        level.points_multiplier,
-    )
-    key = (id(programme), event.currency, category, level_index, promotion, promotions)
-    factors = _FACTORS.get(key)
-    if factors is None:
-        if len(_FACTORS) > 4096:
-            _FACTORS.clear()
-        factors = _FACTORS[key] = PointsFactors(
-            rule.points_per_unit, weight, promotion, promotions, level.points_multiplier, level.name
-        )
-    return exact.quantize(POINT_STEP, rounding=ROUND_DOWN), factors
-
-
 def _bet_points(
     event: BetPlaced, amount: Decimal, programme: Programme, level_index: int
 ) -> tuple[Decimal, PointsFactors]:
-    """bet_points with the EXACT context already current."""
+    """amount x currency rate x category weight x promotions x level multiplier, rounded down.
+
+    Runs with EXACT as the current context (set by `apply`).
+    """
     rule = programme.currencies[event.currency]
     level = programme.levels[level_index]
     category = event.game_category
     promotion, promotions = programme.promotion_factor(event.occurred_at, category)
     weight = programme.category_weights[category]
     exact = amount * rule.points_per_unit * weight * promotion * level.points_multiplier
-    key = (id(programme), event.currency, category, level_index, promotion, promotions)
-    factors = _FACTORS.get(key)
+    cache = programme.points_factors
+    key = (event.currency, category, level_index, promotion, promotions)
+    factors = cache.get(key)
     if factors is None:
-        if len(_FACTORS) > 4096:
-            _FACTORS.clear()
-        factors = _FACTORS[key] = PointsFactors(
+        factors = cache[key] = PointsFactors(
             rule.points_per_unit, weight, promotion, promotions, level.points_multiplier, level.name
         )
     return exact.quantize(POINT_STEP), factors

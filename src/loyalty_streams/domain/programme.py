@@ -24,6 +24,7 @@ from pydantic import (
 
 from loyalty_streams.domain.events import GameCategory, Identifier
 from loyalty_streams.domain.money import Currency
+from loyalty_streams.domain.outputs import PointsFactors
 
 NonNegative = Annotated[Decimal, Field(ge=0, max_digits=24, decimal_places=8)]
 Multiplier = Annotated[Decimal, Field(gt=0, le=1000, max_digits=12, decimal_places=6)]
@@ -193,6 +194,15 @@ class Programme(BaseModel):
                             "and promotions_may_overlap is false"
                         )
         return self
+
+    @cached_property
+    def points_factors(self) -> dict[tuple[object, ...], PointsFactors]:
+        """The engine's shared, immutable PointsFactors for this programme, by what they hold.
+
+        Bounded by currencies x categories x levels x promotion combinations, and gone with the
+        programme version.
+        """
+        return {}
 
     @cached_property
     def zone(self) -> ZoneInfo:
