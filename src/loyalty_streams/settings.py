@@ -32,11 +32,28 @@ class Settings(BaseSettings):
     topics_dir: Path = Field(Path("topics"), description="Topic declarations (topics/*.json)")
     web_host: str = "127.0.0.1"
     web_port: int = Field(6066, description="Port of the worker's HTTP views")
+    advertised_url: str | None = Field(
+        None,
+        description="URL other workers use to reach this one's views "
+        "(default http://web_host:web_port; set it to the pod's address in a cluster)",
+    )
+    sweep_interval_s: float = Field(
+        3600.0,
+        gt=0,
+        description="How often the sweep re-evaluates every owned player (decay, downgrades)",
+    )
+    seed_programmes: bool = Field(
+        True, description="Publish the shipped programmes when loyalty.programmes is empty"
+    )
     session_timeout_s: float = Field(
         6.0,
         description="Consumer group session timeout; short, so workers join and fail over fast",
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @property
+    def worker_url(self) -> str:
+        return self.advertised_url or f"http://{self.web_host}:{self.web_port}"
 
 
 @lru_cache(maxsize=1)

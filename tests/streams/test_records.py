@@ -1,17 +1,18 @@
 """The agent's logic without a broker: fold good records, dead-letter everything else."""
 
 import base64
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import orjson
 
+from loyalty_streams.domain.catalogue import Catalogue
 from loyalty_streams.domain.player import PlayerState
 from loyalty_streams.domain.programme import shipped_programmes
-from loyalty_streams.streams.records import Record, handle
+from loyalty_streams.streams.records import Record, handle, sweep
 from loyalty_streams.streams.topics import DEAD_LETTER, LEVEL_CHANGED, POINTS_ACCRUED
 from tests.domain.builders import bet
 
-PROGRAMMES = {p.brand_id: p for p in shipped_programmes()}
+PROGRAMMES = Catalogue(shipped_programmes()).in_effect
 NOW = datetime(2026, 11, 21, tzinfo=UTC)
 
 
@@ -65,7 +66,7 @@ def test_schema_violations_name_the_field() -> None:
 def test_unknown_brand_and_rejected_currency_are_dead_letters() -> None:
     other = bet("10", brand_id="nowhere-casino").model_dump_json().encode()
     _, (letter,) = run(record(other, key=b"nowhere-casino:p1"), {})
-    assert "unknown brand 'nowhere-casino'" in letter["reason"]
+    assert "no programme of brand 'nowhere-casino'" in letter["reason"]
     coins = bet("10", currency="GC").model_dump_json().encode()
     _, (letter,) = run(record(coins), {})
     assert "currency GC is not accepted" in letter["reason"]
@@ -74,3 +75,38 @@ def test_unknown_brand_and_rejected_currency_are_dead_letters() -> None:
 def test_a_key_that_does_not_match_the_event_is_refused() -> None:
     _, (letter,) = run(record(bet("10").model_dump_json().encode(), key=b"aurora-casino:p2"), {})
     assert "does not match" in letter["reason"]
+
+
+def test_an_event_before_the_first_version_took_effect_is_a_dead_letter() -> None:
+    early = bet("10", occurred_at=datetime(2025, 6, 1, tzinfo=UTC)).model_dump_json().encode()
+    _, (letter,) = run(record(early), {})
+    assert "in effect at 2025-06-01" in letter["reason"]
+
+
+def test_the_sweep_downgrades_an_idle_player_after_the_grace_and_not_before() -> None:
+    store: dict[str, PlayerState] = {}
+    run(record(bet("60000", occurred_at=NOW).model_dump_json().encode()), store)
+    gold = store["aurora-casino:p1"]
+    assert gold.level_rank == 3
+
+    quiet = sweep(gold, PROGRAMMES, NOW + timedelta(days=40))  # 30-day turnover decayed
+    assert quiet.sends == [] and quiet.state is not None  # grace starts, and is stored
+    assert quiet.state.downgrade_pending_since == NOW + timedelta(days=40)
+
+    later = sweep(quiet.state, PROGRAMMES, NOW + timedelta(days=47))
+    ((topic, key, value),) = later.sends
+    change = orjson.loads(value)
+    assert (topic, key) == (LEVEL_CHANGED, b"aurora-casino:p1")
+    assert (change["direction"], change["from_level"], change["to_level"]) == (
+        "down",
+        "Gold",
+        "Silver",  # Silver's retention is Bronze's threshold, 0: kept for life
+    )
+    assert later.state is not None and later.state.level_rank == 2
+
+
+def test_a_sweep_that_changes_nothing_writes_nothing() -> None:
+    store: dict[str, PlayerState] = {}
+    run(record(bet("10", occurred_at=NOW).model_dump_json().encode()), store)
+    outcome = sweep(store["aurora-casino:p1"], PROGRAMMES, NOW + timedelta(hours=1))
+    assert outcome.state is None and outcome.sends == []

@@ -13,11 +13,11 @@ from confluent_kafka import Producer
 
 from loyalty_streams.edges.broker import EmbeddedBroker
 from loyalty_streams.edges.topic_reader import Records, read_topics
+from loyalty_streams.edges.worker import run_worker
 from loyalty_streams.edges.worker_process import WorkerProcess
 from loyalty_streams.kafka_config import producer_config
 from loyalty_streams.settings import Settings
 from loyalty_streams.streams.topics import DEAD_LETTER, LEVEL_CHANGED, PLAYER_EVENTS, POINTS_ACCRUED
-from loyalty_streams.streams.worker import run_worker
 from tests.domain.builders import bet, deposit, win
 
 pytestmark = pytest.mark.integration

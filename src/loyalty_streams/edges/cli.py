@@ -50,9 +50,34 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _worker(_: argparse.Namespace) -> int:
-    from loyalty_streams.streams.worker import run_worker
+    from loyalty_streams.edges.worker import run_worker
 
     return run_worker(get_settings())
+
+
+def _programmes_load(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from loyalty_streams.domain.programme import load_programme, shipped_programmes
+    from loyalty_streams.streams.global_tables import publish_programmes
+
+    try:
+        programmes = [load_programme(path) for path in args.files]
+    except (OSError, ValidationError) as error:
+        print(f"not loaded, nothing was published: {error}", file=sys.stderr)
+        return 1
+    if args.shipped:
+        programmes.extend(shipped_programmes())
+    if not programmes:
+        print("name programme files, or --shipped", file=sys.stderr)
+        return 2
+    publish_programmes(get_settings(), programmes)
+    for programme in programmes:
+        print(
+            f"published {programme.brand_id} version {programme.version} "
+            f"(effective from {programme.effective_from.isoformat()})"
+        )
+    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -83,6 +108,15 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
 
     commands.add_parser("worker", help="run a stream worker").set_defaults(handler=_worker)
+
+    programmes = commands.add_parser("programmes", help="brand programmes on loyalty.programmes")
+    programme_commands = programmes.add_subparsers(dest="programmes_command", required=True)
+    load = programme_commands.add_parser(
+        "load", help="validate programme files and publish them as new versions"
+    )
+    load.add_argument("files", type=Path, nargs="*", help="programme JSON files")
+    load.add_argument("--shipped", action="store_true", help="also the shipped programmes")
+    load.set_defaults(handler=_programmes_load)
 
     generate = commands.add_parser("generate", help="publish a synthetic stream of player events")
     generate.add_argument("--players", type=int, default=1000, help="distinct players")

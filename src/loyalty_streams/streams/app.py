@@ -1,97 +1,153 @@
-"""The Faust app: the inbound agent folding player events into the RocksDB player table.
+"""The worker's runtime: a Faust app hosting the inbound agent, the tables and the timers.
 
-Raw bytes in and out (orjson and the domain's own codecs, not Faust's generic ones), one table
-write per event, outputs handed to the producer buffer without awaiting each one.
+Faust runs the service tree, the web server for the views and the sweep timer. The inbound agent
+consumes with librdkafka in its own thread (`processor.py`): Faust's own consumer path costs
+about 400 µs a record on these machines, ten times the whole fold, so the hot path bypasses it
+and Faust's Kafka clients are not started at all.
 """
 
+import asyncio
 import logging
-import ssl
-from collections.abc import AsyncIterator, Mapping
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 import faust
-from faust.types import EventT
+from confluent_kafka import Consumer, Producer
+from faust.app.base import BootStrategy
+from mode import Service
 
 from loyalty_streams.domain.player import PlayerState
-from loyalty_streams.domain.programme import Programme
+from loyalty_streams.domain.programme import shipped_programmes
+from loyalty_streams.kafka_config import kafka_client_config, producer_config
 from loyalty_streams.settings import Settings
-from loyalty_streams.streams.records import Record, handle
-from loyalty_streams.streams.topics import DEAD_LETTER, LEVEL_CHANGED, PLAYER_EVENTS, POINTS_ACCRUED
+from loyalty_streams.streams.global_tables import GlobalTables, publish_claim, publish_programmes
+from loyalty_streams.streams.ownership import Claim
+from loyalty_streams.streams.partitioner import partition_of
+from loyalty_streams.streams.processor import Processor
+from loyalty_streams.streams.state_store import PlayerTable
+from loyalty_streams.streams.topics import PLAYER_EVENTS
 
-PARTITIONS = 12
-"""Partitions of the inbound topic, and so of the player table's changelog (co-partitioned)."""
+log = logging.getLogger(__name__)
 
-QUIET_LOGGERS = ("aiokafka",)
-"""Client libraries whose INFO lines say nothing an operator needs (Faust's own INFO stays)."""
+SEED_WAIT_S = 30.0
 
 
-def create_app(settings: Settings, programmes: Mapping[str, Programme]) -> faust.App:
-    """A Faust app for these settings, with its agent and player table declared."""
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Pipeline(Service):
+    """The agent, the player table and the global tables of one worker, started with Faust."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], datetime] = utc_now) -> None:
+        super().__init__()
+        self.settings = settings
+        self.clock = clock
+        self.worker_id = settings.worker_url
+        self.tables = GlobalTables(settings)
+        self.players = PlayerTable(settings.data_dir / "players")
+        self._claims = Producer(producer_config(settings))
+        self.processor = Processor(
+            settings, self.tables.catalogue.in_effect, self.players, clock, self._announce
+        )
+        self.partitions = 0
+
+    async def on_start(self) -> None:
+        await asyncio.to_thread(self._start)
+
+    async def on_stop(self) -> None:
+        await asyncio.to_thread(self._stop)
+
+    def _start(self) -> None:
+        self.partitions = _partition_count(self.settings)
+        self.tables.start()
+        if self.settings.seed_programmes and not len(self.tables.catalogue):
+            shipped = shipped_programmes()
+            publish_programmes(self.settings, shipped)
+            deadline = time.monotonic() + SEED_WAIT_S
+            while len(self.tables.catalogue) < len(shipped) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            log.info(
+                "first start: published the shipped programmes %s", self.tables.catalogue.brands
+            )
+        self.processor.start()
+
+    def _stop(self) -> None:
+        self.processor.stop()
+        self._announce(())
+        self._claims.flush(5)
+        self.tables.stop()
+        self.players.close()
+
+    def _announce(self, partitions: tuple[int, ...]) -> None:
+        claim = Claim(
+            worker=self.worker_id, url=self.worker_id, partitions=partitions, at=utc_now()
+        )
+        publish_claim(self._claims, claim)
+
+    # -- what the views ask ------------------------------------------------------------------
+
+    def partition_of(self, key: str) -> int:
+        return partition_of(key.encode(), self.partitions)
+
+    def owns(self, partition: int) -> bool:
+        return partition in self.processor.owned
+
+    def owner_url(self, partition: int) -> str | None:
+        """Where another worker owning the partition answers; None when it is this one or none."""
+        claim = self.tables.owners.owner_of(partition)
+        if claim is None or claim.worker == self.worker_id:
+            return None
+        return str(claim.url).rstrip("/")
+
+    def read(self, partition: int, key: str) -> tuple[PlayerState | None, datetime | None]:
+        """The local record of a player, and when its partition was last written here."""
+        store = self.players.opened(partition)
+        if store is None:
+            return None, None
+        return self.processor.load(partition, key), store.checkpointed_at
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "status": "ok" if self.processor.alive else "failed",
+            "worker": self.worker_id,
+            "partitions": sorted(self.processor.owned),
+            "programmes": self.tables.catalogue.brands,
+            "loop_age_s": round(time.monotonic() - self.processor.last_loop, 3),
+            "failure": None if self.processor.failure is None else repr(self.processor.failure),
+        }
+
+
+def create_app(settings: Settings, pipeline: Pipeline) -> faust.App:
+    """The Faust app: web views are added by the edge, the sweep runs on a timer."""
     app = faust.App(
         settings.app_id,
         broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
-        broker_credentials=_credentials(settings),
-        store="rocksdb://",
-        datadir=str(settings.data_dir),
+        datadir=str(settings.data_dir / "faust"),
         web_host=settings.web_host,
         web_port=settings.web_port,
         web_bind=settings.web_host,
-        topic_partitions=PARTITIONS,
-        topic_allow_declare=True,
-        broker_session_timeout=settings.session_timeout_s,
-        broker_heartbeat_interval=max(settings.session_timeout_s / 5, 1.0),
-        consumer_auto_offset_reset="earliest",
     )
-    inbound = app.topic(PLAYER_EVENTS, key_serializer="raw", value_serializer="raw")
-    outbound = {
-        name: app.topic(name, key_serializer="raw", value_serializer="raw")
-        for name in (POINTS_ACCRUED, LEVEL_CHANGED, DEAD_LETTER)
-    }
-    players = app.Table("players", key_type=bytes, value_type=bytes, partitions=PARTITIONS)
+    # Faust's own Kafka consumer and producer stay off: the agent uses librdkafka (see above).
+    app.boot_strategy = BootStrategy(app, enable_kafka=False)
 
-    def load(key: str) -> PlayerState | None:
-        raw = players.get(key.encode())
-        return None if raw is None else PlayerState.from_json(raw)
-
-    @app.agent(inbound, name="fold-player-events")
-    async def fold(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        event: EventT[bytes]
-        async for event in stream.events():
-            message = event.message
-            outcome = handle(
-                Record(
-                    message.topic,
-                    message.partition,
-                    message.offset,
-                    message.key,
-                    message.value or b"",  # a tombstone is no event: dead letter
-                ),
-                programmes,
-                load,
-            )
-            if outcome.state is not None:
-                players[outcome.state.key.encode()] = outcome.state.to_json()
-            for topic, key, value in outcome.sends:
-                await outbound[topic].send(key=key, value=value)
-            yield None
+    @app.timer(settings.sweep_interval_s, name="sweep")  # type: ignore[untyped-decorator]
+    async def request_sweep() -> None:
+        pipeline.processor.request_sweep()
 
     return app
 
 
 def quiet_library_loggers() -> None:
-    for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
+    """aiokafka is imported by Faust but unused; its INFO lines would only confuse operators."""
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
 
 
-def _credentials(settings: Settings) -> faust.SASLCredentials | faust.SSLCredentials | None:
-    """The worker's side of the same security settings the confluent-kafka clients use."""
-    tls = ssl.create_default_context() if settings.security_protocol.endswith("SSL") else None
-    if settings.sasl_mechanism is not None:
-        return faust.SASLCredentials(
-            username=settings.sasl_username,
-            password=settings.sasl_password,
-            mechanism=settings.sasl_mechanism,
-            ssl_context=tls,
-        )
-    if tls is not None:
-        return faust.SSLCredentials(tls)
-    return None
+def _partition_count(settings: Settings) -> int:
+    consumer = Consumer({**kafka_client_config(settings), "group.id": "loyalty-metadata"})
+    try:
+        return len(consumer.list_topics(PLAYER_EVENTS, timeout=15).topics[PLAYER_EVENTS].partitions)
+    finally:
+        consumer.close()

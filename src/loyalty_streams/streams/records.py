@@ -5,13 +5,13 @@ encode. Anything that cannot be used becomes a dead letter instead of an excepti
 never stops on input.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
-from loyalty_streams.domain.engine import EventRejected, apply
+from loyalty_streams.domain.engine import EventRejected, apply, evaluate
 from loyalty_streams.domain.events import decode_player_event
 from loyalty_streams.domain.outputs import LevelChanged, PointsAccrued, encode
 from loyalty_streams.domain.player import PlayerState, SourcePosition
@@ -20,6 +20,9 @@ from loyalty_streams.streams.dead_letter import dead_letter, encode_dead_letter
 from loyalty_streams.streams.topics import DEAD_LETTER, LEVEL_CHANGED, POINTS_ACCRUED
 
 OUTPUT_TOPICS: dict[type, str] = {PointsAccrued: POINTS_ACCRUED, LevelChanged: LEVEL_CHANGED}
+
+ProgrammeFor = Callable[[str, datetime], Programme | None]
+"""The programme version in effect for a brand at a moment (see `domain.catalogue`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +45,7 @@ class Outcome:
 
 def handle(
     record: Record,
-    programmes: Mapping[str, Programme],
+    programme_for: ProgrammeFor,
     load_state: Callable[[str], PlayerState | None],
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Outcome:
@@ -53,9 +56,10 @@ def handle(
         return _dead(record, f"invalid event: {_summary(error)}", clock)
     if record.key is not None and record.key != event.key.encode():
         return _dead(record, f"key {record.key!r} does not match the event's {event.key!r}", clock)
-    programme = programmes.get(event.brand_id)
+    programme = programme_for(event.brand_id, event.occurred_at)
     if programme is None:
-        return _dead(record, f"unknown brand {event.brand_id!r}: no programme", clock)
+        reason = f"no programme of brand {event.brand_id!r} in effect at {event.occurred_at}"
+        return _dead(record, reason, clock)
     source = SourcePosition(f"{record.topic}:{record.partition}", record.offset)
     previous = load_state(event.key)
     try:
@@ -65,6 +69,19 @@ def handle(
     key = event.key.encode()
     return Outcome(
         state=None if state is previous else state,  # a repeat: nothing to write
+        sends=[(OUTPUT_TOPICS[type(output)], key, encode(output)) for output in outputs],
+    )
+
+
+def sweep(state: PlayerState, programme_for: ProgrammeFor, now: datetime) -> Outcome:
+    """Re-check one stored player at `now` (the daily sweep): decay, and downgrades after grace."""
+    programme = programme_for(state.brand_id, now)
+    if programme is None:
+        return Outcome()
+    new, outputs = evaluate(state, now, programme)
+    key = state.key.encode()
+    return Outcome(
+        state=new if outputs or new != state else None,
         sends=[(OUTPUT_TOPICS[type(output)], key, encode(output)) for output in outputs],
     )
 

@@ -17,6 +17,9 @@ PLAYER_EVENTS = "casino.player-events"
 POINTS_ACCRUED = "loyalty.points-accrued"
 LEVEL_CHANGED = "loyalty.level-changed"
 DEAD_LETTER = "loyalty.dead-letter"
+PLAYERS_CHANGELOG = "loyalty.players-changelog"
+PROGRAMMES = "loyalty.programmes"
+WORKERS = "loyalty.workers"
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,13 +5,29 @@ import sys
 import faust
 from confluent_kafka.admin import AdminClient
 
-from loyalty_streams.domain.programme import shipped_programmes
+from loyalty_streams.edges.web import install_views
 from loyalty_streams.kafka_config import kafka_client_config
 from loyalty_streams.settings import Settings
-from loyalty_streams.streams.app import create_app, quiet_library_loggers
-from loyalty_streams.streams.topics import DEAD_LETTER, LEVEL_CHANGED, PLAYER_EVENTS, POINTS_ACCRUED
+from loyalty_streams.streams.app import Pipeline, create_app, quiet_library_loggers
+from loyalty_streams.streams.topics import (
+    DEAD_LETTER,
+    LEVEL_CHANGED,
+    PLAYER_EVENTS,
+    PLAYERS_CHANGELOG,
+    POINTS_ACCRUED,
+    PROGRAMMES,
+    WORKERS,
+)
 
-REQUIRED_TOPICS = (PLAYER_EVENTS, POINTS_ACCRUED, LEVEL_CHANGED, DEAD_LETTER)
+REQUIRED_TOPICS = (
+    PLAYER_EVENTS,
+    POINTS_ACCRUED,
+    LEVEL_CHANGED,
+    DEAD_LETTER,
+    PLAYERS_CHANGELOG,
+    PROGRAMMES,
+    WORKERS,
+)
 
 
 def missing_topics(settings: Settings) -> list[str]:
@@ -30,11 +46,13 @@ def run_worker(settings: Settings) -> int:
         )
         return 2
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    app = create_app(settings, {p.brand_id: p for p in shipped_programmes()})
-    worker = faust.Worker(app, loglevel=settings.log_level, redirect_stdouts=False)
-    # Faust's terminal spinner sets the root logger to DEBUG below INFO, which makes aiokafka
-    # and Faust build a debug record per message on the hot path; without it they stay quiet.
+    pipeline = Pipeline(settings)
+    app = create_app(settings, pipeline)
+    install_views(app, pipeline)
+    worker = faust.Worker(app, pipeline, loglevel=settings.log_level, redirect_stdouts=False)
+    # Faust's terminal spinner sets the root logger to DEBUG below INFO; without it the
+    # libraries' debug records are never built.
     worker.spinner = None
     quiet_library_loggers()
     worker.execute_from_commandline()
-    return 0
+    return 1 if pipeline.processor.failure is not None else 0

@@ -1,0 +1,167 @@
+"""End to end through one worker process on the embedded broker: events/s and publish-to-output latency.
+
+Throughput: a fixed synthetic stream (default 200,000 events over 100,000 players) is published
+before the worker starts; the clock runs from the worker's first PointsAccrued to its last, so
+start-up and group join are not counted.
+Latency: with the worker caught up, events are published at a fixed rate (default half the
+target, 5,000/s) and each PointsAccrued is matched to its event by id; p50/p99 from the
+publish call to the bench's consumer receiving the output.
+
+Targets: at least 10,000 events/s; p99 under 500 ms at 5,000 events/s.
+Run: .venv/bin/python bench/pipeline.py [--events N] [--players N] [--rate R] [--seconds S]
+"""
+
+import argparse
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from loyalty_streams.domain.events import BetPlaced, PlayerEvent
+from loyalty_streams.edges.broker import EmbeddedBroker, free_port
+from loyalty_streams.edges.generator import PRODUCER_TUNING, synthetic_events
+from loyalty_streams.edges.topic_admin import apply_topics
+from loyalty_streams.edges.worker_process import WorkerProcess
+from loyalty_streams.kafka_config import kafka_client_config, producer_config
+from loyalty_streams.settings import Settings
+from loyalty_streams.streams.topics import PLAYER_EVENTS, POINTS_ACCRUED, load_specs
+
+
+def output_consumer(settings: Settings) -> Consumer:
+    """Reads PointsAccrued from the start of every partition, without joining a group."""
+    consumer = Consumer(
+        {
+            **kafka_client_config(settings),
+            "group.id": f"bench-{uuid.uuid4()}",
+            "enable.auto.commit": "false",
+        }
+    )
+    partitions = consumer.list_topics(POINTS_ACCRUED, timeout=10).topics[POINTS_ACCRUED].partitions
+    consumer.assign([TopicPartition(POINTS_ACCRUED, p, 0) for p in partitions])
+    return consumer
+
+
+def publish(producer: Producer, events: list[PlayerEvent]) -> None:
+    for event in events:
+        while True:
+            try:
+                producer.produce(PLAYER_EVENTS, event.model_dump_json(), event.key.encode())
+                break
+            except BufferError:
+                producer.poll(0.05)
+    producer.flush(60)
+
+
+def throughput(settings: Settings, events: list[PlayerEvent], log: Path) -> WorkerProcess:
+    bets = sum(isinstance(event, BetPlaced) for event in events)
+    producer = Producer({**PRODUCER_TUNING, **producer_config(settings)})
+    publish(producer, events)
+    print(f"published {len(events):,} events ({bets:,} bets); starting the worker")
+    consumer = output_consumer(settings)
+    worker = WorkerProcess(settings, log)
+    worker.start()
+    seen = 0
+    first = last = 0.0
+    deadline = time.monotonic() + 1800
+    while seen < bets and time.monotonic() < deadline and worker.running:
+        batch = [m for m in consumer.consume(10_000, 0.2) if m.error() is None]
+        if batch:
+            now = time.monotonic()
+            first = first or now
+            last = now
+            seen += len(batch)
+    consumer.close()
+    if seen < bets:
+        raise SystemExit(f"only {seen:,} of {bets:,} outputs arrived\n{worker.log_tail()}")
+    elapsed = last - first
+    print(f"throughput: {len(events):,} events in {elapsed:.1f} s = {len(events) / elapsed:,.0f}/s")
+    return worker
+
+
+def latency(settings: Settings, rate: float, seconds: float, players: int) -> None:
+    stream = synthetic_events(players, 7, datetime.now(UTC), rate=rate)
+    sent: dict[str, float] = {}
+    consumer = output_consumer(settings)
+    consumer.assign(
+        [
+            TopicPartition(POINTS_ACCRUED, tp.partition, -1)  # from the end
+            for tp in consumer.assignment()
+        ]
+    )
+    producer = Producer({**producer_config(settings), "linger.ms": 1})
+    total = int(rate * seconds)
+    done = threading.Event()
+
+    def paced() -> None:
+        started = time.monotonic()
+        for i in range(total):
+            event = next(stream)
+            ahead = i / rate - (time.monotonic() - started)
+            if ahead > 0:
+                time.sleep(ahead)
+            if isinstance(event, BetPlaced):
+                sent[event.event_id] = time.monotonic()
+            producer.produce(PLAYER_EVENTS, event.model_dump_json(), event.key.encode())
+            producer.poll(0)
+        producer.flush(30)
+        done.set()
+
+    publisher = threading.Thread(target=paced)
+    publisher.start()
+    latencies: list[float] = []
+    deadline = time.monotonic() + seconds + 60
+    while time.monotonic() < deadline:
+        for message in consumer.consume(1000, 0.05):
+            if message.error() is not None:
+                continue
+            received = time.monotonic()
+            event_id = orjson.loads(message.value() or b"{}")["event_id"]
+            if event_id in sent:
+                latencies.append(received - sent[event_id])
+        if done.is_set() and len(latencies) >= len(sent):
+            break
+    publisher.join()
+    consumer.close()
+    if len(latencies) < 2:
+        raise SystemExit("no outputs matched during the latency run")
+    cuts = statistics.quantiles(latencies, n=100)
+    print(
+        f"latency at {rate:,.0f} events/s for {seconds:.0f} s: {len(latencies):,} outputs, "
+        f"p50 {cuts[49] * 1000:.0f} ms, p99 {cuts[98] * 1000:.0f} ms, "
+        f"max {max(latencies) * 1000:.0f} ms"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--players", type=int, default=100_000)
+    parser.add_argument("--rate", type=float, default=5_000.0)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    args = parser.parse_args()
+    stream = synthetic_events(args.players, 2026, datetime(2026, 11, 1, tzinfo=UTC), rate=1000)
+    events = [next(stream) for _ in range(args.events)]
+    with tempfile.TemporaryDirectory(prefix="loyalty-bench-") as tmp, EmbeddedBroker() as broker:
+        settings = Settings(
+            bootstrap_servers=broker.bootstrap_servers,
+            security_protocol="PLAINTEXT",
+            data_dir=Path(tmp) / "data",
+            web_port=free_port(),
+            log_level="warning",
+        )
+        apply_topics(settings, load_specs(settings.topics_dir))
+        worker = throughput(settings, events, Path(tmp) / "worker.log")
+        try:
+            latency(settings, args.rate, args.seconds, args.players)
+        finally:
+            worker.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""Every version of every brand's programme, and which one governs a moment.
+
+A new version takes effect for events at or after its `effective_from`; an event keeps the rules
+that were in force when it happened, however late it arrives. That is what lets an accrual name
+the version it used and be explained later.
+"""
+
+from bisect import bisect_right
+from datetime import datetime
+
+from loyalty_streams.domain.programme import Programme
+
+
+class Catalogue:
+    """Programme versions by brand, ordered by the moment they take effect."""
+
+    def __init__(self, programmes: list[Programme] | None = None) -> None:
+        # one (starts, versions) pair per brand, replaced whole: a reader in another thread
+        # never sees the two out of step
+        self._by_brand: dict[str, tuple[list[datetime], list[Programme]]] = {}
+        for programme in programmes or ():
+            self.add(programme)
+
+    def add(self, programme: Programme) -> None:
+        """Add a version; the same brand and version number again replaces the earlier copy."""
+        versions = [
+            known
+            for known in self.versions(programme.brand_id)
+            if known.version != programme.version
+        ]
+        versions.append(programme)
+        versions.sort(key=lambda p: (p.effective_from, p.version))
+        self._by_brand[programme.brand_id] = ([p.effective_from for p in versions], versions)
+
+    def in_effect(self, brand_id: str, moment: datetime) -> Programme | None:
+        """The version in force at `moment`: the latest to take effect at or before it."""
+        entry = self._by_brand.get(brand_id)
+        if entry is None:
+            return None
+        starts, versions = entry
+        index = bisect_right(starts, moment) - 1
+        return None if index < 0 else versions[index]
+
+    def versions(self, brand_id: str) -> list[Programme]:
+        entry = self._by_brand.get(brand_id)
+        return [] if entry is None else list(entry[1])
+
+    @property
+    def brands(self) -> list[str]:
+        return sorted(self._by_brand)
+
+    def __len__(self) -> int:
+        return sum(len(versions) for _, versions in self._by_brand.values())

@@ -1,0 +1,107 @@
+"""The tables every worker reads whole: programme versions and the owners of partitions.
+
+One reader thread follows every partition of `loyalty.programmes` and `loyalty.workers` from the
+start, without a consumer group (each worker needs all of it), and keeps a `Catalogue` and an
+`Owners` current. Start-up waits until both are read to their end, so no event is judged without
+its programme.
+"""
+
+import logging
+import threading
+import uuid
+
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from pydantic import ValidationError
+
+from loyalty_streams.domain.catalogue import Catalogue
+from loyalty_streams.domain.programme import Programme
+from loyalty_streams.kafka_config import kafka_client_config, producer_config
+from loyalty_streams.settings import Settings
+from loyalty_streams.streams.ownership import Claim, Owners
+from loyalty_streams.streams.topics import PROGRAMMES, WORKERS
+
+log = logging.getLogger(__name__)
+
+
+class GlobalTables:
+    def __init__(self, settings: Settings) -> None:
+        self.catalogue = Catalogue()
+        self.owners = Owners()
+        self._caught_up = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="global-tables", daemon=True)
+        self._consumer = Consumer(
+            {
+                **kafka_client_config(settings),
+                "group.id": f"{settings.app_id}-global-{uuid.uuid4()}",
+                "enable.auto.commit": "false",
+                "enable.partition.eof": "true",
+                "fetch.wait.max.ms": "100",
+            }
+        )
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start following both topics; returns once they are read to their end."""
+        metadata = self._consumer.list_topics(timeout=15).topics
+        partitions = [
+            TopicPartition(name, number, 0)
+            for name in (PROGRAMMES, WORKERS)
+            for number in metadata[name].partitions
+        ]
+        self._pending_eof = {(tp.topic, tp.partition) for tp in partitions}
+        self._consumer.assign(partitions)
+        self._thread.start()
+        if not self._caught_up.wait(timeout):
+            raise TimeoutError(f"{PROGRAMMES} and {WORKERS} not read within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                for message in self._consumer.consume(500, 0.2):
+                    self._take(message)
+        finally:
+            self._consumer.close()
+
+    def _take(self, message: Message) -> None:
+        error = message.error()
+        if error is not None:
+            if error.code() == KafkaError._PARTITION_EOF:
+                self._pending_eof.discard((message.topic(), message.partition()))
+                if not self._pending_eof:
+                    self._caught_up.set()
+            else:
+                log.warning("global tables: %s", error)
+            return
+        value = message.value()
+        if not isinstance(value, bytes):
+            return
+        try:
+            if message.topic() == PROGRAMMES:
+                self.catalogue.add(Programme.model_validate_json(value))
+            else:
+                self.owners.apply(Claim.model_validate_json(value))
+        except ValidationError as error:
+            # the CLI and the API validate before publishing; a bad record is skipped, loudly
+            log.error("%s offset %s skipped: %s", message.topic(), message.offset(), error)
+
+
+def publish_programmes(settings: Settings, programmes: list[Programme]) -> None:
+    """Put programme versions on their topic, keyed by brand and version (compaction keeps all)."""
+    producer = Producer(producer_config(settings))
+    for programme in programmes:
+        producer.produce(
+            PROGRAMMES,
+            programme.model_dump_json().encode(),
+            f"{programme.brand_id}:{programme.version}".encode(),
+        )
+    if producer.flush(30):
+        raise RuntimeError(f"programmes not delivered to {PROGRAMMES}")
+
+
+def publish_claim(producer: Producer, claim: Claim) -> None:
+    producer.produce(WORKERS, claim.model_dump_json().encode(), claim.worker.encode())
+    producer.poll(0)

@@ -1,0 +1,262 @@
+"""The inbound agent: player events in, player records and outputs out, one batch at a time.
+
+Records are consumed in batches and folded one by one through `records.handle` (the domain, no
+rules here); a batch ends with a checkpoint in an order that makes a crash at any point harmless:
+
+1. outputs are produced and flushed (acknowledged by the cluster);
+2. the changed player records are produced to the changelog and flushed;
+3. they are written to RocksDB with the changelog offset they reach;
+4. the inbound offsets are committed.
+
+A crash before 2 replays the batch and re-sends outputs with the same derived ids (consumers
+drop repeats by id); after 2, the replayed events are already in the records' idempotency stamps
+and change nothing. The same events published twice are caught by the stamps' recent ids.
+"""
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+
+from loyalty_streams.domain.player import PlayerState
+from loyalty_streams.kafka_config import kafka_client_config, producer_config
+from loyalty_streams.settings import Settings
+from loyalty_streams.streams.changelog import restore
+from loyalty_streams.streams.records import Outcome, ProgrammeFor, Record, handle, sweep
+from loyalty_streams.streams.state_store import PlayerTable
+from loyalty_streams.streams.topics import PLAYER_EVENTS, PLAYERS_CHANGELOG
+
+log = logging.getLogger(__name__)
+
+BATCH = 5_000
+"""Most records folded per checkpoint: large enough to amortise the flushes, small enough to
+keep a checkpoint well under a second."""
+
+PRODUCER_TUNING = {
+    "linger.ms": "5",
+    "compression.type": "lz4",
+    "batch.num.messages": "10000",
+    "queue.buffering.max.messages": "1000000",
+    "queue.buffering.max.kbytes": str(1024 * 1024),
+}
+
+
+class DeliveryFailed(RuntimeError):
+    """The cluster did not take a record within librdkafka's retries: stop and replay later."""
+
+
+class Processor:
+    """Runs the fold loop in its own thread; lookups read its table from the web thread."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        programme_for: ProgrammeFor,
+        table: PlayerTable,
+        clock: Callable[[], datetime],
+        on_assignment: Callable[[tuple[int, ...]], None],
+    ) -> None:
+        self.settings = settings
+        self.programme_for = programme_for
+        self.table = table
+        self.clock = clock
+        self.on_assignment = on_assignment
+        self.owned: frozenset[int] = frozenset()
+        self.failure: BaseException | None = None
+        self.last_loop = time.monotonic()
+        self._stop = threading.Event()
+        self._sweep_due = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="fold-player-events", daemon=True)
+        self._delivery_errors: list[KafkaError] = []
+        self._changelog_offsets: dict[int, int] = {}
+        self._consumer = Consumer(
+            {
+                **kafka_client_config(settings),
+                "group.id": settings.app_id,
+                "enable.auto.commit": "false",
+                "auto.offset.reset": "earliest",
+                "session.timeout.ms": str(int(settings.session_timeout_s * 1000)),
+                "heartbeat.interval.ms": str(max(int(settings.session_timeout_s * 200), 500)),
+                "partition.assignment.strategy": "range",
+                "fetch.wait.max.ms": "50",
+            }
+        )
+        self._producer = Producer({**PRODUCER_TUNING, **producer_config(settings)})
+
+    # -- control, from any thread ------------------------------------------------------------
+
+    def start(self) -> None:
+        self._consumer.subscribe(
+            [PLAYER_EVENTS],
+            on_assign=self._assigned,
+            on_revoke=self._revoked,
+            on_lost=self._revoked,
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def request_sweep(self) -> None:
+        self._sweep_due.set()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive() and self.failure is None
+
+    def load(self, partition: int, key: str) -> PlayerState | None:
+        store = self.table.opened(partition)
+        raw = None if store is None else store.get(key.encode())
+        return None if raw is None else PlayerState.from_json(raw)
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                messages = self._consumer.consume(BATCH, 0.1)
+                if messages:
+                    self._fold(messages)
+                if self._sweep_due.is_set():
+                    self._sweep_due.clear()
+                    self._sweep(self.clock())
+                self.last_loop = time.monotonic()
+        except BaseException as error:
+            self.failure = error
+            log.critical("the fold loop stopped: %r", error, exc_info=True)
+            raise
+        finally:
+            self._consumer.close()  # leaves the group: the partitions move on at once
+            self._producer.flush(10)
+
+    def _fold(self, messages: list[Message]) -> None:
+        staged: dict[str, tuple[int, PlayerState]] = {}
+        sends: list[tuple[str, bytes | None, bytes]] = []
+        commits: dict[int, int] = {}
+        partition = 0
+
+        def load(key: str) -> PlayerState | None:
+            entry = staged.get(key)
+            return entry[1] if entry is not None else self.load(partition, key)
+
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                log.warning("consumer error: %s", error)
+                continue
+            partition = int(message.partition() or 0)
+            offset = int(message.offset() or 0)
+            value = message.value()
+            record = Record(
+                PLAYER_EVENTS,
+                partition,
+                offset,
+                message.key(),
+                value if isinstance(value, bytes) else b"",  # a tombstone is no event
+            )
+            outcome = handle(record, self.programme_for, load)
+            self._stage(outcome, partition, staged, sends)
+            commits[partition] = offset + 1
+        self._checkpoint(staged, sends)
+        if commits:
+            self._consumer.commit(
+                offsets=[TopicPartition(PLAYER_EVENTS, p, o) for p, o in commits.items()],
+                asynchronous=True,
+            )
+
+    def _sweep(self, now: datetime) -> None:
+        """Re-evaluate every player of the owned partitions at `now` (decay and downgrades)."""
+        staged: dict[str, tuple[int, PlayerState]] = {}
+        sends: list[tuple[str, bytes | None, bytes]] = []
+        checked = 0
+        for partition in sorted(self.owned):
+            store = self.table.partition(partition)
+            for _, raw in store.items():
+                outcome = sweep(PlayerState.from_json(raw), self.programme_for, now)
+                self._stage(outcome, partition, staged, sends)
+                checked += 1
+                if len(staged) >= BATCH:
+                    self._checkpoint(staged, sends)
+                    staged, sends = {}, []
+        self._checkpoint(staged, sends)
+        log.info("sweep at %s: %d players checked", now.isoformat(), checked)
+
+    @staticmethod
+    def _stage(
+        outcome: Outcome,
+        partition: int,
+        staged: dict[str, tuple[int, PlayerState]],
+        sends: list[tuple[str, bytes | None, bytes]],
+    ) -> None:
+        if outcome.state is not None:
+            staged[outcome.state.key] = (partition, outcome.state)
+        sends.extend(outcome.sends)
+
+    def _checkpoint(
+        self,
+        staged: dict[str, tuple[int, PlayerState]],
+        sends: list[tuple[str, bytes | None, bytes]],
+    ) -> None:
+        """Outputs acknowledged, then records in the changelog, then records in RocksDB."""
+        for topic, key, value in sends:
+            self._produce(topic, value, key)
+        self._flush()
+        if not staged:
+            return
+        records: dict[int, dict[bytes, bytes]] = {}
+        for name, (partition, state) in staged.items():
+            key, raw = name.encode(), state.to_json()
+            records.setdefault(partition, {})[key] = raw
+            self._produce(PLAYERS_CHANGELOG, raw, key, partition)
+        self._changelog_offsets.clear()
+        self._flush()
+        for partition, batch in records.items():
+            self.table.partition(partition).write(batch, self._changelog_offsets[partition])
+
+    def _produce(
+        self, topic: str, value: bytes, key: bytes | None, partition: int | None = None
+    ) -> None:
+        while True:
+            try:
+                if partition is None:
+                    self._producer.produce(topic, value, key, on_delivery=self._delivered)
+                else:
+                    self._producer.produce(
+                        topic, value, key, partition=partition, on_delivery=self._delivered
+                    )
+                return
+            except BufferError:  # the local queue is full: let librdkafka drain it
+                self._producer.poll(0.05)
+
+    def _delivered(self, error: KafkaError | None, message: Message) -> None:
+        if error is not None:
+            self._delivery_errors.append(error)
+        elif message.topic() == PLAYERS_CHANGELOG:
+            partition, offset = int(message.partition() or 0), int(message.offset() or 0)
+            if offset > self._changelog_offsets.get(partition, -1):
+                self._changelog_offsets[partition] = offset
+
+    def _flush(self) -> None:
+        while self._producer.flush(1.0):
+            if self._stop.is_set() and self._delivery_errors:
+                break
+        if self._delivery_errors:
+            raise DeliveryFailed(f"records not delivered: {self._delivery_errors[0]}")
+
+    # -- rebalances (called by librdkafka from inside consume) -----------------------------
+
+    def _assigned(self, _: Consumer, partitions: list[TopicPartition]) -> None:
+        numbers = sorted(tp.partition for tp in partitions)
+        restored = restore(self.settings, self.table, numbers)
+        self.owned = frozenset(numbers)
+        log.info("assigned partitions %s (%d changelog records restored)", numbers, restored)
+        self.on_assignment(tuple(numbers))
+
+    def _revoked(self, _: Consumer, partitions: list[TopicPartition]) -> None:
+        self.owned = self.owned - {tp.partition for tp in partitions}
+        log.info("partitions %s revoked", sorted(tp.partition for tp in partitions))
+        self.on_assignment(tuple(sorted(self.owned)))

@@ -1,0 +1,81 @@
+"""The player table: one RocksDB database per owned partition, and the changelog offset it holds.
+
+A partition's database can always be rebuilt from its changelog partition: it records the offset
+of the last changelog record it reflects, so a worker that gets the partition (after a restart,
+a crash or a rebalance) reads the changelog from there to the end and is current. Writes land in
+one atomic batch per checkpoint, with that offset and the time, so "how old is this answer" can
+be said even when Kafka is unreachable.
+"""
+
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+from rocksdict import Options, Rdict, WriteBatch
+
+CHECKPOINT_KEY = b"\x00checkpoint"
+"""Player keys never start with a NUL byte (ids are printable), so metadata cannot collide."""
+
+
+class PartitionStore:
+    """The records of one partition of the player table."""
+
+    def __init__(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        self._db = Rdict(str(path), options=Options(raw_mode=True))
+        raw = self._db.get(CHECKPOINT_KEY)
+        meta = orjson.loads(raw) if raw is not None else {}
+        self.changelog_offset: int = meta.get("changelog_offset", -1)
+        self.checkpointed_at: datetime | None = (
+            datetime.fromisoformat(meta["at"]) if "at" in meta else None
+        )
+
+    def get(self, key: bytes) -> bytes | None:
+        value: bytes | None = self._db.get(key)
+        return value
+
+    def write(self, records: Mapping[bytes, bytes], changelog_offset: int) -> None:
+        """Store records and the changelog offset they reach, atomically."""
+        now = datetime.now(UTC)
+        batch = WriteBatch(raw_mode=True)
+        for key, value in records.items():
+            batch.put(key, value)
+        if changelog_offset > self.changelog_offset:
+            self.changelog_offset = changelog_offset
+        batch.put(
+            CHECKPOINT_KEY,
+            orjson.dumps({"changelog_offset": self.changelog_offset, "at": now.isoformat()}),
+        )
+        self._db.write(batch)
+        self.checkpointed_at = now
+
+    def items(self) -> Iterator[tuple[bytes, bytes]]:
+        """Every player record (not the metadata), in key order."""
+        yield from self._db.items(from_key=b"\x01")
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class PlayerTable:
+    """The partitions of the player table this worker has opened, under one data directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._stores: dict[int, PartitionStore] = {}
+
+    def partition(self, number: int) -> PartitionStore:
+        """The store of a partition, opened on first use (and kept open for lookups)."""
+        store = self._stores.get(number)
+        if store is None:
+            store = self._stores[number] = PartitionStore(self.directory / f"partition-{number}")
+        return store
+
+    def opened(self, number: int) -> PartitionStore | None:
+        return self._stores.get(number)
+
+    def close(self) -> None:
+        for store in self._stores.values():
+            store.close()
+        self._stores.clear()
