@@ -118,9 +118,10 @@ class Processor:
     def _run(self) -> None:
         try:
             while not self._stop.is_set():
-                messages = self._consumer.consume(BATCH, 0.1)
-                if messages:
-                    self._fold(messages)
+                first = self._consumer.poll(0.1)
+                if first is not None:
+                    # then whatever is already fetched, without waiting for a full batch
+                    self._fold([first, *self._consumer.consume(BATCH - 1, 0)])
                 if self._sweep_due.is_set():
                     self._sweep_due.clear()
                     self._sweep(self.clock())
