@@ -14,13 +14,12 @@ from pathlib import Path
 import orjson
 from confluent_kafka import Producer
 
-from loyalty_streams.domain.engine import apply
-from loyalty_streams.domain.events import decode_player_event
+from loyalty_streams.domain.catalogue import Catalogue
 from loyalty_streams.domain.outputs import PointsAccrued
-from loyalty_streams.domain.player import PlayerState, SourcePosition
 from loyalty_streams.domain.programme import shipped_programmes
 from loyalty_streams.edges.broker import EmbeddedBroker, free_port
 from loyalty_streams.edges.generator import GeneratorReport, run
+from loyalty_streams.edges.replay import replay
 from loyalty_streams.edges.topic_admin import apply_topics
 from loyalty_streams.edges.topic_reader import Records, read_topics
 from loyalty_streams.edges.worker_process import WorkerProcess
@@ -85,20 +84,11 @@ def _publish_malformed(settings: Settings) -> None:
 
 def _replay(records: Records) -> defaultdict[str, Decimal]:
     """Points per brand from folding the inbound topic through the rules, outside the worker."""
-    programmes = {p.brand_id: p for p in shipped_programmes()}
-    states: dict[str, PlayerState] = {}
     points: defaultdict[str, Decimal] = defaultdict(Decimal)
-    for record in records[PLAYER_EVENTS]:
-        try:
-            event = decode_player_event(record.value)
-        except ValueError:
-            continue
-        source = SourcePosition(f"{record.topic}:{record.partition}", record.offset)
-        state, outputs = apply(states.get(event.key), event, programmes[event.brand_id], source)
-        states[event.key] = state
-        for output in outputs:
-            if isinstance(output, PointsAccrued):
-                points[event.brand_id] += output.points
+    folded = replay(records[PLAYER_EVENTS], Catalogue(shipped_programmes()).in_effect)
+    for output in folded.outputs:
+        if isinstance(output, PointsAccrued):
+            points[output.brand_id] += output.points
     return points
 
 

@@ -83,7 +83,11 @@ class Pipeline(Service):
 
     def _announce(self, partitions: tuple[int, ...]) -> None:
         claim = Claim(
-            worker=self.worker_id, url=self.worker_id, partitions=partitions, at=utc_now()
+            app_id=self.settings.app_id,
+            worker=self.worker_id,
+            url=self.worker_id,
+            partitions=partitions,
+            at=utc_now(),
         )
         publish_claim(self._claims, claim)
 

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 class GlobalTables:
     def __init__(self, settings: Settings) -> None:
         self.catalogue = Catalogue()
-        self.owners = Owners()
+        self.owners = Owners(settings.app_id)
         self._caught_up = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="global-tables", daemon=True)

@@ -14,6 +14,7 @@ class Claim(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    app_id: str
     worker: str
     url: AnyHttpUrl
     partitions: tuple[int, ...]
@@ -23,11 +24,17 @@ class Claim(BaseModel):
 class Owners:
     """The owner of every announced partition, kept current by the workers' claims."""
 
-    def __init__(self) -> None:
+    def __init__(self, app_id: str) -> None:
+        self.app_id = app_id
         self._owners: dict[int, Claim] = {}
 
     def apply(self, claim: Claim) -> None:
-        """Apply the next claim in log order: it wins its partitions and gives up the rest."""
+        """Apply the next claim in log order: it wins its partitions and gives up the rest.
+
+        Claims of other apps (another consumer group on the same cluster) are not ours.
+        """
+        if claim.app_id != self.app_id:
+            return
         owners = {p: c for p, c in self._owners.items() if c.worker != claim.worker}
         for partition in claim.partitions:
             owners[partition] = claim

@@ -1,0 +1,111 @@
+"""A fresh cluster per test: embedded broker, topics, programmes, and workers started on demand.
+
+Each pipeline test gets its own broker (it starts in milliseconds), so consumer groups, claims and
+outputs of one test never meet another's.
+"""
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import Producer
+
+from loyalty_streams.domain.catalogue import Catalogue
+from loyalty_streams.domain.events import PlayerEvent
+from loyalty_streams.domain.programme import Programme, shipped_programmes
+from loyalty_streams.edges.broker import EmbeddedBroker, free_port
+from loyalty_streams.edges.topic_admin import apply_topics
+from loyalty_streams.edges.worker_process import WorkerProcess
+from loyalty_streams.kafka_config import producer_config
+from loyalty_streams.settings import Settings
+from loyalty_streams.streams.global_tables import publish_programmes
+from loyalty_streams.streams.topics import PLAYER_EVENTS, load_specs
+
+TOPICS_DIR = Path(__file__).resolve().parents[2] / "topics"
+
+
+def quick_downgrades() -> Programme:
+    """Aurora's table under another brand, with no grace: a sweep downgrades at once."""
+    aurora = next(p for p in shipped_programmes() if p.brand_id == "aurora-casino")
+    policies = aurora.policies.model_copy(update={"downgrade_grace_days": 0})
+    return aurora.model_copy(update={"brand_id": "test-casino", "policies": policies})
+
+
+PROGRAMMES = [*shipped_programmes(), quick_downgrades()]
+CATALOGUE = Catalogue(PROGRAMMES)
+
+
+@dataclass
+class Cluster:
+    settings: Settings
+    tmp: Path
+    workers: list[WorkerProcess] = field(default_factory=list)
+
+    def worker(self, name: str, **overrides: Any) -> WorkerProcess:
+        settings = self.settings.model_copy(
+            update={"data_dir": self.tmp / name, "web_port": free_port(), **overrides}
+        )
+        process = WorkerProcess(settings, self.tmp / f"{name}.log")
+        process.start()
+        self.workers.append(process)
+        return process
+
+    def publish(self, events: list[PlayerEvent]) -> None:
+        producer = Producer(producer_config(self.settings))
+        for event in events:
+            producer.produce(PLAYER_EVENTS, event.model_dump_json().encode(), event.key.encode())
+        assert producer.flush(10) == 0
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    with EmbeddedBroker() as broker:
+        settings = Settings(
+            bootstrap_servers=broker.bootstrap_servers,
+            security_protocol="PLAINTEXT",
+            topics_dir=TOPICS_DIR,
+            app_id="loyalty-test",
+            session_timeout_s=6.0,
+        )
+        assert apply_topics(settings, load_specs(TOPICS_DIR)).ok
+        publish_programmes(settings, PROGRAMMES)
+        found = Cluster(settings, tmp_path)
+        try:
+            yield found
+        finally:
+            for process in found.workers:
+                process.stop()
+
+
+def get(worker: WorkerProcess, path: str) -> tuple[int, dict[str, Any]]:
+    """GET a worker's view; the status and the JSON body, errors included."""
+    url = f"http://127.0.0.1:{worker.settings.web_port}{path}"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except (OSError, ValueError):  # not listening yet
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def owned(worker: WorkerProcess) -> list[int]:
+    status, body = get(worker, "/health")
+    partitions: list[int] = body["partitions"] if status == 200 else []
+    return partitions

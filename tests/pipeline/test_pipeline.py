@@ -1,0 +1,159 @@
+"""Real workers on a real broker: exact outputs, lookups from any worker, crash fail-over, replays.
+
+Expected results come from folding the inbound topic through the rules once, outside any worker
+(`edges.replay`): whatever the workers did (one or two, killed or not) must come out the same.
+"""
+
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import orjson
+import pytest
+
+from loyalty_streams.domain.outputs import encode
+from loyalty_streams.domain.player import PlayerState
+from loyalty_streams.edges.replay import Replay, replay
+from loyalty_streams.edges.topic_reader import Records, read_topics
+from loyalty_streams.edges.worker_process import WorkerProcess
+from loyalty_streams.streams.topics import LEVEL_CHANGED, PLAYER_EVENTS, POINTS_ACCRUED
+from tests.domain.builders import bet, deposit, win
+from tests.pipeline.conftest import CATALOGUE, Cluster, get, owned, wait_until
+
+pytestmark = pytest.mark.integration
+
+OUTPUTS = (POINTS_ACCRUED, LEVEL_CHANGED)
+
+
+def expected(cluster: Cluster) -> Replay:
+    records = read_topics(cluster.settings, [PLAYER_EVENTS], until=lambda r: False, timeout=1.0)
+    return replay(records[PLAYER_EVENTS], CATALOGUE.in_effect)
+
+
+def outputs_by_id(records: Records) -> dict[str, list[dict[str, Any]]]:
+    found: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
+    for topic in OUTPUTS:
+        for record in records[topic]:
+            value = orjson.loads(record.value)
+            found[value["output_id"]].append(value)
+    return found
+
+
+def read_outputs(cluster: Cluster, ids: set[str], timeout: float = 90) -> dict[str, Any]:
+    """Every output until all of `ids` are present; each id's copies must be identical."""
+    records = read_topics(
+        cluster.settings,
+        OUTPUTS,
+        until=lambda r: ids <= set(outputs_by_id(r)),
+        timeout=timeout,
+    )
+    found = outputs_by_id(records)
+    missing = ids - set(found)
+    assert not missing, f"{len(missing)} outputs never came, e.g. {sorted(missing)[:3]}"
+    for output_id, copies in found.items():
+        assert all(copy == copies[0] for copy in copies), f"{output_id} differs between copies"
+    return {output_id: copies[0] for output_id, copies in found.items()}
+
+
+def points_of(outputs: dict[str, Any], player: str) -> Decimal:
+    return sum(
+        (
+            Decimal(v["points"])
+            for v in outputs.values()
+            if v["player_id"] == player and "points" in v
+        ),
+        Decimal(0),
+    )
+
+
+def as_json(replayed: Replay) -> dict[str, Any]:
+    return {output.output_id: orjson.loads(encode(output)) for output in replayed.outputs}
+
+
+def assert_lookup_matches(worker: WorkerProcess, state: PlayerState) -> dict[str, Any]:
+    status, body = get(worker, f"/loyalty/{state.brand_id}/{state.player_id}")
+    assert status == 200, body
+    programme = CATALOGUE.in_effect(state.brand_id, datetime.now(UTC))
+    assert programme is not None
+    assert body["level"]["rank"] == state.level_rank
+    assert body["points"]["available"] == str(state.points_available)
+    assert body["turnover"]["cumulative"] == str(state.cumulative_turnover)
+    assert body["vip_points"] == str(state.vip_points)
+    return body
+
+
+def wait_for_partitions(workers: list[WorkerProcess], timeout: float = 60) -> None:
+    """Until the workers between them own all 12 partitions, each exactly once."""
+
+    def shared() -> bool:
+        claimed = [p for worker in workers for p in owned(worker)]
+        return sorted(claimed) == list(range(12)) and all(owned(w) for w in workers)
+
+    wait_until(shared, timeout, "the group to share the partitions")
+
+
+def test_exact_points_a_two_level_jump_and_a_downgrade_by_the_sweep(cluster: Cluster) -> None:
+    worker = cluster.worker("solo", sweep_interval_s=2.0)
+    now = datetime.now(UTC)
+    old = now - timedelta(days=40)
+    events = [
+        bet("60000", player_id="jumper", occurred_at=now),  # Bronze -> Gold, over Silver
+        bet("20.50", "table", player_id="small", occurred_at=now),
+        win("15", player_id="small", occurred_at=now),
+        deposit("100", player_id="small", occurred_at=now),
+        bet(
+            "1200",
+            "live_casino",
+            brand_id="lucky-sweeps",
+            player_id="sweeper",
+            currency="SC",
+            occurred_at=now,
+        ),  # 1200 x 1.5 VIP points: Bronze -> Silver
+        bet("250000", brand_id="lucky-sweeps", player_id="sweeper", currency="GC", occurred_at=now),
+        bet(
+            "1500",
+            "exclusive",
+            brand_id="borealis-casino",
+            player_id="nordic",
+            currency="SEK",
+            occurred_at=now,
+        ),
+        bet(
+            "60000", brand_id="test-casino", player_id="idle", occurred_at=old
+        ),  # Gold, 40 days ago
+    ]
+    cluster.publish(events)
+    replayed = expected(cluster)
+    want = as_json(replayed)
+    assert {(v["player_id"], v["to_level"]) for v in want.values() if "to_level" in v} == {
+        ("jumper", "Gold"),
+        ("sweeper", "Silver"),
+        ("idle", "Gold"),
+    }
+
+    sweep_down = f"evaluate:test-casino:idle:{now.date().isoformat()}:level"
+    got = read_outputs(cluster, set(want) | {sweep_down})
+    assert worker.running, worker.log_tail()
+    assert {k: v for k, v in got.items() if k in want} == want
+    assert points_of(got, "jumper") == Decimal("60000.00")  # at Bronze's x1, before the jump
+    down = got[sweep_down]
+    assert (down["direction"], down["from_level"], down["to_level"]) == ("down", "Gold", "Silver")
+    assert down["reason"] == "retention_missed"
+    # the sweep changed nobody else: every other output came from an event
+    assert set(got) - set(want) == {sweep_down}
+
+    for key in ("aurora-casino:jumper", "aurora-casino:small", "lucky-sweeps:sweeper"):
+        assert_lookup_matches(worker, replayed.states[key])
+    _, body = get(worker, "/loyalty/aurora-casino/jumper")
+    assert body["level"]["name"] == "Gold"
+    assert body["progress"]["next_level"] == {
+        "name": "Platinum",
+        "rank": 4,
+        "threshold": "200000",
+        "still_needed": "140000",
+    }
+    assert body["perks"]["email_support"] is True
+    assert body["multipliers"]["points"] == "1.25"
+    _, body = get(worker, "/loyalty/test-casino/idle")
+    assert body["level"]["name"] == "Silver"
