@@ -7,13 +7,16 @@ Expected results come from folding the inbound topic through the rules once, out
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from itertools import islice
 from typing import Any
 
 import orjson
 import pytest
 
-from loyalty_streams.domain.outputs import encode
+from loyalty_streams.domain.events import PlayerEvent
+from loyalty_streams.domain.outputs import PointsAccrued, encode
 from loyalty_streams.domain.player import PlayerState
+from loyalty_streams.edges.generator import synthetic_events
 from loyalty_streams.edges.replay import Replay, replay
 from loyalty_streams.edges.topic_reader import Records, read_topics
 from loyalty_streams.edges.worker_process import WorkerProcess
@@ -157,3 +160,95 @@ def test_exact_points_a_two_level_jump_and_a_downgrade_by_the_sweep(cluster: Clu
     assert body["multipliers"]["points"] == "1.25"
     _, body = get(worker, "/loyalty/test-casino/idle")
     assert body["level"]["name"] == "Silver"
+
+
+def synthetic(players: int, count: int, seed: int) -> list[PlayerEvent]:
+    start = datetime.now(UTC) - timedelta(hours=1)
+    return list(islice(synthetic_events(players, seed, start, rate=50.0), count))
+
+
+def test_any_worker_answers_a_lookup_for_any_player(cluster: Cluster) -> None:
+    first, second = cluster.worker("a"), cluster.worker("b")
+    wait_for_partitions([first, second])
+    cluster.publish(synthetic(players=30, count=300, seed=11))
+    replayed = expected(cluster)
+    read_outputs(cluster, {output.output_id for output in replayed.outputs})
+
+    forwarded = 0
+    for state in replayed.states.values():
+        path = f"/loyalty/{state.brand_id}/{state.player_id}"
+        wait_until(lambda p=path: get(first, p)[0] == 200, 30, f"{path} from the first worker")
+        one = assert_lookup_matches(first, state)
+        two = assert_lookup_matches(second, state)
+        assert one.pop("served_by")["worker"] == two.pop("served_by")["worker"]  # the owner
+        assert one == two
+        forwarded += 1
+    assert forwarded == len(replayed.states) >= 20
+
+    assert get(first, "/loyalty/aurora-casino/nobody")[0] == 404
+    status, body = get(second, "/loyalty/aurora-casino/bad%20id")
+    assert status == 400 and "player_id" in body["error"]
+    status, body = get(first, "/health")
+    assert status == 200 and body["status"] == "ok"
+    assert sorted(body["programmes"]) == sorted(CATALOGUE.brands)
+
+
+def test_a_killed_worker_loses_and_doubles_nothing(cluster: Cluster) -> None:
+    survivor, victim = cluster.worker("survivor"), cluster.worker("victim")
+    wait_for_partitions([survivor, victim])
+    events = synthetic(players=40, count=1200, seed=12)
+    cluster.publish(events[:600])
+    wait_until(lambda: len(owned(victim)) > 0, 10, "the victim to own partitions")
+    half = replay_ids(cluster)
+    read_outputs(cluster, half)  # the victim has processed its share
+    victim.kill()  # SIGKILL: no commit, no goodbye
+    cluster.publish(events[600:])
+
+    replayed = expected(cluster)
+    want = as_json(replayed)
+    got = read_outputs(cluster, set(want), timeout=120)
+    assert got == want  # every output once (copies identical), none extra
+    assert survivor.running, survivor.log_tail()
+    wait_until(lambda: len(owned(survivor)) == 12, 30, "the survivor to own every partition")
+    for state in replayed.states.values():
+        assert_lookup_matches(survivor, state)
+
+
+def replay_ids(cluster: Cluster) -> set[str]:
+    return {output.output_id for output in expected(cluster).outputs}
+
+
+def test_the_same_events_published_twice_change_nothing(cluster: Cluster) -> None:
+    worker = cluster.worker("solo")
+    events = synthetic(players=10, count=200, seed=13)
+    cluster.publish(events)
+    once = expected(cluster)
+    read_outputs(cluster, {output.output_id for output in once.outputs})
+
+    cluster.publish(events)  # a producer retry storm: same events, new offsets
+    now = datetime.now(UTC)
+    closing = [
+        bet("1", player_id=state.player_id, brand_id=state.brand_id, occurred_at=now)
+        for state in once.states.values()
+        if state.brand_id == "aurora-casino"
+    ]
+    cluster.publish(closing)  # behind the repeats on each player's partition
+    records = read_topics(
+        cluster.settings,
+        OUTPUTS,
+        until=lambda r: {f"{e.event_id}:points" for e in closing} <= set(outputs_by_id(r)),
+        timeout=60,
+    )
+    accrued = [orjson.loads(r.value) for r in records[POINTS_ACCRUED]]
+    ids = [value["output_id"] for value in accrued]
+    assert (
+        len(ids)
+        == len(set(ids))
+        == len([o for o in once.outputs if isinstance(o, PointsAccrued)]) + len(closing)
+    )
+    for state in once.states.values():
+        if state.brand_id != "aurora-casino":
+            assert_lookup_matches(worker, state)  # exactly as after the first publish
+            continue
+        _, body = get(worker, f"/loyalty/{state.brand_id}/{state.player_id}")
+        assert Decimal(body["turnover"]["cumulative"]) == state.cumulative_turnover + 1

@@ -110,3 +110,14 @@ def test_a_sweep_that_changes_nothing_writes_nothing() -> None:
     run(record(bet("10", occurred_at=NOW).model_dump_json().encode()), store)
     outcome = sweep(store["aurora-casino:p1"], PROGRAMMES, NOW + timedelta(hours=1))
     assert outcome.state is None and outcome.sends == []
+
+
+def test_an_event_id_seen_before_is_skipped_however_long_ago() -> None:
+    store: dict[str, PlayerState] = {}
+    raw = bet("10").model_dump_json().encode()
+    first = handle(record(raw, offset=1), PROGRAMMES, store.get)
+    assert first.event_id is not None and first.state is not None
+    again = handle(
+        record(raw, offset=900), PROGRAMMES, store.get, seen={first.event_id}.__contains__
+    )
+    assert again.state is None and again.sends == [] and again.event_id is None

@@ -41,7 +41,7 @@ def restore(settings: Settings, table: PlayerTable, partitions: Iterable[int]) -
             for number, store in stores.items()
         ]
     )
-    pending: dict[int, dict[bytes, bytes]] = {number: {} for number in stores}
+    pending: dict[int, dict[bytes, bytes | None]] = {number: {} for number in stores}
     last = {number: store.changelog_offset for number, store in stores.items()}
     open_partitions = set(stores)
     read = 0
@@ -56,8 +56,8 @@ def restore(settings: Settings, table: PlayerTable, partitions: Iterable[int]) -
                         continue
                     raise KafkaException(error)
                 key, value = message.key(), message.value()
-                if key is not None and value is not None:
-                    pending[number][key] = value
+                if key is not None:
+                    pending[number][key] = value if isinstance(value, bytes) else None
                 last[number] = int(message.offset() or 0)
                 read += 1
             for number, records in pending.items():

@@ -17,7 +17,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
@@ -42,6 +43,32 @@ PRODUCER_TUNING = {
     "queue.buffering.max.messages": "1000000",
     "queue.buffering.max.kbytes": str(1024 * 1024),
 }
+
+
+SEEN_PREFIX = b"\x00seen:"
+"""Event ids applied in a partition, kept in its store and changelog (survive a fail-over)."""
+
+SEEN_DAYS = 7
+"""How long an applied event id is remembered (by the day it was applied, UTC): a re-publish
+later than that would count again, so this is far beyond any producer's retry horizon."""
+
+
+@dataclass(slots=True)
+class Batch:
+    """What one checkpoint writes: player records, other store records, outputs, offsets."""
+
+    states: dict[str, tuple[int, PlayerState]] = field(default_factory=dict)
+    writes: dict[int, dict[bytes, bytes | None]] = field(default_factory=dict)
+    sends: list[tuple[str, bytes | None, bytes]] = field(default_factory=list)
+    commits: dict[int, int] = field(default_factory=dict)
+
+    def add(self, outcome: Outcome, partition: int) -> None:
+        if outcome.state is not None:
+            self.states[outcome.state.key] = (partition, outcome.state)
+        if outcome.event_id is not None:
+            today = str(datetime.now(UTC).date().toordinal()).encode()
+            self.writes.setdefault(partition, {})[SEEN_PREFIX + outcome.event_id.encode()] = today
+        self.sends.extend(outcome.sends)
 
 
 class DeliveryFailed(RuntimeError):
@@ -135,14 +162,19 @@ class Processor:
             self._producer.flush(10)
 
     def _fold(self, messages: list[Message]) -> None:
-        staged: dict[str, tuple[int, PlayerState]] = {}
-        sends: list[tuple[str, bytes | None, bytes]] = []
-        commits: dict[int, int] = {}
+        batch = Batch()
         partition = 0
 
         def load(key: str) -> PlayerState | None:
-            entry = staged.get(key)
+            entry = batch.states.get(key)
             return entry[1] if entry is not None else self.load(partition, key)
+
+        def seen(event_id: str) -> bool:
+            key = SEEN_PREFIX + event_id.encode()
+            if key in batch.writes.get(partition, {}):
+                return True
+            store = self.table.opened(partition)
+            return store is not None and store.get(key) is not None
 
         for message in messages:
             error = message.error()
@@ -159,67 +191,53 @@ class Processor:
                 message.key(),
                 value if isinstance(value, bytes) else b"",  # a tombstone is no event
             )
-            outcome = handle(record, self.programme_for, load)
-            self._stage(outcome, partition, staged, sends)
-            commits[partition] = offset + 1
-        self._checkpoint(staged, sends)
-        if commits:
+            batch.add(handle(record, self.programme_for, load, seen=seen), partition)
+            batch.commits[partition] = offset + 1
+        self._checkpoint(batch)
+        if batch.commits:
             self._consumer.commit(
-                offsets=[TopicPartition(PLAYER_EVENTS, p, o) for p, o in commits.items()],
+                offsets=[TopicPartition(PLAYER_EVENTS, p, o) for p, o in batch.commits.items()],
                 asynchronous=True,
             )
 
     def _sweep(self, now: datetime) -> None:
-        """Re-evaluate every player of the owned partitions at `now` (decay and downgrades)."""
-        staged: dict[str, tuple[int, PlayerState]] = {}
-        sends: list[tuple[str, bytes | None, bytes]] = []
+        """Re-evaluate every owned player at `now` (decay, downgrades); forget old event ids."""
+        batch = Batch()
         checked = 0
+        forget_before = str(now.date().toordinal() - SEEN_DAYS).encode()
         for partition in sorted(self.owned):
             store = self.table.partition(partition)
             for _, raw in store.items():
-                outcome = sweep(PlayerState.from_json(raw), self.programme_for, now)
-                self._stage(outcome, partition, staged, sends)
+                batch.add(sweep(PlayerState.from_json(raw), self.programme_for, now), partition)
                 checked += 1
-                if len(staged) >= BATCH:
-                    self._checkpoint(staged, sends)
-                    staged, sends = {}, []
-        self._checkpoint(staged, sends)
+                if len(batch.states) >= BATCH:
+                    self._checkpoint(batch)
+                    batch = Batch()
+            for key, day in store.items(SEEN_PREFIX):
+                if day < forget_before:
+                    batch.writes.setdefault(partition, {})[key] = None
+        self._checkpoint(batch)
         log.info("sweep at %s: %d players checked", now.isoformat(), checked)
 
-    @staticmethod
-    def _stage(
-        outcome: Outcome,
-        partition: int,
-        staged: dict[str, tuple[int, PlayerState]],
-        sends: list[tuple[str, bytes | None, bytes]],
-    ) -> None:
-        if outcome.state is not None:
-            staged[outcome.state.key] = (partition, outcome.state)
-        sends.extend(outcome.sends)
-
-    def _checkpoint(
-        self,
-        staged: dict[str, tuple[int, PlayerState]],
-        sends: list[tuple[str, bytes | None, bytes]],
-    ) -> None:
+    def _checkpoint(self, batch: Batch) -> None:
         """Outputs acknowledged, then records in the changelog, then records in RocksDB."""
-        for topic, key, value in sends:
+        for topic, key, value in batch.sends:
             self._produce(topic, value, key)
         self._flush()
-        if not staged:
+        for name, (partition, state) in batch.states.items():
+            batch.writes.setdefault(partition, {})[name.encode()] = state.to_json()
+        if not batch.writes:
             return
-        records: dict[int, dict[bytes, bytes]] = {}
-        for name, (partition, state) in staged.items():
-            key, raw = name.encode(), state.to_json()
-            records.setdefault(partition, {})[key] = raw
-            self._produce(PLAYERS_CHANGELOG, raw, key, partition)
+        for partition, records in batch.writes.items():
+            for key, raw in records.items():
+                self._produce(PLAYERS_CHANGELOG, raw, key, partition)
         self._changelog_offsets.clear()
         self._flush()
-        for partition, batch in records.items():
-            self.table.partition(partition).write(batch, self._changelog_offsets[partition])
+        for partition, records in batch.writes.items():
+            self.table.partition(partition).write(records, self._changelog_offsets[partition])
 
     def _produce(
-        self, topic: str, value: bytes, key: bytes | None, partition: int | None = None
+        self, topic: str, value: bytes | None, key: bytes | None, partition: int | None = None
     ) -> None:
         while True:
             try:

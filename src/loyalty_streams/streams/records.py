@@ -41,6 +41,8 @@ class Outcome:
     state: PlayerState | None = None
     sends: list[tuple[str, bytes | None, bytes]] = field(default_factory=list)
     dead: bool = False
+    event_id: str | None = None
+    """Set when an event was applied: the id to remember, so a re-publish is recognised."""
 
 
 def handle(
@@ -48,8 +50,13 @@ def handle(
     programme_for: ProgrammeFor,
     load_state: Callable[[str], PlayerState | None],
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    seen: Callable[[str], bool] = lambda _: False,
 ) -> Outcome:
-    """Fold one record; `load_state` reads the player's record by key."""
+    """Fold one record; `load_state` reads the player's record by key.
+
+    `seen` tells whether an event id was already applied: the records' own stamps catch replays
+    by offset and the player's last 32 ids; this catches any older re-publish as well.
+    """
     try:
         event = decode_player_event(record.value)
     except ValidationError as error:
@@ -60,16 +67,21 @@ def handle(
     if programme is None:
         reason = f"no programme of brand {event.brand_id!r} in effect at {event.occurred_at}"
         return _dead(record, reason, clock)
+    if seen(event.event_id):
+        return Outcome()
     source = SourcePosition(f"{record.topic}:{record.partition}", record.offset)
     previous = load_state(event.key)
     try:
         state, outputs = apply(previous, event, programme, source)
     except EventRejected as error:
         return _dead(record, f"rejected: {error}", clock)
+    if state is previous:  # a repeat: nothing to write or send
+        return Outcome()
     key = event.key.encode()
     return Outcome(
-        state=None if state is previous else state,  # a repeat: nothing to write
+        state=state,
         sends=[(OUTPUT_TOPICS[type(output)], key, encode(output)) for output in outputs],
+        event_id=event.event_id,
     )
 
 

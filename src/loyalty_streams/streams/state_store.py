@@ -15,7 +15,7 @@ import orjson
 from rocksdict import Options, Rdict, WriteBatch
 
 CHECKPOINT_KEY = b"\x00checkpoint"
-"""Player keys never start with a NUL byte (ids are printable), so metadata cannot collide."""
+"""Player keys never start with a NUL byte (ids are printable), so bookkeeping cannot collide."""
 
 
 class PartitionStore:
@@ -35,12 +35,15 @@ class PartitionStore:
         value: bytes | None = self._db.get(key)
         return value
 
-    def write(self, records: Mapping[bytes, bytes], changelog_offset: int) -> None:
-        """Store records and the changelog offset they reach, atomically."""
+    def write(self, records: Mapping[bytes, bytes | None], changelog_offset: int) -> None:
+        """Store records (None deletes) and the changelog offset they reach, atomically."""
         now = datetime.now(UTC)
         batch = WriteBatch(raw_mode=True)
         for key, value in records.items():
-            batch.put(key, value)
+            if value is None:
+                batch.delete(key)
+            else:
+                batch.put(key, value)
         if changelog_offset > self.changelog_offset:
             self.changelog_offset = changelog_offset
         batch.put(
@@ -50,9 +53,16 @@ class PartitionStore:
         self._db.write(batch)
         self.checkpointed_at = now
 
-    def items(self) -> Iterator[tuple[bytes, bytes]]:
-        """Every player record (not the metadata), in key order."""
-        yield from self._db.items(from_key=b"\x01")
+    def items(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        """Records whose key starts with `prefix`; by default every player record (keys that
+        start with NUL are the worker's own bookkeeping)."""
+        if not prefix:
+            yield from self._db.items(from_key=b"\x01")
+            return
+        for key, value in self._db.items(from_key=prefix):
+            if not (isinstance(key, bytes) and key.startswith(prefix)):
+                return
+            yield key, value
 
     def close(self) -> None:
         self._db.close()

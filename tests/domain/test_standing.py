@@ -1,0 +1,32 @@
+"""What a lookup shows: level, balances, 30-day turnover and what the next level still needs."""
+
+from datetime import timedelta
+
+from loyalty_streams.domain.engine import apply
+from loyalty_streams.domain.standing import standing
+from tests.domain.builders import T0, bet, programme
+
+AURORA = programme()
+
+
+def test_progress_names_the_next_level_and_the_amount_still_needed() -> None:
+    state, _ = apply(None, bet("12000"), AURORA)
+    view = standing(state, AURORA, T0)
+    assert view["level"]["name"] == "Silver"
+    assert view["progress"]["next_level"] == {
+        "name": "Gold",
+        "rank": 3,
+        "threshold": "50000",
+        "still_needed": "38000",
+    }
+    assert view["turnover"] == {"currency": "EUR", "cumulative": "12000", "rolling_30d": "12000"}
+    assert view["multipliers"]["points"] == "1.1"
+    assert view["points"]["available"] == "12000.00"
+
+
+def test_the_rolling_turnover_is_read_at_the_moment_asked_and_the_top_has_no_next() -> None:
+    state, _ = apply(None, bet("250000"), AURORA)
+    later = standing(state, AURORA, T0 + timedelta(days=31))
+    assert later["turnover"]["rolling_30d"] == "0"
+    assert later["progress"]["next_level"] is None
+    assert later["perks"]["personal_manager"] is True
