@@ -45,6 +45,7 @@ CATALOGUE = Catalogue(PROGRAMMES)
 class Cluster:
     settings: Settings
     tmp: Path
+    broker: EmbeddedBroker
     workers: list[WorkerProcess] = field(default_factory=list)
 
     def worker(self, name: str, **overrides: Any) -> WorkerProcess:
@@ -75,7 +76,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         )
         assert apply_topics(settings, load_specs(TOPICS_DIR)).ok
         publish_programmes(settings, PROGRAMMES)
-        found = Cluster(settings, tmp_path)
+        found = Cluster(settings, tmp_path, broker)
         try:
             yield found
         finally:
