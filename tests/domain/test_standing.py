@@ -20,6 +20,7 @@ def test_progress_names_the_next_level_and_the_amount_still_needed() -> None:
         "still_needed": "38000",
     }
     assert view["turnover"] == {"currency": "EUR", "cumulative": "12000", "rolling_30d": "12000"}
+    assert view["progress"]["rolling_30d"] == "12000"
     assert view["multipliers"]["points"] == "1.1"
     assert view["points"]["available"] == "12000.00"
 
@@ -30,3 +31,14 @@ def test_the_rolling_turnover_is_read_at_the_moment_asked_and_the_top_has_no_nex
     assert later["turnover"]["rolling_30d"] == "0"
     assert later["progress"]["next_level"] is None
     assert later["perks"]["personal_manager"] is True
+
+
+def test_a_points_based_brand_shows_its_30_days_in_points_not_as_turnover() -> None:
+    sweeps = programme("lucky-sweeps")
+    state, _ = apply(
+        None, bet("1200", "live_casino", brand_id="lucky-sweeps", currency="SC"), sweeps
+    )
+    view = standing(state, sweeps, T0)
+    assert view["turnover"] == {"currency": "SC", "cumulative": "1200", "rolling_30d": None}
+    assert view["progress"]["basis"] == "vip_points"
+    assert view["progress"]["rolling_30d"] == view["vip_points"] == "1200"  # base points

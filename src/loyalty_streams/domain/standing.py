@@ -10,7 +10,7 @@ from typing import Any
 
 from loyalty_streams.domain.engine import cumulative_basis
 from loyalty_streams.domain.player import PlayerState
-from loyalty_streams.domain.programme import Programme
+from loyalty_streams.domain.programme import LevelBasis, Programme
 
 ZERO = Decimal(0)
 
@@ -21,6 +21,7 @@ def standing(state: PlayerState, programme: Programme, now: datetime) -> dict[st
     level = programme.levels[index]
     rolling = state.rolling_sum(programme.day_of(now))
     reached = cumulative_basis(state, programme)
+    by_turnover = programme.level_basis is LevelBasis.TURNOVER
     following = programme.levels[index + 1] if index + 1 < len(programme.levels) else None
     return {
         "brand_id": state.brand_id,
@@ -43,12 +44,14 @@ def standing(state: PlayerState, programme: Programme, now: datetime) -> dict[st
         "turnover": {
             "currency": programme.turnover_currency.value,
             "cumulative": str(state.cumulative_turnover),
-            "rolling_30d": str(rolling),
+            # the 30 daily buckets hold the level basis: turnover only when that is the basis
+            "rolling_30d": str(rolling) if by_turnover else None,
         },
         "vip_points": str(state.vip_points),
         "progress": {
             "basis": programme.level_basis.value,
             "reached": str(reached),
+            "rolling_30d": str(rolling),
             "retention_30d": str(programme.retentions[index]),
             "next_level": None
             if following is None

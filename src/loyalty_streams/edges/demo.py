@@ -7,6 +7,7 @@ and checks every point against an independent replay of the published events thr
 
 import tempfile
 import time
+import urllib.request
 from collections import Counter, defaultdict
 from decimal import Decimal
 from pathlib import Path
@@ -72,7 +73,35 @@ def run_demo(duration: float, players: int = 300, rate: float = 200.0, seed: int
             if not worker.running:
                 print("the worker stopped unexpectedly:\n" + worker.log_tail())
                 return 1
-        return _summarise(records, report, waited)
+            code = _summarise(records, report, waited)
+            _show_top_player(settings, records)
+        return code
+
+
+def _show_top_player(settings: Settings, records: Records) -> None:
+    """What the lookup view says about the player who earned the most points."""
+    earned: defaultdict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    for record in records[POINTS_ACCRUED]:
+        value = orjson.loads(record.value)
+        earned[(value["brand_id"], value["player_id"])] += Decimal(value["points"])
+    if not earned:
+        return
+    brand_id, player_id = max(earned, key=earned.__getitem__)
+    url = f"http://127.0.0.1:{settings.web_port}/loyalty/{brand_id}/{player_id}"
+    with urllib.request.urlopen(url, timeout=10) as reply:
+        view = orjson.loads(reply.read())
+    following = view["progress"]["next_level"]
+    print(f"\nGET {url}")
+    print(
+        f"  level {view['level']['name']}, points available {view['points']['available']}, "
+        f"turnover {view['turnover']['cumulative']} {view['turnover']['currency']}, "
+        f"VIP points {view['vip_points']}, last 30 days {view['progress']['rolling_30d']} "
+        f"({view['progress']['basis']})"
+    )
+    if following is not None:
+        print(f"  next level {following['name']}: {following['still_needed']} still needed")
+    perks = [name for name, granted in view["perks"].items() if granted]
+    print(f"  perks: {', '.join(perks) or 'none'}; multipliers {view['multipliers']}")
 
 
 def _publish_malformed(settings: Settings) -> None:
