@@ -10,7 +10,8 @@ rules here); a batch ends with a checkpoint in an order that makes a crash at an
 
 A crash before 2 replays the batch and re-sends outputs with the same derived ids (consumers
 drop repeats by id); after 2, the replayed events are already in the records' idempotency stamps
-and change nothing. The same events published twice are caught by the stamps' recent ids.
+and change nothing. The same events published twice are caught by the applied event ids each
+partition remembers (`SEEN_PREFIX`).
 """
 
 import logging
@@ -18,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
@@ -57,6 +58,8 @@ later than that would count again, so this is far beyond any producer's retry ho
 class Batch:
     """What one checkpoint writes: player records, other store records, outputs, offsets."""
 
+    day: bytes
+    """The day the batch is applied (ordinal, from the worker's clock): stamped on its event ids."""
     states: dict[str, tuple[int, PlayerState]] = field(default_factory=dict)
     writes: dict[int, dict[bytes, bytes | None]] = field(default_factory=dict)
     sends: list[tuple[str, bytes | None, bytes]] = field(default_factory=list)
@@ -66,8 +69,9 @@ class Batch:
         if outcome.state is not None:
             self.states[outcome.state.key] = (partition, outcome.state)
         if outcome.event_id is not None:
-            today = str(datetime.now(UTC).date().toordinal()).encode()
-            self.writes.setdefault(partition, {})[SEEN_PREFIX + outcome.event_id.encode()] = today
+            self.writes.setdefault(partition, {})[SEEN_PREFIX + outcome.event_id.encode()] = (
+                self.day
+            )
         self.sends.extend(outcome.sends)
 
 
@@ -162,7 +166,7 @@ class Processor:
             self._producer.flush(10)
 
     def _fold(self, messages: list[Message]) -> None:
-        batch = Batch()
+        batch = Batch(_day(self.clock()))
         partition = 0
 
         def load(key: str) -> PlayerState | None:
@@ -202,9 +206,9 @@ class Processor:
 
     def _sweep(self, now: datetime) -> None:
         """Re-evaluate every owned player at `now` (decay, downgrades); forget old event ids."""
-        batch = Batch()
+        batch = Batch(_day(now))
         checked = 0
-        forget_before = str(now.date().toordinal() - SEEN_DAYS).encode()
+        forget_before = _day(now - timedelta(days=SEEN_DAYS))
         for partition in sorted(self.owned):
             store = self.table.partition(partition)
             for _, raw in store.items():
@@ -212,7 +216,7 @@ class Processor:
                 checked += 1
                 if len(batch.states) >= BATCH:
                     self._checkpoint(batch)
-                    batch = Batch()
+                    batch = Batch(batch.day)
             for key, day in store.items(SEEN_PREFIX):
                 if day < forget_before:
                     batch.writes.setdefault(partition, {})[key] = None
@@ -279,3 +283,8 @@ class Processor:
         self.owned = self.owned - {tp.partition for tp in partitions}
         log.info("partitions %s revoked", sorted(tp.partition for tp in partitions))
         self.on_assignment(tuple(sorted(self.owned)))
+
+
+def _day(moment: datetime) -> bytes:
+    """A UTC day as its ordinal in ASCII: six digits for millennia, so bytes order is day order."""
+    return str(moment.date().toordinal()).encode()
