@@ -9,7 +9,7 @@ from confluent_kafka.admin import AdminClient
 from loyalty_streams.edges.web import install_views
 from loyalty_streams.kafka_config import kafka_client_config
 from loyalty_streams.settings import Settings
-from loyalty_streams.streams.app import Pipeline, create_app, quiet_library_loggers
+from loyalty_streams.streams.app import Pipeline, create_app
 from loyalty_streams.streams.topics import (
     DEAD_LETTER,
     LEVEL_CHANGED,
@@ -54,7 +54,6 @@ def run_worker(settings: Settings) -> int:
     # Faust's terminal spinner sets the root logger to DEBUG below INFO; without it the
     # libraries' debug records are never built.
     worker.spinner = None
-    quiet_library_loggers()
     # Every event allocates a few hundred short-lived objects; with the default threshold (700)
     # the collector runs every few events and walks the long-lived heap each time. Freezing
     # what start-up built and collecting young objects less often made the fold ~30% faster.

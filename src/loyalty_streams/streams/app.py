@@ -14,20 +14,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 import faust
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 from faust.app.base import BootStrategy
 from mode import Service
 
 from loyalty_streams.domain.player import PlayerState
 from loyalty_streams.domain.programme import shipped_programmes
-from loyalty_streams.kafka_config import kafka_client_config, producer_config
+from loyalty_streams.kafka_config import producer_config
 from loyalty_streams.settings import Settings
 from loyalty_streams.streams.global_tables import GlobalTables, publish_claim, publish_programmes
 from loyalty_streams.streams.ownership import Claim
 from loyalty_streams.streams.partitioner import partition_of
 from loyalty_streams.streams.processor import Processor
 from loyalty_streams.streams.state_store import PlayerTable
-from loyalty_streams.streams.topics import PLAYER_EVENTS
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +51,6 @@ class Pipeline(Service):
         self.processor = Processor(
             settings, self.tables.catalogue.in_effect, self.players, clock, self._announce
         )
-        self.partitions = 0
 
     async def on_start(self) -> None:
         await asyncio.to_thread(self._start)
@@ -61,7 +59,6 @@ class Pipeline(Service):
         await asyncio.to_thread(self._stop)
 
     def _start(self) -> None:
-        self.partitions = _partition_count(self.settings)
         self.tables.start()
         if self.settings.seed_programmes and not len(self.tables.catalogue):
             shipped = shipped_programmes()
@@ -94,7 +91,7 @@ class Pipeline(Service):
     # -- what the views ask ------------------------------------------------------------------
 
     def partition_of(self, key: str) -> int:
-        return partition_of(key.encode(), self.partitions)
+        return partition_of(key.encode(), self.tables.partitions)
 
     def owns(self, partition: int) -> bool:
         return partition in self.processor.owned
@@ -128,7 +125,6 @@ def create_app(settings: Settings, pipeline: Pipeline) -> faust.App:
     """The Faust app: web views are added by the edge, the sweep runs on a timer."""
     app = faust.App(
         settings.app_id,
-        broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
         datadir=str(settings.data_dir / "faust"),
         web_host=settings.web_host,
         web_port=settings.web_port,
@@ -142,16 +138,3 @@ def create_app(settings: Settings, pipeline: Pipeline) -> faust.App:
         pipeline.processor.request_sweep()
 
     return app
-
-
-def quiet_library_loggers() -> None:
-    """aiokafka is imported by Faust but unused; its INFO lines would only confuse operators."""
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
-
-
-def _partition_count(settings: Settings) -> int:
-    consumer = Consumer({**kafka_client_config(settings), "group.id": "loyalty-metadata"})
-    try:
-        return len(consumer.list_topics(PLAYER_EVENTS, timeout=15).topics[PLAYER_EVENTS].partitions)
-    finally:
-        consumer.close()

@@ -18,7 +18,7 @@ from loyalty_streams.domain.programme import Programme
 from loyalty_streams.kafka_config import kafka_client_config, producer_config
 from loyalty_streams.settings import Settings
 from loyalty_streams.streams.ownership import Claim, Owners
-from loyalty_streams.streams.topics import PROGRAMMES, WORKERS
+from loyalty_streams.streams.topics import PLAYER_EVENTS, PROGRAMMES, WORKERS
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,9 @@ class GlobalTables:
     def __init__(self, settings: Settings) -> None:
         self.catalogue = Catalogue()
         self.owners = Owners(settings.app_id)
+        self.partitions = 0
+        """Partitions of the inbound topic (and of the player table), read at start."""
+        self._pending_eof: set[tuple[str, int]] = set()
         self._caught_up = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="global-tables", daemon=True)
@@ -43,6 +46,7 @@ class GlobalTables:
     def start(self, timeout: float = 60.0) -> None:
         """Start following both topics; returns once they are read to their end."""
         metadata = self._consumer.list_topics(timeout=15).topics
+        self.partitions = len(metadata[PLAYER_EVENTS].partitions)
         partitions = [
             TopicPartition(name, number, 0)
             for name in (PROGRAMMES, WORKERS)
@@ -70,7 +74,7 @@ class GlobalTables:
         error = message.error()
         if error is not None:
             if error.code() == KafkaError._PARTITION_EOF:
-                self._pending_eof.discard((message.topic(), message.partition()))
+                self._pending_eof.discard((str(message.topic()), int(message.partition() or 0)))
                 if not self._pending_eof:
                     self._caught_up.set()
             else:
