@@ -108,7 +108,7 @@ class Pipeline(Service):
         store = self.players.opened(partition)
         if store is None:
             return None, None
-        return self.processor.load(partition, key), store.checkpointed_at
+        return self.players.player(partition, key), store.checkpointed_at
 
     def health(self) -> dict[str, Any]:
         return {

@@ -139,11 +139,6 @@ class Processor:
     def alive(self) -> bool:
         return self._thread.is_alive() and self.failure is None
 
-    def load(self, partition: int, key: str) -> PlayerState | None:
-        store = self.table.opened(partition)
-        raw = None if store is None else store.get(key.encode())
-        return None if raw is None else PlayerState.from_json(raw)
-
     # -- the loop ----------------------------------------------------------------------------
 
     def _run(self) -> None:
@@ -171,7 +166,7 @@ class Processor:
 
         def load(key: str) -> PlayerState | None:
             entry = batch.states.get(key)
-            return entry[1] if entry is not None else self.load(partition, key)
+            return entry[1] if entry is not None else self.table.player(partition, key)
 
         def seen(event_id: str) -> bool:
             key = SEEN_PREFIX + event_id.encode()

@@ -5,7 +5,7 @@ encode. Anything that cannot be used becomes a dead letter instead of an excepti
 never stops on input.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from loyalty_streams.domain.engine import EventRejected, apply, evaluate
 from loyalty_streams.domain.events import decode_player_event
-from loyalty_streams.domain.outputs import LevelChanged, PointsAccrued, encode
+from loyalty_streams.domain.outputs import LevelChanged, Output, PointsAccrued, encode
 from loyalty_streams.domain.player import PlayerState, SourcePosition
 from loyalty_streams.domain.programme import Programme
 from loyalty_streams.streams.dead_letter import dead_letter, encode_dead_letter
@@ -77,12 +77,7 @@ def handle(
         return _dead(record, f"rejected: {error}", clock)
     if state is previous:  # a repeat: nothing to write or send
         return Outcome()
-    key = event.key.encode()
-    return Outcome(
-        state=state,
-        sends=[(OUTPUT_TOPICS[type(output)], key, encode(output)) for output in outputs],
-        event_id=event.event_id,
-    )
+    return Outcome(state=state, sends=_sends(event.key, outputs), event_id=event.event_id)
 
 
 def sweep(state: PlayerState, programme_for: ProgrammeFor, now: datetime) -> Outcome:
@@ -91,11 +86,13 @@ def sweep(state: PlayerState, programme_for: ProgrammeFor, now: datetime) -> Out
     if programme is None:
         return Outcome()
     new, outputs = evaluate(state, now, programme)
-    key = state.key.encode()
-    return Outcome(
-        state=new if outputs or new != state else None,
-        sends=[(OUTPUT_TOPICS[type(output)], key, encode(output)) for output in outputs],
-    )
+    return Outcome(state=new if outputs or new != state else None, sends=_sends(state.key, outputs))
+
+
+def _sends(key: str, outputs: Iterable[Output]) -> list[tuple[str, bytes | None, bytes]]:
+    """Each output encoded, addressed to its topic, keyed by its player."""
+    raw_key = key.encode()
+    return [(OUTPUT_TOPICS[type(output)], raw_key, encode(output)) for output in outputs]
 
 
 def _dead(record: Record, reason: str, clock: Callable[[], datetime]) -> Outcome:

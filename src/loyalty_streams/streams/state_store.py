@@ -14,6 +14,8 @@ from pathlib import Path
 import orjson
 from rocksdict import Options, Rdict, WriteBatch
 
+from loyalty_streams.domain.player import PlayerState
+
 CHECKPOINT_KEY = b"\x00checkpoint"
 """Player keys never start with a NUL byte (ids are printable), so bookkeeping cannot collide."""
 
@@ -84,6 +86,12 @@ class PlayerTable:
 
     def opened(self, number: int) -> PartitionStore | None:
         return self._stores.get(number)
+
+    def player(self, number: int, key: str) -> PlayerState | None:
+        """A player's stored record, if this worker has the partition open and the player."""
+        store = self._stores.get(number)
+        raw = None if store is None else store.get(key.encode())
+        return None if raw is None else PlayerState.from_json(raw)
 
     def close(self) -> None:
         for store in self._stores.values():
