@@ -29,6 +29,7 @@ from loyalty_streams.edges.generator import PRODUCER_TUNING, synthetic_events
 from loyalty_streams.edges.topic_admin import apply_topics
 from loyalty_streams.edges.worker_process import WorkerProcess
 from loyalty_streams.kafka_config import kafka_client_config, producer_config
+from loyalty_streams.kafka_produce import produce
 from loyalty_streams.settings import Settings
 from loyalty_streams.streams.topics import PLAYER_EVENTS, POINTS_ACCRUED, load_specs
 
@@ -52,12 +53,7 @@ def output_consumer(settings: Settings) -> Consumer:
 
 def publish(producer: Producer, events: list[PlayerEvent]) -> None:
     for event in events:
-        while True:
-            try:
-                producer.produce(PLAYER_EVENTS, event.model_dump_json(), event.key.encode())
-                break
-            except BufferError:
-                producer.poll(0.05)
+        produce(producer, PLAYER_EVENTS, event.model_dump_json().encode(), event.key.encode())
     producer.flush(60)
 
 

@@ -33,6 +33,7 @@ from loyalty_streams.domain.events import (
 )
 from loyalty_streams.domain.money import DECIMAL_PLACES, Currency
 from loyalty_streams.kafka_config import producer_config
+from loyalty_streams.kafka_produce import produce
 from loyalty_streams.settings import Settings
 from loyalty_streams.streams.topics import PLAYER_EVENTS
 
@@ -425,18 +426,14 @@ def run(
             event = next(events)
             record = event.model_dump_json().encode()
             timestamp = int(event.occurred_at.timestamp() * 1000)
-            while True:
-                try:
-                    producer.produce(
-                        PLAYER_EVENTS,
-                        record,
-                        event.key.encode(),
-                        on_delivery=on_delivery,
-                        timestamp=timestamp,
-                    )
-                    break
-                except BufferError:  # local queue full: let librdkafka drain it
-                    producer.poll(0.05)
+            produce(
+                producer,
+                PLAYER_EVENTS,
+                record,
+                event.key.encode(),
+                on_delivery=on_delivery,
+                timestamp=timestamp,
+            )
             report.record(event)
             sent += 1
         producer.poll(0)

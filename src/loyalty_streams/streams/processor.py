@@ -25,6 +25,7 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartit
 
 from loyalty_streams.domain.player import PlayerState
 from loyalty_streams.kafka_config import kafka_client_config, producer_config
+from loyalty_streams.kafka_produce import produce
 from loyalty_streams.settings import Settings
 from loyalty_streams.streams.changelog import restore
 from loyalty_streams.streams.records import Outcome, ProgrammeFor, Record, handle, sweep
@@ -32,6 +33,9 @@ from loyalty_streams.streams.state_store import PlayerTable
 from loyalty_streams.streams.topics import PLAYER_EVENTS, PLAYERS_CHANGELOG
 
 log = logging.getLogger(__name__)
+
+UNASSIGNED = -1
+"""librdkafka's "no partition given": the configured partitioner picks one from the key."""
 
 BATCH = 5_000
 """Most records folded per checkpoint: large enough to amortise the flushes, small enough to
@@ -236,19 +240,9 @@ class Processor:
             self.table.partition(partition).write(records, self._changelog_offsets[partition])
 
     def _produce(
-        self, topic: str, value: bytes | None, key: bytes | None, partition: int | None = None
+        self, topic: str, value: bytes | None, key: bytes | None, partition: int = UNASSIGNED
     ) -> None:
-        while True:
-            try:
-                if partition is None:
-                    self._producer.produce(topic, value, key, on_delivery=self._delivered)
-                else:
-                    self._producer.produce(
-                        topic, value, key, partition=partition, on_delivery=self._delivered
-                    )
-                return
-            except BufferError:  # the local queue is full: let librdkafka drain it
-                self._producer.poll(0.05)
+        produce(self._producer, topic, value, key, partition=partition, on_delivery=self._delivered)
 
     def _delivered(self, error: KafkaError | None, message: Message) -> None:
         if error is not None:

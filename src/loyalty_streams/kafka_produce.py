@@ -1,0 +1,21 @@
+"""Producing with librdkafka without dropping a record when its local queue is full.
+
+`Producer.produce` raises BufferError when the queue is full; every producer of the project
+(the agent, the generator, the benchmark) then lets librdkafka send what it holds and retries.
+"""
+
+from typing import Any
+
+from confluent_kafka import Producer
+
+
+def produce(
+    producer: Producer, topic: str, value: bytes | None, key: bytes | None, **options: Any
+) -> None:
+    """`producer.produce(...)`, waiting for room in the local queue instead of failing."""
+    while True:
+        try:
+            producer.produce(topic, value, key, **options)
+            return
+        except BufferError:
+            producer.poll(0.05)
