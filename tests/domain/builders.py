@@ -6,6 +6,7 @@ from functools import cache
 from itertools import count
 from typing import Any
 
+from loyalty_streams.domain.commands import COMMAND, Command
 from loyalty_streams.domain.events import BetPlaced, BonusRedeemed, DepositMade, WinCredited
 from loyalty_streams.domain.programme import Programme, shipped_programmes
 
@@ -49,3 +50,16 @@ def deposit(amount: str | Decimal, **fields: Any) -> DepositMade:
 
 def bonus(amount: str | Decimal, **fields: Any) -> BonusRedeemed:
     return BonusRedeemed.model_validate({"bonus_id": "welcome"} | _envelope(amount, **fields))
+
+
+def command(kind: str, **fields: Any) -> Command:
+    """A command of type `kind` for aurora-casino:p1 at T0, with a fresh command_id."""
+    data = {
+        "type": kind,
+        "command_id": f"cmd-{next(_ids)}",
+        "brand_id": "aurora-casino",
+        "player_id": "p1",
+        "issued_at": T0,
+        **fields,
+    }
+    return COMMAND.validate_python(data)

@@ -36,6 +36,7 @@ from loyalty_streams.domain.outputs import (
     Output,
     PointsAccrued,
     PointsFactors,
+    TierRewardGranted,
 )
 from loyalty_streams.domain.player import (
     RECENT_EVENT_IDS,
@@ -136,11 +137,16 @@ def _apply(
         clock = last
         today = programme.day_of(clock)
     new.last_activity = clock
+    if new.points_active_at is None or new.points_active_at < clock:
+        new.points_active_at = clock
     new.recent_event_ids = (*recent, event_id)
     if source is not None:
         new.applied_offsets[source.topic_partition] = source.offset
 
     turnover = amount * rule.turnover_per_unit
+    closed = new.cashback_closed_day
+    # a day whose cashback is closed takes no more play (day 0 is outside every ledger window)
+    day_of_ledger = 0 if closed is not None and day <= closed else day
     accrued: PointsAccrued | None = None
     if isinstance(event, BetPlaced):
         base_points = amount * rule.points_per_unit
@@ -153,7 +159,7 @@ def _apply(
         _add_to_bucket(new.buckets, day, today, qualifying)
         available = new.points_available = new.points_available + points
         new.points_accrued = new.points_accrued + points
-        _book(new.ledgers, day, today, turnover, ZERO, ZERO)
+        _book(new.ledgers, day_of_ledger, today, turnover, ZERO, ZERO)
         accrued = PointsAccrued(
             f"{event_id}:points",
             event_id,
@@ -169,16 +175,16 @@ def _apply(
             available,
         )
     elif isinstance(event, WinCredited):
-        _book(new.ledgers, day, today, ZERO, turnover, ZERO)
+        _book(new.ledgers, day_of_ledger, today, ZERO, turnover, ZERO)
     elif isinstance(event, BonusRedeemed):
-        _book(new.ledgers, day, today, ZERO, ZERO, turnover)
+        _book(new.ledgers, day_of_ledger, today, ZERO, ZERO, turnover)
     else:
         assert isinstance(event, DepositMade)
 
-    change = _settle_level(new, programme, clock, today, event_id, None)
-    if change is None:
-        return new, () if accrued is None else (accrued,)
-    return new, (change,) if accrued is None else (accrued, change)
+    changes = _settle_level(new, programme, clock, today, event_id, None)
+    if accrued is None:
+        return new, changes
+    return new, (accrued, *changes) if changes else (accrued,)
 
 
 def evaluate(
@@ -190,8 +196,7 @@ def evaluate(
     start = today - WINDOW_DAYS
     new.buckets = {day: amount for day, amount in new.buckets.items() if day > start}
     cause = f"evaluate:{state.key}:{date.fromordinal(today).isoformat()}"
-    change = _settle_level(new, programme, now, today, cause, f"{cause}:level")
-    return new, () if change is None else (change,)
+    return new, _settle_level(new, programme, now, today, cause, f"{cause}:level")
 
 
 def target_index(programme: Programme, cumulative: Decimal, rolling: Callable[[], Decimal]) -> int:
@@ -221,11 +226,19 @@ def _settle_level(
     today: int,
     cause_id: str,
     output_id: str | None,
-) -> LevelChanged | None:
+) -> tuple[Output, ...]:
     """Move the record to its target level (upgrades at once, downgrades after the grace).
 
-    `output_id` None means `<cause_id>:level`, built only when the level changes.
+    A forced level holds until its end; then normal evaluation resumes. An upgrade grants the
+    one-time reward of every level it reaches for the first time. `output_id` None means
+    `<cause_id>:level`, built only when the level changes.
     """
+    forced = state.forced
+    if forced is not None:
+        if forced.until is None or clock < forced.until:
+            state.downgrade_pending_since = None
+            return ()
+        state.forced = None
     cumulative = (
         state.cumulative_turnover
         if programme.level_basis is LevelBasis.TURNOVER
@@ -251,12 +264,31 @@ def _settle_level(
                 break
     if target == current:
         state.downgrade_pending_since = None
-        return None
+        return ()
     if target < current:
         pending = state.downgrade_pending_since or clock
         if clock - pending < programme.grace:
             state.downgrade_pending_since = pending
-            return None
+            return ()
+    reason = "threshold_reached" if target > current else "retention_missed"
+    change = move_level(state, programme, target, clock, today, cause_id, output_id, reason)
+    if target < current:
+        return (change,)
+    return (change, *_tier_rewards(state, programme, current, target, clock, cause_id))
+
+
+def move_level(
+    state: PlayerState,
+    programme: Programme,
+    target: int,
+    clock: datetime,
+    today: int,
+    cause_id: str,
+    output_id: str | None,
+    reason: str,
+) -> LevelChanged:
+    """Put the record on level `target` (an index) and say so, with the figures behind it."""
+    current = programme.level_index(state.level_rank)
     before, after = programme.levels[current], programme.levels[target]
     state.level_rank = after.rank
     state.level_since = clock
@@ -272,12 +304,47 @@ def _settle_level(
         from_rank=before.rank,
         to_level=after.name,
         to_rank=after.rank,
-        reason="threshold_reached" if target > current else "retention_missed",
+        reason=reason,
         basis=programme.level_basis.value,
-        cumulative=cumulative,
+        cumulative=cumulative_basis(state, programme),
         rolling_30d=state.rolling_sum(today),
         programme_version=programme.version,
     )
+
+
+def _tier_rewards(
+    state: PlayerState,
+    programme: Programme,
+    current: int,
+    target: int,
+    clock: datetime,
+    cause_id: str,
+) -> tuple[TierRewardGranted, ...]:
+    """The reward of each level above `current` up to `target` not reached before.
+
+    A jump over several levels reaches each of them; a level reached again after a downgrade is
+    never paid twice.
+    """
+    granted = []
+    for level in programme.levels[current + 1 : target + 1]:
+        if level.rank in state.rewarded_ranks:
+            continue
+        state.rewarded_ranks = (*state.rewarded_ranks, level.rank)
+        if level.tier_up_reward_gc > 0:
+            granted.append(
+                TierRewardGranted(
+                    output_id=f"{cause_id}:tier-reward:{level.rank}",
+                    cause_id=cause_id,
+                    brand_id=state.brand_id,
+                    player_id=state.player_id,
+                    occurred_at=clock,
+                    level=level.name,
+                    rank=level.rank,
+                    gc=level.tier_up_reward_gc,
+                    programme_version=programme.version,
+                )
+            )
+    return tuple(granted)
 
 
 def _add_to_bucket(buckets: dict[int, Decimal], day: int, today: int, amount: Decimal) -> None:

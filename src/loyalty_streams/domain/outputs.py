@@ -6,7 +6,7 @@ caused it (`<event_id>:points`, `<event_id>:level`), so consumers can drop dupli
 """
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Literal
@@ -73,7 +73,197 @@ class LevelChanged:
     type: Literal["LevelChanged"] = "LevelChanged"
 
 
-Output = PointsAccrued | LevelChanged
+@dataclass(slots=True)
+class TierRewardGranted:
+    """A level's one-time GC reward, paid the first time a player reaches the level by play."""
+
+    output_id: str
+    cause_id: str
+    brand_id: str
+    player_id: str
+    occurred_at: datetime
+    level: str
+    rank: int
+    gc: Decimal
+    programme_version: int
+    type: Literal["TierRewardGranted"] = "TierRewardGranted"
+
+
+# -- the points lifecycle: redemptions, adjustments, expiry, rewards, rejected commands ---------
+
+
+@dataclass(slots=True)
+class RedemptionHeld:
+    """A redemption request accepted: its points are blocked until confirmed or released."""
+
+    output_id: str
+    command_id: str
+    redemption_id: str
+    brand_id: str
+    player_id: str
+    occurred_at: datetime
+    points: Decimal
+    value: Decimal
+    currency: Currency
+    expires_at: datetime
+    points_available: Decimal
+    points_held: Decimal
+    programme_version: int
+    type: Literal["RedemptionHeld"] = "RedemptionHeld"
+
+
+@dataclass(slots=True)
+class PointsRedeemed:
+    """A confirmed redemption: the held points are written off; credit `value` as free play."""
+
+    output_id: str
+    command_id: str
+    redemption_id: str
+    brand_id: str
+    player_id: str
+    occurred_at: datetime
+    points: Decimal
+    value: Decimal
+    currency: Currency
+    points_available: Decimal
+    points_held: Decimal
+    programme_version: int
+    type: Literal["PointsRedeemed"] = "PointsRedeemed"
+
+
+class ReleaseReason(StrEnum):
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
+
+
+@dataclass(slots=True)
+class RedemptionReleased:
+    """A hold given back to the available balance: cancelled, or not confirmed in time."""
+
+    output_id: str
+    cause_id: str
+    redemption_id: str
+    brand_id: str
+    player_id: str
+    occurred_at: datetime
+    points: Decimal
+    reason: ReleaseReason
+    points_available: Decimal
+    points_held: Decimal
+    programme_version: int
+    type: Literal["RedemptionReleased"] = "RedemptionReleased"
+
+
+class AdjustmentDirection(StrEnum):
+    CREDIT = "credit"
+    DEBIT = "debit"
+
+
+@dataclass(slots=True)
+class PointsAdjusted:
+    """A manual credit or debit by an operator, with their reason."""
+
+    output_id: str
+    command_id: str
+    brand_id: str
+    player_id: str
+    occurred_at: datetime
+    direction: AdjustmentDirection
+    points: Decimal
+    reason: str
+    actor: str
+    points_available: Decimal
+    programme_version: int
+    type: Literal["PointsAdjusted"] = "PointsAdjusted"
+
+
+@dataclass(slots=True)
+class PointsExpiring:
+    """Warning: the whole available balance expires at `expires_at` unless the player plays."""
+
+    output_id: str
+    brand_id: str
+    player_id: str
+    occurred_at: datetime
+    points: Decimal
+    inactive_since: datetime
+    expires_at: datetime
+    programme_version: int
+    type: Literal["PointsExpiring"] = "PointsExpiring"
+
+
+@dataclass(slots=True)
+class PointsExpired:
+    """The whole available balance written off after the programme's inactivity period."""
+
+    output_id: str
+    brand_id: str
+    player_id: str
+    occurred_at: datetime
+    points: Decimal
+    inactive_since: datetime
+    programme_version: int
+    type: Literal["PointsExpired"] = "PointsExpired"
+
+
+@dataclass(slots=True)
+class CashbackAwarded:
+    """A closed brand day's cashback: percent x NGR (bets - wins - bonuses), capped per day."""
+
+    output_id: str
+    brand_id: str
+    player_id: str
+    occurred_at: datetime
+    day: date
+    level: str
+    ngr: Decimal
+    percent: Decimal
+    amount: Decimal
+    currency: Currency
+    capped: bool
+    programme_version: int
+    type: Literal["CashbackAwarded"] = "CashbackAwarded"
+
+
+@dataclass(slots=True)
+class BirthdayGiftGranted:
+    """The level's birthday gift, once per calendar year of the brand's time zone."""
+
+    output_id: str
+    command_id: str
+    brand_id: str
+    player_id: str
+    occurred_at: datetime
+    year: int
+    level: str
+    gc: Decimal
+    sc: Decimal
+    programme_version: int
+    type: Literal["BirthdayGiftGranted"] = "BirthdayGiftGranted"
+
+
+@dataclass(slots=True)
+class CommandRejected:
+    """A command that was valid but could not be carried out; `reason` says why."""
+
+    output_id: str
+    command_id: str
+    command_type: str
+    brand_id: str
+    player_id: str
+    occurred_at: datetime
+    code: str
+    reason: str
+    type: Literal["CommandRejected"] = "CommandRejected"
+
+
+Redemption = RedemptionHeld | PointsRedeemed | RedemptionReleased
+Expiry = PointsExpiring | PointsExpired
+Reward = CashbackAwarded | TierRewardGranted | BirthdayGiftGranted
+
+Output = (
+    PointsAccrued | LevelChanged | Redemption | PointsAdjusted | Expiry | Reward | CommandRejected
+)
 
 
 def _default(value: object) -> str:

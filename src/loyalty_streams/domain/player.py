@@ -40,6 +40,29 @@ class SourcePosition:
     offset: int
 
 
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Points blocked by a redemption request until it is confirmed, cancelled or timed out."""
+
+    points: Decimal
+    value: Decimal
+    """Free-play value the points buy, in the programme's redemption currency."""
+    currency: str
+    held_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ForcedLevel:
+    """A level set by hand: it holds until `until` (or for good), whatever the turnover says."""
+
+    rank: int
+    reason: str
+    actor: str
+    since: datetime
+    until: datetime | None
+
+
 @dataclass(slots=True)
 class PlayerState:
     brand_id: str
@@ -59,6 +82,24 @@ class PlayerState:
     """Brand day -> that day's play, for the last days not yet closed."""
     applied_offsets: dict[str, int] = field(default_factory=dict)
     recent_event_ids: tuple[str, ...] = ()
+    recent_command_ids: tuple[str, ...] = ()
+    points_redeemed: Decimal = ZERO
+    points_expired: Decimal = ZERO
+    points_credited: Decimal = ZERO
+    points_debited: Decimal = ZERO
+    holds: dict[str, Hold] = field(default_factory=dict)
+    """Open redemption holds by the redemption's command id."""
+    points_active_at: datetime | None = None
+    """Last play, redemption, credit or gift: inactivity expiry counts from here."""
+    expiry_warned_for: datetime | None = None
+    """The `points_active_at` a PointsExpiring warning was sent for (one warning per lull)."""
+    forced: ForcedLevel | None = None
+    rewarded_ranks: tuple[int, ...] = ()
+    """Levels whose one-time tier-up reward was granted."""
+    birthday_year: int | None = None
+    """Calendar year (brand time zone) of the last birthday gift claimed."""
+    cashback_closed_day: int | None = None
+    """Last brand day whose cashback was closed; later play on it no longer counts."""
 
     @property
     def key(self) -> str:
@@ -82,6 +123,18 @@ class PlayerState:
             self.ledgers.copy(),
             self.applied_offsets.copy(),
             self.recent_event_ids,
+            self.recent_command_ids,
+            self.points_redeemed,
+            self.points_expired,
+            self.points_credited,
+            self.points_debited,
+            self.holds.copy(),
+            self.points_active_at,
+            self.expiry_warned_for,
+            self.forced,
+            self.rewarded_ranks,
+            self.birthday_year,
+            self.cashback_closed_day,
         )
 
     def rolling_sum(self, today: int) -> Decimal:
@@ -93,11 +146,13 @@ class PlayerState:
         return sum((amount for day, amount in buckets.items() if start < day <= today), ZERO)
 
     def seen(self, event_id: str, source: SourcePosition | None) -> bool:
-        if source is not None and self.applied_offsets.get(source.topic_partition, -1) >= (
+        return self.replayed(source) or event_id in self.recent_event_ids
+
+    def replayed(self, source: SourcePosition | None) -> bool:
+        """The record already holds this source offset (a redelivery after a crash)."""
+        return source is not None and self.applied_offsets.get(source.topic_partition, -1) >= (
             source.offset
-        ):
-            return True
-        return event_id in self.recent_event_ids
+        )
 
     def to_json(self) -> bytes:
         return orjson.dumps(self, default=str, option=orjson.OPT_NON_STR_KEYS)
@@ -128,8 +183,42 @@ class PlayerState:
             },
             applied_offsets=data["applied_offsets"],
             recent_event_ids=tuple(data["recent_event_ids"]),
+            # fields below came with the points lifecycle: older records lack them
+            recent_command_ids=tuple(data.get("recent_command_ids", ())),
+            points_redeemed=Decimal(data.get("points_redeemed", 0)),
+            points_expired=Decimal(data.get("points_expired", 0)),
+            points_credited=Decimal(data.get("points_credited", 0)),
+            points_debited=Decimal(data.get("points_debited", 0)),
+            holds={
+                command_id: Hold(
+                    points=Decimal(hold["points"]),
+                    value=Decimal(hold["value"]),
+                    currency=hold["currency"],
+                    held_at=datetime.fromisoformat(hold["held_at"]),
+                    expires_at=datetime.fromisoformat(hold["expires_at"]),
+                )
+                for command_id, hold in data.get("holds", {}).items()
+            },
+            points_active_at=_time(data.get("points_active_at", data["last_activity"])),
+            expiry_warned_for=_time(data.get("expiry_warned_for")),
+            forced=_forced(data.get("forced")),
+            rewarded_ranks=tuple(data.get("rewarded_ranks", ())),
+            birthday_year=data.get("birthday_year"),
+            cashback_closed_day=data.get("cashback_closed_day"),
         )
 
 
 def _time(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
+
+
+def _forced(data: dict[str, Any] | None) -> ForcedLevel | None:
+    if data is None:
+        return None
+    return ForcedLevel(
+        rank=data["rank"],
+        reason=data["reason"],
+        actor=data["actor"],
+        since=datetime.fromisoformat(data["since"]),
+        until=_time(data["until"]),
+    )

@@ -131,6 +131,13 @@ class Policies(BaseModel):
     redemption_points: Annotated[int, Field(gt=0)] = 1000
     redemption_value: NonNegative = Field(Decimal(10), description="Free-play value of that many")
     redemption_currency: Currency = Currency.EUR
+    redemption_min_points: Annotated[int, Field(gt=0)] = 1000
+    redemption_step_points: Annotated[int, Field(gt=0)] = Field(
+        100, description="A redemption must be a whole multiple of this many points"
+    )
+    redemption_hold_minutes: Annotated[int, Field(gt=0)] = Field(
+        30, description="An unconfirmed redemption hold is released after this long"
+    )
     inactivity_expiry_days: Annotated[int, Field(gt=0)] = 365
     expiry_warning_days: Annotated[int, Field(ge=0)] = 30
     downgrade_grace_days: Annotated[int, Field(ge=0)] = 7

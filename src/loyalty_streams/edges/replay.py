@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from loyalty_streams.domain.engine import EventRejected, apply
 from loyalty_streams.domain.events import decode_player_event
-from loyalty_streams.domain.outputs import LevelChanged, PointsAccrued
+from loyalty_streams.domain.outputs import Output
 from loyalty_streams.domain.player import PlayerState, SourcePosition
 from loyalty_streams.edges.topic_reader import ReadRecord
 from loyalty_streams.streams.records import ProgrammeFor
@@ -17,7 +17,7 @@ from loyalty_streams.streams.records import ProgrammeFor
 @dataclass
 class Replay:
     states: dict[str, PlayerState] = field(default_factory=dict)
-    outputs: list[PointsAccrued | LevelChanged] = field(default_factory=list)
+    outputs: list[Output] = field(default_factory=list)
 
 
 def replay(records: list[ReadRecord], programme_for: ProgrammeFor) -> Replay:

@@ -1,0 +1,131 @@
+"""Inbound command contracts: what the platform, the player's cashier and operators ask of points.
+
+Commands travel on `loyalty.commands`, keyed by `brand_id:player_id` like player events, so a
+player's commands and events meet in one place in order. Each carries a unique `command_id`: the
+same command twice has one effect.
+"""
+
+from decimal import Decimal
+from typing import Annotated, Literal, Self
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    model_validator,
+)
+
+from loyalty_streams.domain.events import Identifier, player_key
+from loyalty_streams.domain.money import Amount
+from loyalty_streams.domain.outputs import AdjustmentDirection
+
+Points = Annotated[
+    Amount, Field(description='Points as a decimal string with at most 2 places, e.g. "1500"')
+]
+Text = Annotated[str, Field(min_length=1, max_length=500)]
+Actor = Annotated[str, Field(min_length=1, max_length=128, description="Who asked: an operator")]
+
+
+class CommandEnvelope(BaseModel):
+    """Fields every command carries."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    command_id: Identifier = Field(description="Unique id of this command, used for de-duplication")
+    brand_id: Identifier
+    player_id: Identifier
+    issued_at: AwareDatetime = Field(description="When the command was issued, with a UTC offset")
+
+    @property
+    def key(self) -> str:
+        return player_key(self.brand_id, self.player_id)
+
+
+class RedeemPoints(CommandEnvelope):
+    """Hold points for a redemption into free play; confirm or cancel it by its `command_id`."""
+
+    type: Literal["RedeemPoints"] = "RedeemPoints"
+    points: Points
+
+    @model_validator(mode="after")
+    def _positive(self) -> Self:
+        _check_points(self.points)
+        return self
+
+
+class ConfirmRedemption(CommandEnvelope):
+    """Write off a held redemption: the free play was granted."""
+
+    type: Literal["ConfirmRedemption"] = "ConfirmRedemption"
+    redemption_id: Identifier = Field(description="`command_id` of the RedeemPoints request")
+
+
+class CancelRedemption(CommandEnvelope):
+    """Give a held redemption's points back."""
+
+    type: Literal["CancelRedemption"] = "CancelRedemption"
+    redemption_id: Identifier = Field(description="`command_id` of the RedeemPoints request")
+
+
+class AdjustPoints(CommandEnvelope):
+    """A manual credit or debit by an operator; a debit never takes the balance below zero."""
+
+    type: Literal["AdjustPoints"] = "AdjustPoints"
+    direction: AdjustmentDirection
+    points: Points
+    reason: Text
+    actor: Actor
+
+    @model_validator(mode="after")
+    def _positive(self) -> Self:
+        _check_points(self.points)
+        return self
+
+
+class ForceLevel(CommandEnvelope):
+    """Set a player's level by hand; normal evaluation resumes after `until` (never if absent)."""
+
+    type: Literal["ForceLevel"] = "ForceLevel"
+    level: Annotated[str, Field(min_length=1, max_length=50, description="Level name")]
+    until: AwareDatetime | None = None
+    reason: Text
+    actor: Actor
+
+    @model_validator(mode="after")
+    def _ends_later(self) -> Self:
+        if self.until is not None and self.until <= self.issued_at:
+            raise ValueError("until must be after issued_at")
+        return self
+
+
+class ClaimBirthdayGift(CommandEnvelope):
+    """Pay the current level's birthday gift: once per calendar year."""
+
+    type: Literal["ClaimBirthdayGift"] = "ClaimBirthdayGift"
+
+
+Command = Annotated[
+    RedeemPoints
+    | ConfirmRedemption
+    | CancelRedemption
+    | AdjustPoints
+    | ForceLevel
+    | ClaimBirthdayGift,
+    Field(discriminator="type"),
+]
+COMMAND: TypeAdapter[Command] = TypeAdapter(Command)
+
+
+def decode_command(raw: bytes | str) -> Command:
+    """Parse and validate one record value; raises `pydantic.ValidationError` when it is bad."""
+    return COMMAND.validate_json(raw)
+
+
+def _check_points(points: Decimal) -> None:
+    if points <= 0:
+        raise ValueError("points must be above zero")
+    exponent = points.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -2:
+        raise ValueError(f"points {points} have more than 2 decimal places")

@@ -1,0 +1,319 @@
+"""Commands on points and levels: redemptions, manual adjustments, forced status, birthday gifts.
+
+`execute(state, command, programme)` is pure like `apply`: the record passed in is never
+changed, a repeat of a command (same `command_id`, or a source offset at or below the record's
+stamp) changes and emits nothing, and a command that cannot be carried out changes no balance
+and emits one `CommandRejected` saying why.
+
+Conservation holds after every command: accrued - redeemed - expired - debited + credited =
+available + held, each of them never negative.
+
+Rounding: a redemption's free-play value is points / redemption_points x redemption_value,
+rounded *down* to 0.01 of the redemption currency.
+"""
+
+from datetime import datetime, timedelta
+from decimal import ROUND_DOWN, Decimal, localcontext
+
+from loyalty_streams.domain.commands import (
+    AdjustPoints,
+    CancelRedemption,
+    ClaimBirthdayGift,
+    Command,
+    ConfirmRedemption,
+    ForceLevel,
+    RedeemPoints,
+)
+from loyalty_streams.domain.engine import EXACT, EventRejected, move_level, new_player
+from loyalty_streams.domain.outputs import (
+    AdjustmentDirection,
+    BirthdayGiftGranted,
+    CommandRejected,
+    Output,
+    PointsAdjusted,
+    PointsRedeemed,
+    RedemptionHeld,
+    RedemptionReleased,
+    ReleaseReason,
+)
+from loyalty_streams.domain.player import (
+    RECENT_EVENT_IDS,
+    ForcedLevel,
+    Hold,
+    PlayerState,
+    SourcePosition,
+)
+from loyalty_streams.domain.programme import Programme
+
+CENT = Decimal("0.01")
+
+
+class Refused(Exception):
+    """The command is well formed but the player's record does not allow it."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def execute(
+    state: PlayerState | None,
+    command: Command,
+    programme: Programme,
+    source: SourcePosition | None = None,
+) -> tuple[PlayerState, tuple[Output, ...]]:
+    """Carry out one command on the player's record; a repeat changes and emits nothing."""
+    if command.brand_id != programme.brand_id:
+        raise EventRejected(
+            f"command for brand {command.brand_id!r} given programme of {programme.brand_id!r}"
+        )
+    command_id = command.command_id
+    if state is None:
+        new = new_player(command.brand_id, command.player_id, programme, command.issued_at)
+    elif state.replayed(source) or command_id in state.recent_command_ids:
+        return state, ()
+    else:
+        new = state.clone()
+    new.recent_command_ids = (*new.recent_command_ids[1 - RECENT_EVENT_IDS :], command_id)
+    if source is not None:
+        new.applied_offsets[source.topic_partition] = source.offset
+    with localcontext(EXACT):
+        try:
+            return new, _carry_out(new, command, programme)
+        except Refused as refusal:
+            return new, (_rejected(new, command, refusal.code, refusal.reason),)
+
+
+def _carry_out(state: PlayerState, command: Command, programme: Programme) -> tuple[Output, ...]:
+    """Check first, then change: a refusal leaves every balance as it was."""
+    if isinstance(command, RedeemPoints):
+        return (_hold(state, command, programme),)
+    if isinstance(command, ConfirmRedemption):
+        return _confirm(state, command, programme)
+    if isinstance(command, CancelRedemption):
+        hold = _open_hold(state, command.redemption_id)
+        return (
+            release(
+                state, command.redemption_id, hold, ReleaseReason.CANCELLED, command, programme
+            ),
+        )
+    if isinstance(command, AdjustPoints):
+        return (_adjust(state, command, programme),)
+    if isinstance(command, ForceLevel):
+        return _force(state, command, programme)
+    return (_birthday(state, command, programme),)
+
+
+def _hold(state: PlayerState, command: RedeemPoints, programme: Programme) -> RedemptionHeld:
+    policies = programme.policies
+    points = command.points
+    if points < policies.redemption_min_points:
+        raise Refused(
+            "below_minimum",
+            f"{points} points is below the minimum redemption of {policies.redemption_min_points}",
+        )
+    if points % policies.redemption_step_points:
+        raise Refused(
+            "not_a_step",
+            f"{points} points is not a multiple of {policies.redemption_step_points}",
+        )
+    if points > state.points_available:
+        raise Refused(
+            "insufficient_points",
+            f"{points} points requested, {state.points_available} available",
+        )
+    value = (points / policies.redemption_points * policies.redemption_value).quantize(
+        CENT, rounding=ROUND_DOWN
+    )
+    at = command.issued_at
+    hold = Hold(
+        points,
+        value,
+        policies.redemption_currency.value,
+        at,
+        at + timedelta(minutes=policies.redemption_hold_minutes),
+    )
+    state.holds[command.command_id] = hold
+    state.points_available -= points
+    state.points_held += points
+    _touch(state, at)
+    return RedemptionHeld(
+        output_id=f"{command.command_id}:held",
+        command_id=command.command_id,
+        redemption_id=command.command_id,
+        brand_id=state.brand_id,
+        player_id=state.player_id,
+        occurred_at=at,
+        points=points,
+        value=value,
+        currency=policies.redemption_currency,
+        expires_at=hold.expires_at,
+        points_available=state.points_available,
+        points_held=state.points_held,
+        programme_version=programme.version,
+    )
+
+
+def _confirm(
+    state: PlayerState, command: ConfirmRedemption, programme: Programme
+) -> tuple[Output, ...]:
+    redemption_id = command.redemption_id
+    hold = _open_hold(state, redemption_id)
+    if command.issued_at >= hold.expires_at:
+        released = release(state, redemption_id, hold, ReleaseReason.TIMED_OUT, None, programme)
+        reason = f"redemption {redemption_id!r} timed out at {hold.expires_at.isoformat()}"
+        return released, _rejected(state, command, "hold_expired", reason)
+    del state.holds[redemption_id]
+    state.points_held -= hold.points
+    state.points_redeemed += hold.points
+    _touch(state, command.issued_at)
+    return (
+        PointsRedeemed(
+            output_id=f"{redemption_id}:redeemed",
+            command_id=command.command_id,
+            redemption_id=redemption_id,
+            brand_id=state.brand_id,
+            player_id=state.player_id,
+            occurred_at=command.issued_at,
+            points=hold.points,
+            value=hold.value,
+            currency=programme.policies.redemption_currency,
+            points_available=state.points_available,
+            points_held=state.points_held,
+            programme_version=programme.version,
+        ),
+    )
+
+
+def release(
+    state: PlayerState,
+    redemption_id: str,
+    hold: Hold,
+    reason: ReleaseReason,
+    cause: Command | None,
+    programme: Programme,
+) -> RedemptionReleased:
+    """Give a hold back: by a cancel command, or (no cause) when it timed out."""
+    del state.holds[redemption_id]
+    state.points_held -= hold.points
+    state.points_available += hold.points
+    return RedemptionReleased(
+        output_id=f"{redemption_id}:released",
+        cause_id=redemption_id if cause is None else cause.command_id,
+        redemption_id=redemption_id,
+        brand_id=state.brand_id,
+        player_id=state.player_id,
+        occurred_at=hold.expires_at if cause is None else cause.issued_at,
+        points=hold.points,
+        reason=reason,
+        points_available=state.points_available,
+        points_held=state.points_held,
+        programme_version=programme.version,
+    )
+
+
+def _open_hold(state: PlayerState, redemption_id: str) -> Hold:
+    hold = state.holds.get(redemption_id)
+    if hold is None:
+        raise Refused(
+            "unknown_redemption",
+            f"no open redemption {redemption_id!r}: never requested, or already confirmed, "
+            "cancelled or timed out",
+        )
+    return hold
+
+
+def _adjust(state: PlayerState, command: AdjustPoints, programme: Programme) -> PointsAdjusted:
+    points = command.points
+    if command.direction is AdjustmentDirection.DEBIT:
+        if points > state.points_available:
+            raise Refused(
+                "insufficient_points",
+                f"a debit of {points} points would take the balance of "
+                f"{state.points_available} below zero",
+            )
+        state.points_available -= points
+        state.points_debited += points
+    else:
+        state.points_available += points
+        state.points_credited += points
+        _touch(state, command.issued_at)  # a goodwill credit must not expire overnight
+    return PointsAdjusted(
+        output_id=f"{command.command_id}:adjusted",
+        command_id=command.command_id,
+        brand_id=state.brand_id,
+        player_id=state.player_id,
+        occurred_at=command.issued_at,
+        direction=command.direction,
+        points=points,
+        reason=command.reason,
+        actor=command.actor,
+        points_available=state.points_available,
+        programme_version=programme.version,
+    )
+
+
+def _force(state: PlayerState, command: ForceLevel, programme: Programme) -> tuple[Output, ...]:
+    names = [level.name for level in programme.levels]
+    if command.level not in names:
+        raise Refused(
+            "unknown_level",
+            f"brand {programme.brand_id!r} has no level {command.level!r}; "
+            f"its levels are {', '.join(names)}",
+        )
+    target = names.index(command.level)
+    at = command.issued_at
+    state.forced = ForcedLevel(
+        programme.levels[target].rank, command.reason, command.actor, at, command.until
+    )
+    if target == programme.level_index(state.level_rank):
+        state.downgrade_pending_since = None
+        return ()
+    cause = command.command_id
+    return (move_level(state, programme, target, at, programme.day_of(at), cause, None, "forced"),)
+
+
+def _birthday(
+    state: PlayerState, command: ClaimBirthdayGift, programme: Programme
+) -> BirthdayGiftGranted:
+    at = command.issued_at
+    year = at.astimezone(programme.zone).year
+    if state.birthday_year == year:
+        raise Refused("already_claimed", f"the birthday gift of {year} was already claimed")
+    level = programme.levels[programme.level_index(state.level_rank)]
+    if not level.birthday_gift_gc and not level.birthday_gift_sc:
+        raise Refused("no_gift", f"level {level.name} has no birthday gift")
+    state.birthday_year = year
+    _touch(state, at)
+    return BirthdayGiftGranted(
+        output_id=f"{command.command_id}:birthday",
+        command_id=command.command_id,
+        brand_id=state.brand_id,
+        player_id=state.player_id,
+        occurred_at=at,
+        year=year,
+        level=level.name,
+        gc=level.birthday_gift_gc,
+        sc=level.birthday_gift_sc,
+        programme_version=programme.version,
+    )
+
+
+def _rejected(state: PlayerState, command: Command, code: str, reason: str) -> CommandRejected:
+    return CommandRejected(
+        output_id=f"{command.command_id}:rejected",
+        command_id=command.command_id,
+        command_type=command.type,
+        brand_id=state.brand_id,
+        player_id=state.player_id,
+        occurred_at=command.issued_at,
+        code=code,
+        reason=reason,
+    )
+
+
+def _touch(state: PlayerState, moment: datetime) -> None:
+    """The player used their points: inactivity expiry starts again from here."""
+    if state.points_active_at is None or state.points_active_at < moment:
+        state.points_active_at = moment

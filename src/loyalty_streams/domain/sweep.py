@@ -1,0 +1,189 @@
+"""What happens to a player with time alone: the work of the periodic sweep, at an injected `now`.
+
+In order: the level is re-checked (30-day decay, the grace period, a forced level ending),
+redemption holds past their timeout are released, an idle balance is warned about and then
+expired, and every brand day before today is closed for cashback.
+
+Every output's id and time come from the record and the rules, not from when the sweep ran, so a
+sweep repeated after a crash emits the same outputs, and one that finds nothing due changes
+nothing.
+
+Cashback of a closed day: NGR = bets - wins - bonus releases (in the turnover currency); when it
+is above zero, cashback = NGR x the level's percent / 100, rounded *down* to 0.01, then capped by
+the level's daily maximum. The level is the one held when the day is closed.
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import ROUND_DOWN, Decimal, localcontext
+
+from loyalty_streams.domain.engine import EXACT, evaluate
+from loyalty_streams.domain.lifecycle import CENT, release
+from loyalty_streams.domain.outputs import (
+    CashbackAwarded,
+    Output,
+    PointsExpired,
+    PointsExpiring,
+    ReleaseReason,
+)
+from loyalty_streams.domain.player import ZERO, PlayerState
+from loyalty_streams.domain.programme import Programme
+
+HUNDRED = Decimal(100)
+
+
+@dataclass(frozen=True, slots=True)
+class CashbackDay:
+    """One row of the daily cashback log: a closed day's play and what it paid, paid or not."""
+
+    brand_id: str
+    player_id: str
+    day: date
+    level: str
+    rank: int
+    currency: str
+    bets: Decimal
+    wins: Decimal
+    bonuses: Decimal
+    ngr: Decimal
+    percent: Decimal
+    daily_cap: Decimal | None
+    amount: Decimal
+    capped: bool
+    closed_at: datetime
+    programme_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Swept:
+    state: PlayerState
+    outputs: tuple[Output, ...]
+    cashback: tuple[CashbackDay, ...]
+
+
+def sweep_player(state: PlayerState, now: datetime, programme: Programme) -> Swept:
+    """Everything due for one player at `now`; the record passed in is never changed."""
+    with localcontext(EXACT):
+        new, outputs = evaluate(state, now, programme)
+        released = _release_timed_out(new, now, programme)
+        expiry = _expire(new, now, programme)
+        awarded, log = _close_days(new, now, programme)
+    return Swept(new, (*outputs, *released, *expiry, *awarded), log)
+
+
+def _release_timed_out(state: PlayerState, now: datetime, programme: Programme) -> list[Output]:
+    due = [(rid, hold) for rid, hold in state.holds.items() if hold.expires_at <= now]
+    return [
+        release(state, rid, hold, ReleaseReason.TIMED_OUT, None, programme) for rid, hold in due
+    ]
+
+
+def _expire(state: PlayerState, now: datetime, programme: Programme) -> list[Output]:
+    """After the inactivity period the whole available balance expires; warn some days ahead."""
+    active = state.points_active_at
+    points = state.points_available
+    if active is None or points <= 0:
+        return []
+    policies = programme.policies
+    expires_at = active + timedelta(days=policies.inactivity_expiry_days)
+    lull = f"{state.key}:{active.isoformat()}"
+    if now >= expires_at:
+        state.points_available = ZERO
+        state.points_expired += points
+        return [
+            PointsExpired(
+                output_id=f"expired:{lull}",
+                brand_id=state.brand_id,
+                player_id=state.player_id,
+                occurred_at=expires_at,
+                points=points,
+                inactive_since=active,
+                programme_version=programme.version,
+            )
+        ]
+    warn_at = expires_at - timedelta(days=policies.expiry_warning_days)
+    if policies.expiry_warning_days and now >= warn_at and state.expiry_warned_for != active:
+        state.expiry_warned_for = active
+        return [
+            PointsExpiring(
+                output_id=f"expiring:{lull}",
+                brand_id=state.brand_id,
+                player_id=state.player_id,
+                occurred_at=warn_at,
+                points=points,
+                inactive_since=active,
+                expires_at=expires_at,
+                programme_version=programme.version,
+            )
+        ]
+    return []
+
+
+def _close_days(
+    state: PlayerState, now: datetime, programme: Programme
+) -> tuple[list[Output], tuple[CashbackDay, ...]]:
+    """Close every brand day before today: one log row each, and cashback when it pays."""
+    today = programme.day_of(now)
+    due = sorted(day for day in state.ledgers if day < today)
+    if not due:
+        return [], ()
+    level = programme.levels[programme.level_index(state.level_rank)]
+    currency = programme.turnover_currency
+    awarded: list[Output] = []
+    log = []
+    for day in due:
+        ledger = state.ledgers.pop(day)
+        ngr = ledger.bets - ledger.wins - ledger.bonuses
+        amount = ZERO
+        if ngr > 0:
+            amount = (ngr * level.cashback_percent / HUNDRED).quantize(CENT, rounding=ROUND_DOWN)
+        cap = level.cashback_daily_cap
+        capped = cap is not None and amount > cap
+        if capped:
+            assert cap is not None
+            amount = cap
+        calendar_day = date.fromordinal(day)
+        log.append(
+            CashbackDay(
+                state.brand_id,
+                state.player_id,
+                calendar_day,
+                level.name,
+                level.rank,
+                currency.value,
+                ledger.bets,
+                ledger.wins,
+                ledger.bonuses,
+                ngr,
+                level.cashback_percent,
+                cap,
+                amount,
+                capped,
+                now,
+                programme.version,
+            )
+        )
+        if amount > 0:
+            awarded.append(
+                CashbackAwarded(
+                    output_id=f"cashback:{state.key}:{calendar_day.isoformat()}",
+                    brand_id=state.brand_id,
+                    player_id=state.player_id,
+                    occurred_at=_day_end(calendar_day, programme),
+                    day=calendar_day,
+                    level=level.name,
+                    ngr=ngr,
+                    percent=level.cashback_percent,
+                    amount=amount,
+                    currency=currency,
+                    capped=capped,
+                    programme_version=programme.version,
+                )
+            )
+    state.cashback_closed_day = due[-1]
+    return awarded, tuple(log)
+
+
+def _day_end(day: date, programme: Programme) -> datetime:
+    """The brand's day boundary that closed `day`: the next midnight in its time zone."""
+    return datetime.combine(day + timedelta(days=1), time(), programme.zone)

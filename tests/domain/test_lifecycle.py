@@ -1,0 +1,258 @@
+"""Commands on points and levels: redemption, adjustments, forced status, birthday gifts."""
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from pydantic import ValidationError
+
+from loyalty_streams.domain.commands import decode_command
+from loyalty_streams.domain.engine import EventRejected, apply, evaluate
+from loyalty_streams.domain.lifecycle import execute
+from loyalty_streams.domain.outputs import (
+    BirthdayGiftGranted,
+    CommandRejected,
+    Direction,
+    LevelChanged,
+    Output,
+    PointsAdjusted,
+    PointsRedeemed,
+    RedemptionHeld,
+    RedemptionReleased,
+    ReleaseReason,
+)
+from loyalty_streams.domain.player import PlayerState, SourcePosition
+from tests.domain.builders import T0, bet, command, programme
+
+Run = tuple[PlayerState, tuple[Output, ...]]
+
+
+def player_with(points: str, brand_id: str = "aurora-casino") -> PlayerState:
+    """A player who earned `points` on slots (1 point per EUR/SC at the lowest level)."""
+    currency = "EUR" if brand_id == "aurora-casino" else "SC"
+    state, _ = apply(None, bet(points, brand_id=brand_id, currency=currency), programme(brand_id))
+    return state
+
+
+def run(state: PlayerState | None, kind: str, brand_id: str = "aurora-casino", **fields) -> Run:  # type: ignore[no-untyped-def]
+    return execute(state, command(kind, brand_id=brand_id, **fields), programme(brand_id))
+
+
+def rejected(outputs: tuple[Output, ...]) -> CommandRejected:
+    (only,) = outputs
+    assert isinstance(only, CommandRejected)
+    return only
+
+
+def balances(state: PlayerState) -> tuple[Decimal, Decimal]:
+    return state.points_available, state.points_held
+
+
+# -- redemption -------------------------------------------------------------------------------
+
+
+def test_a_redemption_holds_then_confirmation_writes_off_at_ten_eur_per_thousand() -> None:
+    state = player_with("5000")
+    held_state, (held,) = run(state, "RedeemPoints", points="2500", command_id="r1")
+    assert isinstance(held, RedemptionHeld)
+    assert balances(held_state) == (Decimal(2500), Decimal(2500))
+    assert held.value == Decimal("25.00") and held.currency == "EUR"
+    assert held.expires_at == T0 + timedelta(minutes=30)
+
+    done, (redeemed,) = run(held_state, "ConfirmRedemption", redemption_id="r1")
+    assert isinstance(redeemed, PointsRedeemed)
+    assert redeemed.output_id == "r1:redeemed" and redeemed.value == Decimal("25.00")
+    assert balances(done) == (Decimal(2500), Decimal(0))
+    assert done.points_redeemed == Decimal(2500) and not done.holds
+
+
+def test_cancelling_a_hold_gives_the_points_back() -> None:
+    held_state, _ = run(player_with("5000"), "RedeemPoints", points="1000", command_id="r1")
+    back, (released,) = run(held_state, "CancelRedemption", redemption_id="r1")
+    assert isinstance(released, RedemptionReleased)
+    assert released.reason is ReleaseReason.CANCELLED
+    assert balances(back) == (Decimal(5000), Decimal(0))
+    assert back.points_redeemed == 0
+
+
+def test_confirming_a_hold_past_its_timeout_releases_it_and_says_why() -> None:
+    held_state, _ = run(player_with("5000"), "RedeemPoints", points="1000", command_id="r1")
+    late = T0 + timedelta(minutes=30)  # exactly at the timeout: too late
+    back, (released, refusal) = run(
+        held_state, "ConfirmRedemption", redemption_id="r1", issued_at=late
+    )
+    assert isinstance(released, RedemptionReleased)
+    assert released.reason is ReleaseReason.TIMED_OUT
+    assert isinstance(refusal, CommandRejected) and refusal.code == "hold_expired"
+    assert balances(back) == (Decimal(5000), Decimal(0))
+    _, again = run(back, "ConfirmRedemption", redemption_id="r1", issued_at=late)
+    assert rejected(again).code == "unknown_redemption"
+
+
+def test_a_confirmation_one_second_before_the_timeout_is_in_time() -> None:
+    held_state, _ = run(player_with("5000"), "RedeemPoints", points="1000", command_id="r1")
+    just = T0 + timedelta(minutes=30, seconds=-1)
+    _, (redeemed,) = run(held_state, "ConfirmRedemption", redemption_id="r1", issued_at=just)
+    assert isinstance(redeemed, PointsRedeemed)
+
+
+@pytest.mark.parametrize(
+    ("points", "code"),
+    [
+        ("5001", "not_a_step"),
+        ("900", "below_minimum"),
+        ("5100", "insufficient_points"),
+    ],
+)
+def test_a_redemption_that_cannot_be_held_is_rejected_and_changes_no_balance(
+    points: str, code: str
+) -> None:
+    state = player_with("5050")
+    after, outputs = run(state, "RedeemPoints", points=points)
+    refusal = rejected(outputs)
+    assert refusal.code == code and points in refusal.reason
+    assert balances(after) == balances(state) and not after.holds
+
+
+def test_the_whole_balance_can_be_redeemed() -> None:
+    after, (held,) = run(player_with("5000"), "RedeemPoints", points="5000")
+    assert isinstance(held, RedemptionHeld) and after.points_available == 0
+
+
+def test_held_points_cannot_be_redeemed_twice() -> None:
+    held_state, _ = run(player_with("1500"), "RedeemPoints", points="1000")
+    _, outputs = run(held_state, "RedeemPoints", points="1000")
+    assert rejected(outputs).code == "insufficient_points"
+
+
+def test_the_same_command_twice_has_one_effect() -> None:
+    state = player_with("5000")
+    hold = command("RedeemPoints", points="1000")
+    once, first = execute(state, hold, programme())
+    twice, second = execute(once, hold, programme())
+    assert first and second == () and twice is once
+    refusal = command("RedeemPoints", points="9000")
+    refused, outputs = execute(state, refusal, programme())
+    assert rejected(outputs).code == "insufficient_points"
+    assert execute(refused, refusal, programme()) == (refused, ())
+
+
+def test_a_redelivered_command_offset_changes_nothing() -> None:
+    source = SourcePosition("loyalty.commands:0", 7)
+    state, _ = execute(
+        player_with("5000"), command("RedeemPoints", points="1000"), programme(), source
+    )
+    other = command("RedeemPoints", points="1000")  # a new id, but an offset already applied
+    assert execute(state, other, programme(), source) == (state, ())
+
+
+def test_execute_never_changes_the_record_it_was_given() -> None:
+    state = player_with("5000")
+    snapshot = PlayerState.from_json(state.to_json())
+    run(state, "RedeemPoints", points="1000")
+    assert state == snapshot
+
+
+def test_a_command_of_another_brand_is_refused_as_unusable() -> None:
+    with pytest.raises(EventRejected):
+        execute(None, command("ClaimBirthdayGift", brand_id="lucky-sweeps"), programme())
+
+
+# -- adjustments ------------------------------------------------------------------------------
+
+
+def test_a_credit_and_a_debit_with_reason_and_actor() -> None:
+    credited, (credit,) = run(
+        player_with("100"), "AdjustPoints", direction="credit", points="50.5", reason="goodwill",
+        actor="ops-anna",
+    )  # fmt: skip
+    assert isinstance(credit, PointsAdjusted) and credit.actor == "ops-anna"
+    assert credited.points_available == Decimal("150.5") and credited.points_credited == 50.5
+    debited, _ = run(
+        credited, "AdjustPoints", direction="debit", points="150.5", reason="fraud", actor="ops"
+    )
+    assert debited.points_available == 0 and debited.points_debited == Decimal("150.5")
+
+
+def test_a_debit_larger_than_the_balance_is_rejected() -> None:
+    state = player_with("100")
+    after, outputs = run(
+        state, "AdjustPoints", direction="debit", points="100.01", reason="fix", actor="ops"
+    )
+    refusal = rejected(outputs)
+    assert refusal.code == "insufficient_points" and "below zero" in refusal.reason
+    assert after.points_available == Decimal(100)
+
+
+def test_held_points_cannot_be_debited() -> None:
+    held_state, _ = run(player_with("1000"), "RedeemPoints", points="1000")
+    _, outputs = run(
+        held_state, "AdjustPoints", direction="debit", points="1", reason="fix", actor="ops"
+    )
+    assert rejected(outputs).code == "insufficient_points"
+
+
+def test_malformed_commands_are_refused_with_the_field_named() -> None:
+    with pytest.raises(ValidationError, match="points"):
+        command("AdjustPoints", direction="credit", points="0", reason="x", actor="ops")
+    with pytest.raises(ValidationError, match="decimal places"):
+        command("AdjustPoints", direction="credit", points="1.001", reason="x", actor="ops")
+    with pytest.raises(ValidationError, match="until"):
+        command("ForceLevel", level="Gold", reason="x", actor="ops", until=T0)
+    with pytest.raises(ValidationError):
+        decode_command(b'{"type": "RedeemPoints", "command_id": "c"}')
+
+
+# -- forced status ----------------------------------------------------------------------------
+
+
+def test_a_forced_level_holds_until_its_end_then_normal_evaluation_resumes() -> None:
+    until = T0 + timedelta(days=10)
+    forced, (change,) = run(
+        player_with("100"), "ForceLevel", level="Gold", until=until, reason="match", actor="ops"
+    )
+    assert isinstance(change, LevelChanged)
+    assert (change.direction, change.to_level, change.reason) == (Direction.UP, "Gold", "forced")
+    # no turnover to keep Gold, but the sweep leaves it alone while forced
+    during, outputs = evaluate(forced, until - timedelta(seconds=1), programme())
+    assert outputs == () and during.level_rank == 3
+    # after the end: a downgrade pending from then, carried out after the 7-day grace
+    ended, outputs = evaluate(during, until, programme())
+    assert outputs == () and ended.forced is None and ended.downgrade_pending_since == until
+    _down, (change,) = evaluate(ended, until + timedelta(days=7), programme())
+    assert isinstance(change, LevelChanged) and change.to_level == "Bronze"
+
+
+def test_a_forced_level_without_end_stops_play_from_moving_it() -> None:
+    forced, _ = run(player_with("100"), "ForceLevel", level="Silver", reason="vip", actor="ops")
+    later, outputs = apply(forced, bet("60000"), programme())
+    assert later.level_rank == 2 and not any(isinstance(o, LevelChanged) for o in outputs)
+
+
+def test_forcing_an_unknown_level_names_the_levels() -> None:
+    _, outputs = run(player_with("100"), "ForceLevel", level="Diamond", reason="x", actor="ops")
+    refusal = rejected(outputs)
+    assert refusal.code == "unknown_level" and "Bronze, Silver, Gold, Platinum" in refusal.reason
+
+
+# -- birthday gifts ---------------------------------------------------------------------------
+
+NEW_YORK_EVE = datetime(2027, 1, 1, 4, 59, tzinfo=UTC)  # 31 December 23:59 in New York
+
+
+def test_a_birthday_gift_once_per_calendar_year_of_the_brand() -> None:
+    state = player_with("1500", "lucky-sweeps")  # Silver: 20 GC and 10 SC
+    claimed, (gift,) = run(state, "ClaimBirthdayGift", "lucky-sweeps", issued_at=NEW_YORK_EVE)
+    assert isinstance(gift, BirthdayGiftGranted)
+    assert (gift.year, gift.level, gift.gc, gift.sc) == (2026, "Silver", 20, 10)
+    new_year = NEW_YORK_EVE + timedelta(minutes=1)  # 1 January in New York
+    again, (gift,) = run(claimed, "ClaimBirthdayGift", "lucky-sweeps", issued_at=new_year)
+    assert isinstance(gift, BirthdayGiftGranted) and gift.year == 2027
+    _, outputs = run(again, "ClaimBirthdayGift", "lucky-sweeps", issued_at=new_year)
+    refusal = rejected(outputs)
+    assert refusal.code == "already_claimed" and "2027" in refusal.reason
+
+
+def test_a_level_without_a_gift_rejects_the_claim() -> None:
+    _, outputs = run(player_with("100"), "ClaimBirthdayGift")
+    assert rejected(outputs).code == "no_gift"
