@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from loyalty_streams.domain.commands import decode_command
 from loyalty_streams.domain.engine import EventRejected, apply, evaluate
 from loyalty_streams.domain.lifecycle import execute
+from loyalty_streams.domain.multipliers import Boost, boosted
 from loyalty_streams.domain.outputs import (
     BirthdayGiftGranted,
     CommandRejected,
@@ -256,3 +257,23 @@ def test_a_birthday_gift_once_per_calendar_year_of_the_brand() -> None:
 def test_a_level_without_a_gift_rejects_the_claim() -> None:
     _, outputs = run(player_with("100"), "ClaimBirthdayGift")
     assert rejected(outputs).code == "no_gift"
+
+
+# -- multipliers ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("level", "boost", "base", "final"),
+    [
+        ("Bronze", Boost.DAILY_BONUS, "100", "100.00"),
+        ("Silver", Boost.DAILY_BONUS, "100", "110.00"),
+        ("Diamond", Boost.STORE, "10000", "15000.00"),
+        ("Gold", Boost.STORE, "0.05", "0.05"),  # 0.055 rounds down
+    ],
+)
+def test_level_multipliers_on_a_base_amount(
+    level: str, boost: Boost, base: str, final: str
+) -> None:
+    sweeps = programme("lucky-sweeps")
+    rank = next(lv.rank for lv in sweeps.levels if lv.name == level)
+    assert boosted(sweeps, rank, boost, Decimal(base)) == Decimal(final)

@@ -3,8 +3,9 @@
 from datetime import timedelta
 
 from loyalty_streams.domain.engine import apply
+from loyalty_streams.domain.lifecycle import execute
 from loyalty_streams.domain.standing import standing
-from tests.domain.builders import T0, bet, programme
+from tests.domain.builders import T0, bet, command, programme
 
 AURORA = programme()
 
@@ -42,3 +43,23 @@ def test_a_points_based_brand_shows_its_30_days_in_points_not_as_turnover() -> N
     assert view["turnover"] == {"currency": "SC", "cumulative": "1200", "rolling_30d": None}
     assert view["progress"]["basis"] == "vip_points"
     assert view["progress"]["rolling_30d"] == view["vip_points"] == "1200"  # base points
+
+
+def test_holds_a_forced_level_rewards_and_the_expiry_date_are_shown() -> None:
+    sweeps = programme("lucky-sweeps")
+    state, _ = apply(None, bet("1500", brand_id="lucky-sweeps", currency="SC"), sweeps)
+    until = T0 + timedelta(days=7)
+    for kind, fields in (
+        ("RedeemPoints", {"points": "1000", "command_id": "r1"}),
+        ("ForceLevel", {"level": "Gold", "reason": "status match", "actor": "ops", "until": until}),
+    ):
+        state, _ = execute(state, command(kind, brand_id="lucky-sweeps", **fields), sweeps)
+    view = standing(state, sweeps, T0)
+    assert (view["points"]["available"], view["points"]["held"]) == ("500.00", "1000")
+    assert view["points"]["expires_at"] == (T0 + timedelta(days=365)).isoformat()
+    (hold,) = view["holds"]
+    assert (hold["redemption_id"], hold["value"], hold["currency"]) == ("r1", "10.00", "SC")
+    assert view["level"]["name"] == view["forced_level"]["level"] == "Gold"
+    assert view["forced_level"]["until"] == until.isoformat()
+    assert view["rewards"]["tier_rewards_granted_for"] == ["Silver"]  # by play, not by force
+    assert view["rewards"]["birthday_gift"] == {"gc": "50", "sc": "20", "last_claimed_year": None}

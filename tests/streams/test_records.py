@@ -2,15 +2,25 @@
 
 import base64
 from datetime import UTC, datetime, timedelta
+from typing import get_args
 
 import orjson
 
 from loyalty_streams.domain.catalogue import Catalogue
+from loyalty_streams.domain.outputs import Output
 from loyalty_streams.domain.player import PlayerState
 from loyalty_streams.domain.programme import shipped_programmes
-from loyalty_streams.streams.records import Record, handle, sweep
-from loyalty_streams.streams.topics import DEAD_LETTER, LEVEL_CHANGED, POINTS_ACCRUED
-from tests.domain.builders import bet
+from loyalty_streams.streams.records import OUTPUT_TOPICS, Record, cashback_key, handle, sweep
+from loyalty_streams.streams.topics import (
+    COMMAND_REJECTIONS,
+    COMMANDS,
+    DEAD_LETTER,
+    LEVEL_CHANGED,
+    POINTS_ACCRUED,
+    REDEMPTIONS,
+    REWARDS,
+)
+from tests.domain.builders import bet, command
 
 PROGRAMMES = Catalogue(shipped_programmes()).in_effect
 NOW = datetime(2026, 11, 21, tzinfo=UTC)
@@ -90,7 +100,8 @@ def test_the_sweep_downgrades_an_idle_player_after_the_grace_and_not_before() ->
     assert gold.level_rank == 3
 
     quiet = sweep(gold, PROGRAMMES, NOW + timedelta(days=40))  # 30-day turnover decayed
-    assert quiet.sends == [] and quiet.state is not None  # grace starts, and is stored
+    assert [topic for topic, _, _ in quiet.sends] == [REWARDS]  # the day's cashback, no level
+    assert quiet.state is not None  # grace starts, and is stored
     assert quiet.state.downgrade_pending_since == NOW + timedelta(days=40)
 
     later = sweep(quiet.state, PROGRAMMES, NOW + timedelta(days=47))
@@ -116,8 +127,64 @@ def test_an_event_id_seen_before_is_skipped_however_long_ago() -> None:
     store: dict[str, PlayerState] = {}
     raw = bet("10").model_dump_json().encode()
     first = handle(record(raw, offset=1), PROGRAMMES, store.get)
-    assert first.event_id is not None and first.state is not None
+    assert first.applied_id is not None and first.state is not None
     again = handle(
-        record(raw, offset=900), PROGRAMMES, store.get, seen={first.event_id}.__contains__
+        record(raw, offset=900), PROGRAMMES, store.get, seen={first.applied_id}.__contains__
     )
-    assert again.state is None and again.sends == [] and again.event_id is None
+    assert again.state is None and again.sends == [] and again.applied_id is None
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+
+def command_record(value: bytes, offset: int = 0) -> Record:
+    return Record(COMMANDS, 3, offset, b"aurora-casino:p1", value)
+
+
+def encoded(kind: str, **fields: object) -> bytes:
+    return command(kind, **fields).model_dump_json().encode()
+
+
+def test_commands_are_executed_and_their_outputs_go_to_their_topics() -> None:
+    store: dict[str, PlayerState] = {}
+    run(record(bet("3000").model_dump_json().encode()), store)
+    topics, (held,) = run(
+        command_record(encoded("RedeemPoints", points="2000", command_id="r")), store
+    )
+    assert topics == [REDEMPTIONS] and held["type"] == "RedemptionHeld"
+    topics, (refusal,) = run(command_record(encoded("RedeemPoints", points="2000"), 1), store)
+    assert topics == [COMMAND_REJECTIONS] and refusal["code"] == "insufficient_points"
+    topics, (done,) = run(command_record(encoded("ConfirmRedemption", redemption_id="r"), 2), store)
+    assert topics == [REDEMPTIONS] and done["type"] == "PointsRedeemed" and done["value"] == "20.00"
+    assert store["aurora-casino:p1"].applied_offsets["loyalty.commands:3"] == 2
+
+
+def test_a_command_id_seen_before_is_remembered_apart_from_event_ids() -> None:
+    outcome = handle(
+        command_record(encoded("ClaimBirthdayGift", command_id="c1")), PROGRAMMES, {}.get
+    )
+    assert outcome.applied_id == "cmd:c1"
+
+
+def test_a_malformed_command_is_a_dead_letter_naming_the_field() -> None:
+    raw = orjson.loads(
+        encoded("AdjustPoints", direction="credit", points="5", reason="x", actor="o")
+    )
+    raw["direction"] = "sideways"
+    _, (letter,) = run(command_record(orjson.dumps(raw)), {})
+    assert letter["reason"].startswith("invalid command:") and "direction" in letter["reason"]
+
+
+def test_the_sweep_closes_a_cashback_day_into_a_log_row_of_the_store() -> None:
+    store: dict[str, PlayerState] = {}
+    run(record(bet("20000", occurred_at=NOW).model_dump_json().encode()), store)  # Silver
+    closed = sweep(store["aurora-casino:p1"], PROGRAMMES, NOW + timedelta(days=1))
+    ((topic, _, value),) = closed.sends
+    assert topic == REWARDS and orjson.loads(value)["amount"] == "100"  # 1 % of 20,000, capped
+    ((key, row),) = closed.writes
+    assert key == cashback_key("aurora-casino", "p1", NOW.date())
+    assert orjson.loads(row)["ngr"] == "20000" and orjson.loads(row)["capped"] is True
+
+
+def test_every_output_has_a_topic() -> None:
+    assert set(OUTPUT_TOPICS) == set(get_args(Output))

@@ -13,7 +13,7 @@ rounded *down* to 0.01 of the redemption currency.
 """
 
 from datetime import datetime, timedelta
-from decimal import ROUND_DOWN, Decimal, localcontext
+from decimal import ROUND_DOWN, localcontext
 
 from loyalty_streams.domain.commands import (
     AdjustPoints,
@@ -25,6 +25,7 @@ from loyalty_streams.domain.commands import (
     RedeemPoints,
 )
 from loyalty_streams.domain.engine import EXACT, EventRejected, move_level, new_player
+from loyalty_streams.domain.money import CENT
 from loyalty_streams.domain.outputs import (
     AdjustmentDirection,
     BirthdayGiftGranted,
@@ -44,8 +45,6 @@ from loyalty_streams.domain.player import (
     SourcePosition,
 )
 from loyalty_streams.domain.programme import Programme
-
-CENT = Decimal("0.01")
 
 
 class Refused(Exception):

@@ -33,6 +33,8 @@ class Currency(StrEnum):
 
 
 DECIMAL_PLACES: dict[Currency, int] = dict.fromkeys(Currency, 2)
+CENT = Decimal("0.01")
+"""The smallest unit of every currency above: amounts the rules compute round to it."""
 
 
 def _parse_amount(value: Any) -> Decimal:

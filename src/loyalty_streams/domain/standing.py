@@ -11,6 +11,7 @@ from typing import Any
 from loyalty_streams.domain.engine import cumulative_basis
 from loyalty_streams.domain.player import PlayerState
 from loyalty_streams.domain.programme import LevelBasis, Programme
+from loyalty_streams.domain.sweep import expiry_of
 
 ZERO = Decimal(0)
 
@@ -23,6 +24,8 @@ def standing(state: PlayerState, programme: Programme, now: datetime) -> dict[st
     reached = cumulative_basis(state, programme)
     by_turnover = programme.level_basis is LevelBasis.TURNOVER
     following = programme.levels[index + 1] if index + 1 < len(programme.levels) else None
+    forced = state.forced
+    expires_at = expiry_of(state, programme)
     return {
         "brand_id": state.brand_id,
         "player_id": state.player_id,
@@ -40,6 +43,41 @@ def standing(state: PlayerState, programme: Programme, now: datetime) -> dict[st
             "available": str(state.points_available),
             "held": str(state.points_held),
             "accrued": str(state.points_accrued),
+            "redeemed": str(state.points_redeemed),
+            "expired": str(state.points_expired),
+            "credited": str(state.points_credited),
+            "debited": str(state.points_debited),
+            "expires_at": _iso(expires_at),
+        },
+        "holds": [
+            {
+                "redemption_id": redemption_id,
+                "points": str(hold.points),
+                "value": str(hold.value),
+                "currency": hold.currency,
+                "held_at": hold.held_at.isoformat(),
+                "expires_at": hold.expires_at.isoformat(),
+            }
+            for redemption_id, hold in state.holds.items()
+        ],
+        "forced_level": None
+        if forced is None
+        else {
+            "level": programme.levels[programme.level_index(forced.rank)].name,
+            "reason": forced.reason,
+            "actor": forced.actor,
+            "since": forced.since.isoformat(),
+            "until": _iso(forced.until),
+        },
+        "rewards": {
+            "tier_rewards_granted_for": [
+                lv.name for lv in programme.levels if lv.rank in state.rewarded_ranks
+            ],
+            "birthday_gift": {
+                "gc": str(level.birthday_gift_gc),
+                "sc": str(level.birthday_gift_sc),
+                "last_claimed_year": state.birthday_year,
+            },
         },
         "turnover": {
             "currency": programme.turnover_currency.value,
@@ -76,10 +114,6 @@ def standing(state: PlayerState, programme: Programme, now: datetime) -> dict[st
         },
         "last_activity": _iso(state.last_activity),
     }
-
-
-def _text(amount: Decimal | None) -> str | None:
-    return None if amount is None else str(amount)
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -18,7 +18,8 @@ from datetime import date, datetime, time, timedelta
 from decimal import ROUND_DOWN, Decimal, localcontext
 
 from loyalty_streams.domain.engine import EXACT, evaluate
-from loyalty_streams.domain.lifecycle import CENT, release
+from loyalty_streams.domain.lifecycle import release
+from loyalty_streams.domain.money import CENT
 from loyalty_streams.domain.outputs import (
     CashbackAwarded,
     Output,
@@ -82,10 +83,10 @@ def _expire(state: PlayerState, now: datetime, programme: Programme) -> list[Out
     """After the inactivity period the whole available balance expires; warn some days ahead."""
     active = state.points_active_at
     points = state.points_available
-    if active is None or points <= 0:
+    expires_at = expiry_of(state, programme)
+    if active is None or expires_at is None:
         return []
     policies = programme.policies
-    expires_at = active + timedelta(days=policies.inactivity_expiry_days)
     lull = f"{state.key}:{active.isoformat()}"
     if now >= expires_at:
         state.points_available = ZERO
@@ -117,6 +118,13 @@ def _expire(state: PlayerState, now: datetime, programme: Programme) -> list[Out
             )
         ]
     return []
+
+
+def expiry_of(state: PlayerState, programme: Programme) -> datetime | None:
+    """When the available balance expires if the player stays away; None with nothing to lose."""
+    if state.points_active_at is None or state.points_available <= 0:
+        return None
+    return state.points_active_at + timedelta(days=programme.policies.inactivity_expiry_days)
 
 
 def _close_days(

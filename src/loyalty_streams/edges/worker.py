@@ -11,40 +11,61 @@ from loyalty_streams.kafka_config import kafka_client_config
 from loyalty_streams.settings import Settings
 from loyalty_streams.streams.app import Pipeline, create_app
 from loyalty_streams.streams.topics import (
+    COMMAND_REJECTIONS,
+    COMMANDS,
     DEAD_LETTER,
     LEVEL_CHANGED,
     PLAYER_EVENTS,
     PLAYERS_CHANGELOG,
     POINTS_ACCRUED,
+    POINTS_ADJUSTED,
+    POINTS_EXPIRY,
     PROGRAMMES,
+    REDEMPTIONS,
+    REWARDS,
     WORKERS,
 )
 
 REQUIRED_TOPICS = (
     PLAYER_EVENTS,
+    COMMANDS,
     POINTS_ACCRUED,
     LEVEL_CHANGED,
+    REDEMPTIONS,
+    POINTS_ADJUSTED,
+    POINTS_EXPIRY,
+    REWARDS,
+    COMMAND_REJECTIONS,
     DEAD_LETTER,
     PLAYERS_CHANGELOG,
     PROGRAMMES,
     WORKERS,
 )
 
+CO_PARTITIONED = (PLAYER_EVENTS, COMMANDS, PLAYERS_CHANGELOG)
+"""Partition n of each holds the same players: they must have as many partitions."""
 
-def missing_topics(settings: Settings) -> list[str]:
-    """Declared topics the cluster lacks (asking for all topics creates none)."""
+
+def topic_problems(settings: Settings) -> list[str]:
+    """What keeps the worker from starting: missing topics, inputs not co-partitioned."""
     existing = AdminClient({**kafka_client_config(settings)}).list_topics(timeout=15).topics
-    return [name for name in REQUIRED_TOPICS if name not in existing]
+    missing = [name for name in REQUIRED_TOPICS if name not in existing]
+    if missing:
+        return [
+            f"topics missing on {settings.bootstrap_servers}: {', '.join(missing)}; "
+            "create them first with `loyalty-streams topics apply`"
+        ]
+    counts = {name: len(existing[name].partitions) for name in CO_PARTITIONED}
+    if len(set(counts.values())) > 1:
+        found = ", ".join(f"{name} has {count}" for name, count in counts.items())
+        return [f"topics must have the same number of partitions: {found}"]
+    return []
 
 
 def run_worker(settings: Settings) -> int:
-    missing = missing_topics(settings)
-    if missing:
-        print(
-            f"topics missing on {settings.bootstrap_servers}: {', '.join(missing)}; "
-            "create them first with `loyalty-streams topics apply`",
-            file=sys.stderr,
-        )
+    problems = topic_problems(settings)
+    if problems:
+        print("\n".join(problems), file=sys.stderr)
         return 2
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     pipeline = Pipeline(settings)

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import faust
+import orjson
 from confluent_kafka import Producer
 from faust.app.base import BootStrategy
 from mode import Service
@@ -26,6 +27,7 @@ from loyalty_streams.streams.global_tables import GlobalTables, publish_claim, p
 from loyalty_streams.streams.ownership import Claim
 from loyalty_streams.streams.partitioner import partition_of
 from loyalty_streams.streams.processor import Processor
+from loyalty_streams.streams.records import cashback_key
 from loyalty_streams.streams.state_store import PlayerTable
 
 log = logging.getLogger(__name__)
@@ -109,6 +111,14 @@ class Pipeline(Service):
         if store is None:
             return None, None
         return self.players.player(partition, key), store.checkpointed_at
+
+    def cashback_log(self, partition: int, brand_id: str, player_id: str) -> list[Any]:
+        """The player's daily cashback log rows held here, newest first."""
+        store = self.players.opened(partition)
+        if store is None:
+            return []
+        rows = [orjson.loads(raw) for _, raw in store.items(cashback_key(brand_id, player_id))]
+        return rows[::-1]
 
     def health(self) -> dict[str, Any]:
         return {

@@ -1,7 +1,10 @@
-"""The inbound agent: player events in, player records and outputs out, one batch at a time.
+"""The inbound agent: player events and commands in, player records and outputs out, in batches.
 
-Records are consumed in batches and folded one by one through `records.handle` (the domain, no
-rules here); a batch ends with a checkpoint in an order that makes a crash at any point harmless:
+It consumes `casino.player-events` and `loyalty.commands` in one consumer: the two topics are
+co-partitioned and the range assignor gives a worker the same partitions of both, so each
+player's events and commands meet the one record they change. Records are folded one by one
+through `records.handle` (the domain, no rules here); a batch ends with a checkpoint in an
+order that makes a crash at any point harmless:
 
 1. outputs are produced and flushed (acknowledged by the cluster);
 2. the changed player records are produced to the changelog and flushed;
@@ -28,9 +31,16 @@ from loyalty_streams.kafka_config import kafka_client_config, producer_config
 from loyalty_streams.kafka_produce import produce
 from loyalty_streams.settings import Settings
 from loyalty_streams.streams.changelog import restore
-from loyalty_streams.streams.records import Outcome, ProgrammeFor, Record, handle, sweep
+from loyalty_streams.streams.records import (
+    CASHBACK_PREFIX,
+    Outcome,
+    ProgrammeFor,
+    Record,
+    handle,
+    sweep,
+)
 from loyalty_streams.streams.state_store import PlayerTable
-from loyalty_streams.streams.topics import PLAYER_EVENTS, PLAYERS_CHANGELOG
+from loyalty_streams.streams.topics import INBOUND, PLAYERS_CHANGELOG
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +63,9 @@ PRODUCER_TUNING = {
 SEEN_PREFIX = b"\x00seen:"
 """Event ids applied in a partition, kept in its store and changelog (survive a fail-over)."""
 
+CASHBACK_LOG_DAYS = 400
+"""How long rows of the daily cashback log are kept: a year of statements, and some."""
+
 SEEN_DAYS = 7
 """How long an applied event id is remembered (by the day it was applied, UTC): a re-publish
 later than that would count again, so this is far beyond any producer's retry horizon."""
@@ -67,15 +80,16 @@ class Batch:
     states: dict[str, tuple[int, PlayerState]] = field(default_factory=dict)
     writes: dict[int, dict[bytes, bytes | None]] = field(default_factory=dict)
     sends: list[tuple[str, bytes | None, bytes]] = field(default_factory=list)
-    commits: dict[int, int] = field(default_factory=dict)
+    commits: dict[tuple[str, int], int] = field(default_factory=dict)
 
     def add(self, outcome: Outcome, partition: int) -> None:
         if outcome.state is not None:
             self.states[outcome.state.key] = (partition, outcome.state)
-        if outcome.event_id is not None:
-            self.writes.setdefault(partition, {})[SEEN_PREFIX + outcome.event_id.encode()] = (
-                self.day
-            )
+        if outcome.applied_id is not None or outcome.writes:
+            writes = self.writes.setdefault(partition, {})
+            if outcome.applied_id is not None:
+                writes[SEEN_PREFIX + outcome.applied_id.encode()] = self.day
+            writes.update(outcome.writes)
         self.sends.extend(outcome.sends)
 
 
@@ -125,7 +139,7 @@ class Processor:
 
     def start(self) -> None:
         self._consumer.subscribe(
-            [PLAYER_EVENTS],
+            list(INBOUND),
             on_assign=self._assigned,
             on_revoke=self._revoked,
             on_lost=self._revoked,
@@ -172,8 +186,8 @@ class Processor:
             entry = batch.states.get(key)
             return entry[1] if entry is not None else self.table.player(partition, key)
 
-        def seen(event_id: str) -> bool:
-            key = SEEN_PREFIX + event_id.encode()
+        def seen(applied_id: str) -> bool:
+            key = SEEN_PREFIX + applied_id.encode()
             if key in batch.writes.get(partition, {}):
                 return True
             store = self.table.opened(partition)
@@ -184,30 +198,32 @@ class Processor:
             if error is not None:
                 log.warning("consumer error: %s", error)
                 continue
+            topic = str(message.topic())
             partition = int(message.partition() or 0)
             offset = int(message.offset() or 0)
             value = message.value()
             record = Record(
-                PLAYER_EVENTS,
+                topic,
                 partition,
                 offset,
                 message.key(),
                 value if isinstance(value, bytes) else b"",  # a tombstone is no event
             )
             batch.add(handle(record, self.programme_for, load, seen=seen), partition)
-            batch.commits[partition] = offset + 1
+            batch.commits[topic, partition] = offset + 1
         self._checkpoint(batch)
         if batch.commits:
             self._consumer.commit(
-                offsets=[TopicPartition(PLAYER_EVENTS, p, o) for p, o in batch.commits.items()],
+                offsets=[TopicPartition(t, p, o) for (t, p), o in batch.commits.items()],
                 asynchronous=True,
             )
 
     def _sweep(self, now: datetime) -> None:
-        """Re-evaluate every owned player at `now` (decay, downgrades); forget old event ids."""
+        """Everything due for every owned player at `now`; forget old ids and old log rows."""
         batch = Batch(_day(now))
         checked = 0
         forget_before = _day(now - timedelta(days=SEEN_DAYS))
+        log_from = (now - timedelta(days=CASHBACK_LOG_DAYS)).date().isoformat().encode()
         for partition in sorted(self.owned):
             store = self.table.partition(partition)
             for _, raw in store.items():
@@ -218,6 +234,9 @@ class Processor:
                     batch = Batch(batch.day)
             for key, day in store.items(SEEN_PREFIX):
                 if day < forget_before:
+                    batch.writes.setdefault(partition, {})[key] = None
+            for key, _ in store.items(CASHBACK_PREFIX):
+                if key[-10:] < log_from:  # keys end with the row's ISO day
                     batch.writes.setdefault(partition, {})[key] = None
         self._checkpoint(batch)
         log.info("sweep at %s: %d players checked", now.isoformat(), checked)
@@ -262,15 +281,16 @@ class Processor:
     # -- rebalances (called by librdkafka from inside consume) -----------------------------
 
     def _assigned(self, _: Consumer, partitions: list[TopicPartition]) -> None:
-        numbers = sorted(tp.partition for tp in partitions)
+        numbers = sorted({tp.partition for tp in partitions})  # the same of both inputs
         restored = restore(self.settings, self.table, numbers)
         self.owned = frozenset(numbers)
         log.info("assigned partitions %s (%d changelog records restored)", numbers, restored)
         self.on_assignment(tuple(numbers))
 
     def _revoked(self, _: Consumer, partitions: list[TopicPartition]) -> None:
-        self.owned = self.owned - {tp.partition for tp in partitions}
-        log.info("partitions %s revoked", sorted(tp.partition for tp in partitions))
+        numbers = {tp.partition for tp in partitions}
+        self.owned = self.owned - numbers
+        log.info("partitions %s revoked", sorted(numbers))
         self.on_assignment(tuple(sorted(self.owned)))
 
 

@@ -7,19 +7,64 @@ never stops on input.
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
+import orjson
 from pydantic import ValidationError
 
-from loyalty_streams.domain.engine import EventRejected, apply, evaluate
+from loyalty_streams.domain.commands import CommandEnvelope, decode_command
+from loyalty_streams.domain.engine import EventRejected, apply
 from loyalty_streams.domain.events import decode_player_event
-from loyalty_streams.domain.outputs import LevelChanged, Output, PointsAccrued, encode
+from loyalty_streams.domain.lifecycle import execute
+from loyalty_streams.domain.outputs import (
+    BirthdayGiftGranted,
+    CashbackAwarded,
+    CommandRejected,
+    LevelChanged,
+    Output,
+    PointsAccrued,
+    PointsAdjusted,
+    PointsExpired,
+    PointsExpiring,
+    PointsRedeemed,
+    RedemptionHeld,
+    RedemptionReleased,
+    TierRewardGranted,
+    encode,
+)
 from loyalty_streams.domain.player import PlayerState, SourcePosition
 from loyalty_streams.domain.programme import Programme
+from loyalty_streams.domain.sweep import CashbackDay, sweep_player
 from loyalty_streams.streams.dead_letter import dead_letter, encode_dead_letter
-from loyalty_streams.streams.topics import DEAD_LETTER, LEVEL_CHANGED, POINTS_ACCRUED
+from loyalty_streams.streams.topics import (
+    COMMAND_REJECTIONS,
+    COMMANDS,
+    DEAD_LETTER,
+    LEVEL_CHANGED,
+    POINTS_ACCRUED,
+    POINTS_ADJUSTED,
+    POINTS_EXPIRY,
+    REDEMPTIONS,
+    REWARDS,
+)
 
-OUTPUT_TOPICS: dict[type, str] = {PointsAccrued: POINTS_ACCRUED, LevelChanged: LEVEL_CHANGED}
+OUTPUT_TOPICS: dict[type, str] = {
+    PointsAccrued: POINTS_ACCRUED,
+    LevelChanged: LEVEL_CHANGED,
+    RedemptionHeld: REDEMPTIONS,
+    PointsRedeemed: REDEMPTIONS,
+    RedemptionReleased: REDEMPTIONS,
+    PointsAdjusted: POINTS_ADJUSTED,
+    PointsExpiring: POINTS_EXPIRY,
+    PointsExpired: POINTS_EXPIRY,
+    CashbackAwarded: REWARDS,
+    TierRewardGranted: REWARDS,
+    BirthdayGiftGranted: REWARDS,
+    CommandRejected: COMMAND_REJECTIONS,
+}
+
+CASHBACK_PREFIX = b"\x00cashback:"
+"""The daily cashback log in the partition's store: `<prefix><brand>:<player>:<YYYY-MM-DD>`."""
 
 ProgrammeFor = Callable[[str, datetime], Programme | None]
 """The programme version in effect for a brand at a moment (see `domain.catalogue`)."""
@@ -41,8 +86,11 @@ class Outcome:
     state: PlayerState | None = None
     sends: list[tuple[str, bytes | None, bytes]] = field(default_factory=list)
     dead: bool = False
-    event_id: str | None = None
-    """Set when an event was applied: the id to remember, so a re-publish is recognised."""
+    applied_id: str | None = None
+    """Set when an event or command was applied: the id to remember, so a re-publish is
+    recognised (`cmd:<command_id>` for a command; an event id has no colon)."""
+    writes: list[tuple[bytes, bytes]] = field(default_factory=list)
+    """Other records for the partition's store: rows of the daily cashback log."""
 
 
 def handle(
@@ -52,41 +100,69 @@ def handle(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     seen: Callable[[str], bool] = lambda _: False,
 ) -> Outcome:
-    """Fold one record; `load_state` reads the player's record by key.
+    """Fold one event or command (by the record's topic); `load_state` reads a player by key.
 
-    `seen` tells whether an event id was already applied: the records' own stamps catch replays
-    by offset and the player's last 32 ids; this catches any older re-publish as well.
+    `seen` tells whether an id was already applied: the records' own stamps catch replays by
+    offset and the player's last 32 ids; this catches any older re-publish as well.
     """
+    is_command = record.topic == COMMANDS
     try:
-        event = decode_player_event(record.value)
+        inbound = (decode_command if is_command else decode_player_event)(record.value)
     except ValidationError as error:
-        return _dead(record, f"invalid event: {_summary(error)}", clock)
-    if record.key is not None and record.key != event.key.encode():
-        return _dead(record, f"key {record.key!r} does not match the event's {event.key!r}", clock)
-    programme = programme_for(event.brand_id, event.occurred_at)
+        kind = "command" if is_command else "event"
+        return _dead(record, f"invalid {kind}: {_summary(error)}", clock)
+    if record.key is not None and record.key != inbound.key.encode():
+        return _dead(record, f"key {record.key!r} does not match {inbound.key!r}", clock)
+    if isinstance(inbound, CommandEnvelope):
+        moment, applied_id = inbound.issued_at, f"cmd:{inbound.command_id}"
+    else:
+        moment, applied_id = inbound.occurred_at, inbound.event_id
+    programme = programme_for(inbound.brand_id, moment)
     if programme is None:
-        reason = f"no programme of brand {event.brand_id!r} in effect at {event.occurred_at}"
-        return _dead(record, reason, clock)
-    if seen(event.event_id):
+        return _dead(
+            record, f"no programme of brand {inbound.brand_id!r} in effect at {moment}", clock
+        )
+    if seen(applied_id):
         return Outcome()
     source = SourcePosition(f"{record.topic}:{record.partition}", record.offset)
-    previous = load_state(event.key)
+    previous = load_state(inbound.key)
     try:
-        state, outputs = apply(previous, event, programme, source)
+        if isinstance(inbound, CommandEnvelope):
+            state, outputs = execute(previous, inbound, programme, source)
+        else:
+            state, outputs = apply(previous, inbound, programme, source)
     except EventRejected as error:
         return _dead(record, f"rejected: {error}", clock)
     if state is previous:  # a repeat: nothing to write or send
         return Outcome()
-    return Outcome(state=state, sends=_sends(event.key, outputs), event_id=event.event_id)
+    return Outcome(state=state, sends=_sends(inbound.key, outputs), applied_id=applied_id)
 
 
 def sweep(state: PlayerState, programme_for: ProgrammeFor, now: datetime) -> Outcome:
-    """Re-check one stored player at `now` (the daily sweep): decay, and downgrades after grace."""
+    """Everything due for one stored player at `now`: decay, holds, expiry, cashback close."""
     programme = programme_for(state.brand_id, now)
     if programme is None:
         return Outcome()
-    new, outputs = evaluate(state, now, programme)
-    return Outcome(state=new if outputs or new != state else None, sends=_sends(state.key, outputs))
+    swept = sweep_player(state, now, programme)
+    changed = swept.outputs or swept.cashback or swept.state != state
+    return Outcome(
+        state=swept.state if changed else None,
+        sends=_sends(state.key, swept.outputs),
+        writes=[
+            (cashback_key(row.brand_id, row.player_id, row.day), _row(row))
+            for row in swept.cashback
+        ],
+    )
+
+
+def cashback_key(brand_id: str, player_id: str, day: date | None = None) -> bytes:
+    """A log row's key; without a day, the prefix of all of a player's rows."""
+    key = CASHBACK_PREFIX + f"{brand_id}:{player_id}:".encode()
+    return key if day is None else key + day.isoformat().encode()
+
+
+def _row(row: CashbackDay) -> bytes:
+    return orjson.dumps(row, default=str)
 
 
 def _sends(key: str, outputs: Iterable[Output]) -> list[tuple[str, bytes | None, bytes]]:

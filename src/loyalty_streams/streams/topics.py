@@ -14,6 +14,14 @@ from typing import Any
 from pydantic import TypeAdapter
 
 PLAYER_EVENTS = "casino.player-events"
+COMMANDS = "loyalty.commands"
+INBOUND = (PLAYER_EVENTS, COMMANDS)
+"""The agent's inputs: co-partitioned, so a player's events and commands meet in one worker."""
+REDEMPTIONS = "loyalty.redemptions"
+POINTS_ADJUSTED = "loyalty.points-adjusted"
+POINTS_EXPIRY = "loyalty.points-expiry"
+REWARDS = "loyalty.rewards"
+COMMAND_REJECTIONS = "loyalty.command-rejections"
 POINTS_ACCRUED = "loyalty.points-accrued"
 LEVEL_CHANGED = "loyalty.level-changed"
 DEAD_LETTER = "loyalty.dead-letter"
