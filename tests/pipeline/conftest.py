@@ -8,7 +8,7 @@ import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ import pytest
 from confluent_kafka import Producer
 
 from loyalty_streams.domain.catalogue import Catalogue
+from loyalty_streams.domain.commands import Command, CommandEnvelope
 from loyalty_streams.domain.events import PlayerEvent
 from loyalty_streams.domain.programme import Programme, shipped_programmes
 from loyalty_streams.edges.broker import EmbeddedBroker, free_port
@@ -25,7 +26,7 @@ from loyalty_streams.edges.worker_process import WorkerProcess
 from loyalty_streams.kafka_config import producer_config
 from loyalty_streams.settings import Settings
 from loyalty_streams.streams.global_tables import publish_programmes
-from loyalty_streams.streams.topics import PLAYER_EVENTS, load_specs
+from loyalty_streams.streams.topics import COMMANDS, PLAYER_EVENTS, load_specs
 
 TOPICS_DIR = Path(__file__).resolve().parents[2] / "topics"
 
@@ -57,10 +58,12 @@ class Cluster:
         self.workers.append(process)
         return process
 
-    def publish(self, events: list[PlayerEvent]) -> None:
+    def publish(self, items: Sequence[PlayerEvent | Command]) -> None:
+        """Events to the player-events topic, commands to the commands topic, in order."""
         producer = Producer(producer_config(self.settings))
-        for event in events:
-            producer.produce(PLAYER_EVENTS, event.model_dump_json().encode(), event.key.encode())
+        for item in items:
+            topic = COMMANDS if isinstance(item, CommandEnvelope) else PLAYER_EVENTS
+            producer.produce(topic, item.model_dump_json().encode(), item.key.encode())
         assert producer.flush(10) == 0
 
 

@@ -1,0 +1,98 @@
+"""The points lifecycle on a real worker and broker: a redemption end to end, a cashback close."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+
+from loyalty_streams.edges.topic_reader import Records, read_topics
+from loyalty_streams.streams.topics import COMMAND_REJECTIONS, REDEMPTIONS, REWARDS
+from tests.domain.builders import bet, command, programme, win
+from tests.pipeline.conftest import Cluster, get, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def by_id(records: Records, *topics: str) -> dict[str, dict[str, Any]]:
+    return {
+        value["output_id"]: value
+        for topic in topics
+        for value in (orjson.loads(record.value) for record in records[topic])
+    }
+
+
+def wait_for_outputs(cluster: Cluster, topics: tuple[str, ...], ids: set[str]) -> dict[str, Any]:
+    records = read_topics(
+        cluster.settings, topics, until=lambda r: ids <= set(by_id(r, *topics)), timeout=60
+    )
+    found = by_id(records, *topics)
+    assert ids <= set(found), f"missing {sorted(ids - set(found))}"
+    return found
+
+
+def test_a_redemption_is_held_then_confirmed_and_a_repeat_has_no_effect(cluster: Cluster) -> None:
+    worker = cluster.worker("cashier")
+    now = datetime.now(UTC)
+    cluster.publish([bet("5000", player_id="redeemer", occurred_at=now)])
+    wait_until(
+        lambda: get(worker, "/loyalty/aurora-casino/redeemer")[0] == 200, 60, "the bet to land"
+    )
+    request = command("RedeemPoints", player_id="redeemer", command_id="rd-1", points="3000",
+                      issued_at=now)  # fmt: skip
+    too_much = command("RedeemPoints", player_id="redeemer", command_id="rd-2", points="3000",
+                       issued_at=now)  # fmt: skip
+    confirm = command("ConfirmRedemption", player_id="redeemer", command_id="cf-1",
+                      redemption_id="rd-1", issued_at=now + timedelta(minutes=1))  # fmt: skip
+    cluster.publish([request, too_much, confirm, confirm])  # the confirmation twice
+
+    found = wait_for_outputs(
+        cluster, (REDEMPTIONS, COMMAND_REJECTIONS), {"rd-1:held", "rd-1:redeemed", "rd-2:rejected"}
+    )
+    assert found["rd-1:held"]["points_held"] == "3000"
+    redeemed = found["rd-1:redeemed"]
+    assert (redeemed["points"], redeemed["value"], redeemed["currency"]) == ("3000", "30.00", "EUR")
+    assert found["rd-2:rejected"]["code"] == "insufficient_points"
+    assert "3000 points requested, 2000.00 available" in found["rd-2:rejected"]["reason"]
+
+    status, body = get(worker, "/loyalty/aurora-casino/redeemer")
+    assert status == 200
+    points = body["points"]
+    assert (points["available"], points["held"], points["redeemed"]) == ("2000.00", "0", "3000")
+    assert body["holds"] == []
+    # one effect: one redemption, the repeated confirmation changed and sent nothing
+    records = read_topics(cluster.settings, (REDEMPTIONS,), until=lambda r: False, timeout=1.0)
+    assert sorted(by_id(records, REDEMPTIONS)) == ["rd-1:held", "rd-1:redeemed"]
+    assert len(records[REDEMPTIONS]) == 2
+
+
+def test_the_sweep_closes_yesterday_and_pays_capped_cashback_once(cluster: Cluster) -> None:
+    worker = cluster.worker("closer", sweep_interval_s=1.0)
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    day = yesterday.astimezone(programme("lucky-sweeps").zone).date()
+    sc = {"brand_id": "lucky-sweeps", "player_id": "spinner", "currency": "SC"}
+    # 1,500 VIP points: Silver (1 % cashback, at most 10 SC a day); NGR 1,500 - 600 = 900
+    cluster.publish(
+        [bet("1500", occurred_at=yesterday, **sc), win("600", occurred_at=yesterday, **sc)]
+    )
+
+    cashback_id = f"cashback:lucky-sweeps:spinner:{day.isoformat()}"
+    found = wait_for_outputs(cluster, (REWARDS,), {cashback_id})
+    award = found[cashback_id]
+    assert (award["ngr"], award["percent"], award["amount"], award["capped"]) == (
+        "900", "1", "9.00", False,
+    )  # fmt: skip
+    assert award["level"] == "Silver" and award["currency"] == "SC"
+    rewards = {v["type"] for v in found.values()}
+    assert rewards == {"CashbackAwarded", "TierRewardGranted"}  # and Silver's 10,000 GC
+
+    status, log = get(worker, "/loyalty/lucky-sweeps/spinner/cashback")
+    assert status == 200
+    (row,) = log["days"]
+    assert (row["day"], row["bets"], row["wins"], row["amount"]) == (
+        day.isoformat(), "1500", "600", "9.00",
+    )  # fmt: skip
+    # further sweeps pay nothing more for that day
+    records = read_topics(cluster.settings, (REWARDS,), until=lambda r: False, timeout=3.0)
+    types = [orjson.loads(record.value)["type"] for record in records[REWARDS]]
+    assert types.count("CashbackAwarded") == 1
