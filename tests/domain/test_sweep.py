@@ -168,3 +168,14 @@ def test_today_is_not_closed_and_late_play_on_a_closed_day_does_not_count() -> N
     closed = sweep_player(state, NEXT_DAY, programme(SWEEPS)).state
     late, _ = apply(closed, sc(bet, "500", occurred_at=MIDDAY), programme(SWEEPS))
     assert sweep_player(late, NEXT_DAY + timedelta(days=1), programme(SWEEPS)).cashback == ()
+
+
+def test_a_day_is_paid_at_the_level_held_through_it_even_if_the_same_sweep_downgrades() -> None:
+    no_grace = programme().model_copy(
+        update={"policies": programme().policies.model_copy(update={"downgrade_grace_days": 0})}
+    )
+    state, _ = apply(None, bet("60000"), no_grace)  # Gold: 2 %, at most 500 a day
+    swept = sweep_player(state, T0 + timedelta(days=40), no_grace)
+    (award,) = of_type(swept.outputs, CashbackAwarded)
+    (change,) = of_type(swept.outputs, LevelChanged)
+    assert (award.level, award.amount, change.to_level) == ("Gold", 500, "Silver")

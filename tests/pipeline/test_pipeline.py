@@ -20,13 +20,13 @@ from loyalty_streams.edges.generator import synthetic_events
 from loyalty_streams.edges.replay import Replay, replay
 from loyalty_streams.edges.topic_reader import Records, read_topics
 from loyalty_streams.edges.worker_process import WorkerProcess
-from loyalty_streams.streams.topics import LEVEL_CHANGED, PLAYER_EVENTS, POINTS_ACCRUED
+from loyalty_streams.streams.topics import LEVEL_CHANGED, PLAYER_EVENTS, POINTS_ACCRUED, REWARDS
 from tests.domain.builders import bet, deposit, win
 from tests.pipeline.conftest import CATALOGUE, Cluster, get, owned, wait_until
 
 pytestmark = pytest.mark.integration
 
-OUTPUTS = (POINTS_ACCRUED, LEVEL_CHANGED)
+OUTPUTS = (POINTS_ACCRUED, LEVEL_CHANGED, REWARDS)
 
 
 def expected(cluster: Cluster) -> Replay:
@@ -136,15 +136,19 @@ def test_exact_points_a_two_level_jump_and_a_downgrade_by_the_sweep(cluster: Clu
     }
 
     sweep_down = f"evaluate:test-casino:idle:{now.date().isoformat()}:level"
-    got = read_outputs(cluster, set(want) | {sweep_down})
+    # and the cashback of idle's day, closed by the first sweep: 2 % of 60,000, capped at 500
+    idle_day = old.astimezone(CATALOGUE.in_effect("test-casino", now).zone).date()  # type: ignore[union-attr]
+    cashback = f"cashback:test-casino:idle:{idle_day.isoformat()}"
+    got = read_outputs(cluster, set(want) | {sweep_down, cashback})
     assert worker.running, worker.log_tail()
     assert {k: v for k, v in got.items() if k in want} == want
     assert points_of(got, "jumper") == Decimal("60000.00")  # at Bronze's x1, before the jump
     down = got[sweep_down]
     assert (down["direction"], down["from_level"], down["to_level"]) == ("down", "Gold", "Silver")
     assert down["reason"] == "retention_missed"
+    assert (got[cashback]["amount"], got[cashback]["capped"]) == ("500", True)
     # the sweep changed nobody else: every other output came from an event
-    assert set(got) - set(want) == {sweep_down}
+    assert set(got) - set(want) == {sweep_down, cashback}
 
     for key in ("aurora-casino:jumper", "aurora-casino:small", "lucky-sweeps:sweeper"):
         assert_lookup_matches(worker, replayed.states[key])

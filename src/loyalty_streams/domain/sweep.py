@@ -1,8 +1,9 @@
 """What happens to a player with time alone: the work of the periodic sweep, at an injected `now`.
 
-In order: the level is re-checked (30-day decay, the grace period, a forced level ending),
-redemption holds past their timeout are released, an idle balance is warned about and then
-expired, and every brand day before today is closed for cashback.
+In order: every brand day before today is closed for cashback, at the level the player held
+through it; then the level is re-checked (30-day decay, the grace period, a forced level ending),
+redemption holds past their timeout are released, and an idle balance is warned about and then
+expired.
 
 Every output's id and time come from the record and the rules, not from when the sweep ran, so a
 sweep repeated after a crash emits the same outputs, and one that finds nothing due changes
@@ -10,7 +11,8 @@ nothing.
 
 Cashback of a closed day: NGR = bets - wins - bonus releases (in the turnover currency); when it
 is above zero, cashback = NGR x the level's percent / 100, rounded *down* to 0.01, then capped by
-the level's daily maximum. The level is the one held when the day is closed.
+the level's daily maximum. The level is the one held at the close, before the sweep re-checks
+it: a decay noticed after midnight does not cut the cashback of the day played.
 """
 
 from dataclasses import dataclass
@@ -65,11 +67,12 @@ class Swept:
 def sweep_player(state: PlayerState, now: datetime, programme: Programme) -> Swept:
     """Everything due for one player at `now`; the record passed in is never changed."""
     with localcontext(EXACT):
-        new, outputs = evaluate(state, now, programme)
+        new = state.clone()
+        awarded, log = _close_days(new, now, programme)
+        new, outputs = evaluate(new, now, programme)
         released = _release_timed_out(new, now, programme)
         expiry = _expire(new, now, programme)
-        awarded, log = _close_days(new, now, programme)
-    return Swept(new, (*outputs, *released, *expiry, *awarded), log)
+    return Swept(new, (*awarded, *outputs, *released, *expiry), log)
 
 
 def _release_timed_out(state: PlayerState, now: datetime, programme: Programme) -> list[Output]:
