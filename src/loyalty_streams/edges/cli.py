@@ -80,6 +80,25 @@ def _programmes_load(args: argparse.Namespace) -> int:
     return 0
 
 
+def _command(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from loyalty_streams.domain.commands import decode_command
+    from loyalty_streams.edges.command_publisher import publish_commands
+
+    texts = sys.stdin.read().splitlines() if args.commands == ["-"] else args.commands
+    try:
+        commands = [decode_command(text) for text in texts if text.strip()]
+    except ValidationError as error:
+        print(f"not sent, nothing was published: {error}", file=sys.stderr)
+        return 1
+    sent = publish_commands(get_settings(), commands)
+    for command in commands:
+        print(f"sent {command.type} {command.command_id} for {command.key}")
+    print(f"{sent} command(s) published; outcomes appear on the output topics")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from loyalty_streams.edges.demo import run_demo
 
@@ -117,6 +136,14 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("files", type=Path, nargs="*", help="programme JSON files")
     load.add_argument("--shipped", action="store_true", help="also the shipped programmes")
     load.set_defaults(handler=_programmes_load)
+
+    send = commands.add_parser(
+        "command", help="validate commands (JSON) and publish them to loyalty.commands"
+    )
+    send.add_argument(
+        "commands", nargs="+", help="one JSON command per argument, or - for JSON lines on stdin"
+    )
+    send.set_defaults(handler=_command)
 
     generate = commands.add_parser("generate", help="publish a synthetic stream of player events")
     generate.add_argument("--players", type=int, default=1000, help="distinct players")

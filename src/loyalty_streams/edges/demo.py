@@ -3,22 +3,27 @@
 Starts the embedded broker, applies the topics, starts a worker process, publishes a synthetic
 stream plus two malformed records, then reads the output topics back with a stock Kafka client
 and checks every point against an independent replay of the published events through the rules.
+Last, the top player redeems their points through `loyalty.commands`.
 """
 
 import tempfile
 import time
 import urllib.request
 from collections import Counter, defaultdict
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import orjson
 from confluent_kafka import Producer
 
 from loyalty_streams.domain.catalogue import Catalogue
+from loyalty_streams.domain.commands import Command, ConfirmRedemption, RedeemPoints
 from loyalty_streams.domain.outputs import PointsAccrued
 from loyalty_streams.domain.programme import shipped_programmes
 from loyalty_streams.edges.broker import EmbeddedBroker, free_port
+from loyalty_streams.edges.command_publisher import publish_commands
 from loyalty_streams.edges.generator import GeneratorReport, run
 from loyalty_streams.edges.replay import replay
 from loyalty_streams.edges.topic_admin import apply_topics
@@ -27,10 +32,12 @@ from loyalty_streams.edges.worker_process import WorkerProcess
 from loyalty_streams.kafka_config import producer_config
 from loyalty_streams.settings import Settings, get_settings
 from loyalty_streams.streams.topics import (
+    COMMAND_REJECTIONS,
     DEAD_LETTER,
     LEVEL_CHANGED,
     PLAYER_EVENTS,
     POINTS_ACCRUED,
+    REDEMPTIONS,
     load_specs,
 )
 
@@ -74,22 +81,27 @@ def run_demo(duration: float, players: int = 300, rate: float = 200.0, seed: int
                 print("the worker stopped unexpectedly:\n" + worker.log_tail())
                 return 1
             code = _summarise(records, report, waited)
-            _show_top_player(settings, records)
+            top = _top_player(records)
+            if top is not None:
+                view = _show_player(settings, *top)
+                code = max(code, _redeem(settings, *top, Decimal(view["points"]["available"])))
         return code
 
 
-def _show_top_player(settings: Settings, records: Records) -> None:
-    """What the lookup view says about the player who earned the most points."""
+def _top_player(records: Records) -> tuple[str, str] | None:
+    """The brand and id of the player who earned the most points."""
     earned: defaultdict[tuple[str, str], Decimal] = defaultdict(Decimal)
     for record in records[POINTS_ACCRUED]:
         value = orjson.loads(record.value)
         earned[(value["brand_id"], value["player_id"])] += Decimal(value["points"])
-    if not earned:
-        return
-    brand_id, player_id = max(earned, key=earned.__getitem__)
+    return max(earned, key=earned.__getitem__) if earned else None
+
+
+def _show_player(settings: Settings, brand_id: str, player_id: str) -> dict[str, Any]:
+    """What the lookup view says about a player, printed and returned."""
     url = f"http://127.0.0.1:{settings.web_port}/loyalty/{brand_id}/{player_id}"
     with urllib.request.urlopen(url, timeout=10) as reply:
-        view = orjson.loads(reply.read())
+        view: dict[str, Any] = orjson.loads(reply.read())
     following = view["progress"]["next_level"]
     print(f"\nGET {url}")
     print(
@@ -102,6 +114,47 @@ def _show_top_player(settings: Settings, records: Records) -> None:
         print(f"  next level {following['name']}: {following['still_needed']} still needed")
     perks = [name for name, granted in view["perks"].items() if granted]
     print(f"  perks: {', '.join(perks) or 'none'}; multipliers {view['multipliers']}")
+    return view
+
+
+def _redeem(settings: Settings, brand_id: str, player_id: str, available: Decimal) -> int:
+    """Redeem the player's whole thousands of points (hold, confirm), and ask for too many once."""
+    points = available // 1000 * 1000
+    if points < 1000:
+        return 0
+    now = datetime.now(UTC)
+    player = {"brand_id": brand_id, "player_id": player_id}
+    commands: list[Command] = [
+        RedeemPoints(command_id="demo-redeem", points=points, issued_at=now, **player),
+        ConfirmRedemption(
+            command_id="demo-confirm", redemption_id="demo-redeem", issued_at=now, **player
+        ),
+        RedeemPoints(command_id="demo-too-much", points=points, issued_at=now, **player),
+    ]
+    publish_commands(settings, commands)
+    print(f"\ncommands: redeem {points} points, confirm, then redeem {points} more")
+    wanted = {"demo-redeem:held", "demo-redeem:redeemed", "demo-too-much:rejected"}
+    topics = (REDEMPTIONS, COMMAND_REJECTIONS)
+
+    def outcomes(records: Records) -> dict[str, dict[str, Any]]:
+        values = (orjson.loads(r.value) for topic in topics for r in records[topic])
+        return {value["output_id"]: value for value in values}
+
+    found = outcomes(
+        read_topics(settings, topics, until=lambda r: wanted <= set(outcomes(r)), timeout=60)
+    )
+    for output_id in sorted(wanted & set(found)):
+        value = found[output_id]
+        detail = (
+            value.get("reason")
+            or f"{value['points']} points = {value['value']} " + value["currency"]
+        )
+        print(f"  {value['type']:<18}{detail}")
+    if not wanted <= set(found):
+        print(f"  MISSING: {sorted(wanted - set(found))}")
+        return 1
+    _show_player(settings, brand_id, player_id)
+    return 0
 
 
 def _publish_malformed(settings: Settings) -> None:
