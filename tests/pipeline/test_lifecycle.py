@@ -6,8 +6,10 @@ from typing import Any
 import orjson
 import pytest
 
+from loyalty_streams.edges import cli
 from loyalty_streams.edges.topic_reader import Records, read_topics
-from loyalty_streams.streams.topics import COMMAND_REJECTIONS, REDEMPTIONS, REWARDS
+from loyalty_streams.settings import get_settings
+from loyalty_streams.streams.topics import COMMAND_REJECTIONS, COMMANDS, REDEMPTIONS, REWARDS
 from tests.domain.builders import bet, command, programme, win
 from tests.pipeline.conftest import Cluster, get, wait_until
 
@@ -31,7 +33,9 @@ def wait_for_outputs(cluster: Cluster, topics: tuple[str, ...], ids: set[str]) -
     return found
 
 
-def test_a_redemption_is_held_then_confirmed_and_a_repeat_has_no_effect(cluster: Cluster) -> None:
+def test_a_redemption_is_held_then_confirmed_and_a_repeat_has_no_effect(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
     worker = cluster.worker("cashier")
     now = datetime.now(UTC)
     cluster.publish([bet("5000", player_id="redeemer", occurred_at=now)])
@@ -44,7 +48,15 @@ def test_a_redemption_is_held_then_confirmed_and_a_repeat_has_no_effect(cluster:
                        issued_at=now)  # fmt: skip
     confirm = command("ConfirmRedemption", player_id="redeemer", command_id="cf-1",
                       redemption_id="rd-1", issued_at=now + timedelta(minutes=1))  # fmt: skip
-    cluster.publish([request, too_much, confirm, confirm])  # the confirmation twice
+    # sent as an operator would, through the CLI; the confirmation twice
+    texts = [c.model_dump_json() for c in (request, too_much, confirm, confirm)]
+    monkeypatch.setenv("LOYALTY_BOOTSTRAP_SERVERS", cluster.settings.bootstrap_servers)
+    get_settings.cache_clear()
+    try:
+        assert cli.main(["command", texts[0], '{"type": "RedeemPoints"}']) == 1  # nothing sent
+        assert cli.main(["command", *texts]) == 0
+    finally:
+        get_settings.cache_clear()
 
     found = wait_for_outputs(
         cluster, (REDEMPTIONS, COMMAND_REJECTIONS), {"rd-1:held", "rd-1:redeemed", "rd-2:rejected"}
@@ -61,9 +73,12 @@ def test_a_redemption_is_held_then_confirmed_and_a_repeat_has_no_effect(cluster:
     assert (points["available"], points["held"], points["redeemed"]) == ("2000.00", "0", "3000")
     assert body["holds"] == []
     # one effect: one redemption, the repeated confirmation changed and sent nothing
-    records = read_topics(cluster.settings, (REDEMPTIONS,), until=lambda r: False, timeout=1.0)
+    records = read_topics(
+        cluster.settings, (REDEMPTIONS, COMMANDS), until=lambda r: False, timeout=1.0
+    )
     assert sorted(by_id(records, REDEMPTIONS)) == ["rd-1:held", "rd-1:redeemed"]
     assert len(records[REDEMPTIONS]) == 2
+    assert len(records[COMMANDS]) == 4  # the refused CLI call published nothing
 
 
 def test_the_sweep_closes_yesterday_and_pays_capped_cashback_once(cluster: Cluster) -> None:

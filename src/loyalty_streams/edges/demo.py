@@ -125,11 +125,11 @@ def _redeem(settings: Settings, brand_id: str, player_id: str, available: Decima
     now = datetime.now(UTC)
     player = {"brand_id": brand_id, "player_id": player_id}
     commands: list[Command] = [
-        RedeemPoints(command_id="demo-redeem", points=points, issued_at=now, **player),
+        RedeemPoints(command_id="demo-redeem", points=str(points), issued_at=now, **player),
         ConfirmRedemption(
             command_id="demo-confirm", redemption_id="demo-redeem", issued_at=now, **player
         ),
-        RedeemPoints(command_id="demo-too-much", points=points, issued_at=now, **player),
+        RedeemPoints(command_id="demo-too-much", points=str(points), issued_at=now, **player),
     ]
     publish_commands(settings, commands)
     print(f"\ncommands: redeem {points} points, confirm, then redeem {points} more")
