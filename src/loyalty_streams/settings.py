@@ -51,6 +51,35 @@ class Settings(BaseSettings):
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
+    pms_webhook_url: str | None = Field(
+        None, description="Where level changes are POSTed for the PMS; unset: no delivery"
+    )
+    pms_webhook_secret: str = Field(
+        "change-me", description="HMAC-SHA256 key of the webhook's signature header"
+    )
+    pms_webhook_max_attempts: int = Field(
+        8, ge=1, description="Attempts per notification before it goes to the dead letters"
+    )
+    pms_webhook_backoff_s: float = Field(
+        0.5, gt=0, description="First retry delay; doubles per attempt, with jitter"
+    )
+    pms_webhook_backoff_max_s: float = Field(30.0, gt=0, description="Longest retry delay")
+    pms_webhook_breaker_failures: int = Field(
+        5, ge=1, description="Consecutive failures that open the circuit breaker"
+    )
+    pms_webhook_breaker_reset_s: float = Field(
+        30.0, gt=0, description="How long an open breaker waits before one trial request"
+    )
+
+    redis_url: str | None = Field(
+        None, description="Mirror players to this Redis (redis://host:port/db); unset: off"
+    )
+    redis_sentinels: str | None = Field(
+        None, description="Sentinels host:port,host:port; when set, the master comes from them"
+    )
+    redis_sentinel_service: str = Field("mymaster", description="The master's name in Sentinel")
+    redis_key_prefix: str = Field("loyalty:", description="Prefix of the mirror's keys")
+
     @property
     def worker_url(self) -> str:
         return self.advertised_url or f"http://{self.web_host}:{self.web_port}"
