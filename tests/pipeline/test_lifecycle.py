@@ -1,5 +1,6 @@
 """The points lifecycle on a real worker and broker: a redemption end to end, a cashback close."""
 
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -8,6 +9,7 @@ import pytest
 
 from loyalty_streams.edges import cli
 from loyalty_streams.edges.topic_reader import Records, read_topics
+from loyalty_streams.edges.worker_process import WorkerProcess
 from loyalty_streams.settings import get_settings
 from loyalty_streams.streams.topics import COMMAND_REJECTIONS, COMMANDS, REDEMPTIONS, REWARDS
 from tests.domain.builders import bet, command, programme, win
@@ -22,6 +24,19 @@ def by_id(records: Records, *topics: str) -> dict[str, dict[str, Any]]:
         for topic in topics
         for value in (orjson.loads(record.value) for record in records[topic])
     }
+
+
+def scrape(worker: WorkerProcess) -> dict[str, float]:
+    """The worker's /metrics, sample by sample: `name{labels}` -> value."""
+    url = f"http://127.0.0.1:{worker.settings.web_port}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as reply:
+        text = reply.read().decode()
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            samples[name] = float(value)
+    return samples
 
 
 def wait_for_outputs(cluster: Cluster, topics: tuple[str, ...], ids: set[str]) -> dict[str, Any]:
@@ -80,6 +95,13 @@ def test_a_redemption_is_held_then_confirmed_and_a_repeat_has_no_effect(
     assert len(records[REDEMPTIONS]) == 2
     assert len(records[COMMANDS]) == 4  # the refused CLI call published nothing
 
+    metrics = scrape(worker)
+    assert metrics['points_accrued_total{brand="aurora-casino"}'] == 5000
+    assert metrics['points_redeemed_total{brand="aurora-casino"}'] == 3000
+    assert metrics['loyalty_records_processed_total{topic="loyalty.commands"}'] == 4
+    assert metrics['loyalty_outputs_total{type="CommandRejected"}'] == 1
+    assert metrics["loyalty_processing_latency_seconds_count"] == 5  # the bet too
+
 
 def test_the_sweep_closes_yesterday_and_pays_capped_cashback_once(cluster: Cluster) -> None:
     worker = cluster.worker("closer", sweep_interval_s=1.0)
@@ -101,6 +123,12 @@ def test_the_sweep_closes_yesterday_and_pays_capped_cashback_once(cluster: Clust
     rewards = {v["type"] for v in found.values()}
     assert rewards == {"CashbackAwarded", "TierRewardGranted"}  # and Silver's 10,000 GC
 
+    wait_until(
+        lambda: scrape(worker).get('players_per_level{brand="lucky-sweeps",level="Silver"}') == 1,
+        30,
+        "a sweep to count the players",
+    )
+    assert scrape(worker)['cashback_awarded_total{brand="lucky-sweeps",currency="SC"}'] == 9
     status, log = get(worker, "/loyalty/lucky-sweeps/spinner/cashback")
     assert status == 200
     (row,) = log["days"]

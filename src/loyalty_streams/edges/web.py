@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 import faust
 from faust.web import Request, Response, View
+from prometheus_client import generate_latest
 from pydantic import TypeAdapter, ValidationError
 
 from loyalty_streams.domain.events import Identifier
@@ -111,6 +112,12 @@ def install_views(app: faust.App, pipeline: Pipeline) -> None:
             return {"brand_id": state.brand_id, "player_id": state.player_id, "days": rows}
 
     PlayerLookup.pipeline = CashbackLog.pipeline = pipeline
+
+    @app.page("/metrics")
+    class MetricsView(View):
+        async def get(self, request: Request) -> Response:
+            body = generate_latest(pipeline.metrics.registry)
+            return self.bytes(body, content_type="text/plain; version=0.0.4", status=200)
 
     @app.page("/health")
     class Health(View):

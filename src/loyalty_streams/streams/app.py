@@ -24,6 +24,7 @@ from loyalty_streams.domain.programme import shipped_programmes
 from loyalty_streams.kafka_config import producer_config
 from loyalty_streams.settings import Settings
 from loyalty_streams.streams.global_tables import GlobalTables, publish_claim, publish_programmes
+from loyalty_streams.streams.metrics import Metrics
 from loyalty_streams.streams.ownership import Claim
 from loyalty_streams.streams.partitioner import partition_of
 from loyalty_streams.streams.processor import Processor
@@ -50,8 +51,14 @@ class Pipeline(Service):
         self.tables = GlobalTables(settings)
         self.players = PlayerTable(settings.data_dir / "players")
         self._claims = Producer(producer_config(settings))
+        self.metrics = Metrics()
         self.processor = Processor(
-            settings, self.tables.catalogue.in_effect, self.players, clock, self._announce
+            settings,
+            self.tables.catalogue.in_effect,
+            self.players,
+            clock,
+            self._announce,
+            self.metrics,
         )
 
     async def on_start(self) -> None:

@@ -20,17 +20,29 @@ partition remembers (`SEEN_PREFIX`).
 import logging
 import threading
 import time
+from collections import Counter as Tally
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import (
+    TIMESTAMP_NOT_AVAILABLE,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 
+from loyalty_streams.domain.outputs import Output
 from loyalty_streams.domain.player import PlayerState
 from loyalty_streams.kafka_config import kafka_client_config, producer_config
 from loyalty_streams.kafka_produce import produce
 from loyalty_streams.settings import Settings
 from loyalty_streams.streams.changelog import restore
+from loyalty_streams.streams.metrics import Metrics
 from loyalty_streams.streams.records import (
     CASHBACK_PREFIX,
     Outcome,
@@ -60,6 +72,9 @@ PRODUCER_TUNING = {
 }
 
 
+LAG_INTERVAL_S = 10.0
+"""How often the consumer lag is measured: one broker round trip per owned partition."""
+
 SEEN_PREFIX = b"\x00seen:"
 """Event ids applied in a partition, kept in its store and changelog (survive a fail-over)."""
 
@@ -81,6 +96,9 @@ class Batch:
     writes: dict[int, dict[bytes, bytes | None]] = field(default_factory=dict)
     sends: list[tuple[str, bytes | None, bytes]] = field(default_factory=list)
     commits: dict[tuple[str, int], int] = field(default_factory=dict)
+    outputs: list[Output] = field(default_factory=list)
+    dead: Tally[str] = field(default_factory=Tally)
+    """Dead letters per inbound topic."""
 
     def add(self, outcome: Outcome, partition: int) -> None:
         if outcome.state is not None:
@@ -91,6 +109,25 @@ class Batch:
                 writes[SEEN_PREFIX + outcome.applied_id.encode()] = self.day
             writes.update(outcome.writes)
         self.sends.extend(outcome.sends)
+        self.outputs.extend(outcome.outputs)
+
+
+@dataclass(slots=True)
+class Census:
+    """Players per level and points per brand, counted as the sweep walks the players."""
+
+    programme_for: ProgrammeFor
+    levels: Tally[tuple[str, str]] = field(default_factory=Tally)
+    points: dict[str, tuple[Decimal, int]] = field(default_factory=dict)
+
+    def add(self, state: PlayerState, now: datetime) -> None:
+        programme = self.programme_for(state.brand_id, now)
+        if programme is None:
+            return
+        level = programme.levels[programme.level_index(state.level_rank)]
+        self.levels[state.brand_id, level.name] += 1
+        total, count = self.points.get(state.brand_id, (Decimal(0), 0))
+        self.points[state.brand_id] = (total + state.points_available, count + 1)
 
 
 class DeliveryFailed(RuntimeError):
@@ -107,12 +144,15 @@ class Processor:
         table: PlayerTable,
         clock: Callable[[], datetime],
         on_assignment: Callable[[tuple[int, ...]], None],
+        metrics: Metrics,
     ) -> None:
         self.settings = settings
         self.programme_for = programme_for
         self.table = table
         self.clock = clock
         self.on_assignment = on_assignment
+        self.metrics = metrics
+        self._lag_due = 0.0
         self.owned: frozenset[int] = frozenset()
         self.failure: BaseException | None = None
         self.last_loop = time.monotonic()
@@ -170,6 +210,9 @@ class Processor:
                     self._sweep_due.clear()
                     self._sweep(self.clock())
                 self.last_loop = time.monotonic()
+                if self.last_loop >= self._lag_due:
+                    self._lag_due = self.last_loop + LAG_INTERVAL_S
+                    self._measure_lag()
         except BaseException as error:
             self.failure = error
             log.critical("the fold loop stopped: %r", error, exc_info=True)
@@ -209,28 +252,62 @@ class Processor:
                 message.key(),
                 value if isinstance(value, bytes) else b"",  # a tombstone is no event
             )
-            batch.add(handle(record, self.programme_for, load, seen=seen), partition)
+            outcome = handle(record, self.programme_for, load, seen=seen)
+            batch.add(outcome, partition)
+            if outcome.dead:
+                batch.dead[topic] += 1
             batch.commits[topic, partition] = offset + 1
         self._checkpoint(batch)
+        self._count(messages, batch)
         if batch.commits:
             self._consumer.commit(
                 offsets=[TopicPartition(t, p, o) for (t, p), o in batch.commits.items()],
                 asynchronous=True,
             )
 
+    def _count(self, messages: list[Message], batch: Batch) -> None:
+        """Metrics of a checkpointed batch: records, dead letters, outputs, latency."""
+        metrics = self.metrics
+        now_ms = time.time() * 1000
+        for message in messages:
+            if message.error() is None:
+                metrics.records.labels(message.topic()).inc()
+                kind, stamp = message.timestamp()
+                if kind != TIMESTAMP_NOT_AVAILABLE:
+                    metrics.latency.observe(max(now_ms - stamp, 0.0) / 1000)
+        for topic, count in batch.dead.items():
+            metrics.dead_letters.labels(topic).inc(count)
+        metrics.count_outputs(batch.outputs)
+
+    def _measure_lag(self) -> None:
+        """Records behind the end of each owned inbound partition (a broker round trip each)."""
+        try:
+            assigned = self._consumer.assignment()
+            for tp in self._consumer.position(assigned):
+                _, high = self._consumer.get_watermark_offsets(tp, timeout=1.0, cached=False)
+                behind = high - tp.offset if tp.offset >= 0 else 0
+                self.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(behind, 0))
+        except KafkaException as error:
+            log.warning("could not measure the consumer lag: %s", error)
+
     def _sweep(self, now: datetime) -> None:
         """Everything due for every owned player at `now`; forget old ids and old log rows."""
         batch = Batch(_day(now))
         checked = 0
         forget_before = _day(now - timedelta(days=SEEN_DAYS))
+        census = Census(self.programme_for)
         log_from = (now - timedelta(days=CASHBACK_LOG_DAYS)).date().isoformat().encode()
         for partition in sorted(self.owned):
             store = self.table.partition(partition)
             for _, raw in store.items():
-                batch.add(sweep(PlayerState.from_json(raw), self.programme_for, now), partition)
+                state = PlayerState.from_json(raw)
+                outcome = sweep(state, self.programme_for, now)
+                batch.add(outcome, partition)
+                census.add(outcome.state or state, now)
                 checked += 1
                 if len(batch.states) >= BATCH:
                     self._checkpoint(batch)
+                    self.metrics.count_outputs(batch.outputs)
                     batch = Batch(batch.day)
             for key, day in store.items(SEEN_PREFIX):
                 if day < forget_before:
@@ -239,6 +316,8 @@ class Processor:
                 if key[-10:] < log_from:  # keys end with the row's ISO day
                     batch.writes.setdefault(partition, {})[key] = None
         self._checkpoint(batch)
+        self.metrics.count_outputs(batch.outputs)
+        self.metrics.set_population(census.levels, census.points)
         log.info("sweep at %s: %d players checked", now.isoformat(), checked)
 
     def _checkpoint(self, batch: Batch) -> None:

@@ -91,6 +91,8 @@ class Outcome:
     recognised (`cmd:<command_id>` for a command; an event id has no colon)."""
     writes: list[tuple[bytes, bytes]] = field(default_factory=list)
     """Other records for the partition's store: rows of the daily cashback log."""
+    outputs: tuple[Output, ...] = ()
+    """What `sends` carries, before encoding: for the metrics."""
 
 
 def handle(
@@ -135,7 +137,9 @@ def handle(
         return _dead(record, f"rejected: {error}", clock)
     if state is previous:  # a repeat: nothing to write or send
         return Outcome()
-    return Outcome(state=state, sends=_sends(inbound.key, outputs), applied_id=applied_id)
+    return Outcome(
+        state=state, sends=_sends(inbound.key, outputs), applied_id=applied_id, outputs=outputs
+    )
 
 
 def sweep(state: PlayerState, programme_for: ProgrammeFor, now: datetime) -> Outcome:
@@ -152,6 +156,7 @@ def sweep(state: PlayerState, programme_for: ProgrammeFor, now: datetime) -> Out
             (cashback_key(row.brand_id, row.player_id, row.day), _row(row))
             for row in swept.cashback
         ],
+        outputs=swept.outputs,
     )
 
 
