@@ -3,6 +3,7 @@
 import base64
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -12,12 +13,20 @@ import pytest
 from confluent_kafka import Producer
 
 from loyalty_streams.edges.broker import EmbeddedBroker
+from loyalty_streams.edges.topic_admin import apply_topics
 from loyalty_streams.edges.topic_reader import Records, read_topics
 from loyalty_streams.edges.worker import run_worker
 from loyalty_streams.edges.worker_process import WorkerProcess
 from loyalty_streams.kafka_config import producer_config
 from loyalty_streams.settings import Settings
-from loyalty_streams.streams.topics import DEAD_LETTER, LEVEL_CHANGED, PLAYER_EVENTS, POINTS_ACCRUED
+from loyalty_streams.streams.topics import (
+    COMMANDS,
+    DEAD_LETTER,
+    LEVEL_CHANGED,
+    PLAYER_EVENTS,
+    POINTS_ACCRUED,
+    load_specs,
+)
 from tests.domain.builders import bet, deposit, win
 
 pytestmark = pytest.mark.integration
@@ -106,3 +115,16 @@ def test_worker_refuses_to_start_when_topics_are_missing(
         settings = Settings(bootstrap_servers=bare.bootstrap_servers, data_dir=tmp_path)
         assert run_worker(settings) == 2
     assert "loyalty-streams topics apply" in capsys.readouterr().err
+
+
+def test_worker_refuses_to_start_when_commands_and_events_are_not_co_partitioned(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    specs = load_specs(Path(__file__).resolve().parents[2] / "topics")
+    skewed = [replace(s, partitions=6) if s.name == COMMANDS else s for s in specs]
+    with EmbeddedBroker() as bare:
+        settings = Settings(bootstrap_servers=bare.bootstrap_servers, data_dir=tmp_path)
+        assert apply_topics(settings, skewed).ok
+        assert run_worker(settings) == 2
+    error = capsys.readouterr().err
+    assert "same number of partitions" in error and "loyalty.commands has 6" in error
