@@ -99,6 +99,12 @@ def _command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _redis_mirror(_: argparse.Namespace) -> int:
+    from loyalty_streams.edges.redis_mirror import main
+
+    return main()
+
+
 def _demo(args: argparse.Namespace) -> int:
     from loyalty_streams.edges.demo import run_demo
 
@@ -136,6 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("files", type=Path, nargs="*", help="programme JSON files")
     load.add_argument("--shipped", action="store_true", help="also the shipped programmes")
     load.set_defaults(handler=_programmes_load)
+
+    commands.add_parser(
+        "redis-mirror", help="mirror each player's level, points and turnover to Redis"
+    ).set_defaults(handler=_redis_mirror)
 
     send = commands.add_parser(
         "command", help="validate commands (JSON) and publish them to loyalty.commands"

@@ -5,6 +5,7 @@ move keys to other partitions (and so break per-player order and table state), a
 changes on a live topic deserve a person's decision.
 """
 
+from collections.abc import Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Literal
@@ -182,3 +183,23 @@ def _error_text(exc: KafkaException) -> str:
     """The broker's own words for a failure, without the KafkaError{...} wrapping."""
     error = exc.args[0] if exc.args else None
     return error.str() if isinstance(error, KafkaError) else str(exc)
+
+
+def partition_counts(settings: Settings) -> dict[str, int]:
+    """Every topic of the cluster and its partition count (asking for all creates none)."""
+    topics = AdminClient({**kafka_client_config(settings)}).list_topics(timeout=15).topics
+    return {name: len(metadata.partitions) for name, metadata in topics.items()}
+
+
+def missing_topics_problem(
+    settings: Settings, needed: Iterable[str], existing: Iterable[str]
+) -> str | None:
+    """What to tell an operator when a process needs topics the cluster lacks."""
+    present = set(existing)
+    missing = [name for name in needed if name not in present]
+    if not missing:
+        return None
+    return (
+        f"topics missing on {settings.bootstrap_servers}: {', '.join(missing)}; "
+        "create them first with `loyalty-streams topics apply`"
+    )

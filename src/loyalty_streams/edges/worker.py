@@ -4,10 +4,9 @@ import gc
 import sys
 
 import faust
-from confluent_kafka.admin import AdminClient
 
+from loyalty_streams.edges.topic_admin import missing_topics_problem, partition_counts
 from loyalty_streams.edges.web import install_views
-from loyalty_streams.kafka_config import kafka_client_config
 from loyalty_streams.settings import Settings
 from loyalty_streams.streams.app import Pipeline, create_app
 from loyalty_streams.streams.topics import (
@@ -48,14 +47,11 @@ CO_PARTITIONED = (PLAYER_EVENTS, COMMANDS, PLAYERS_CHANGELOG)
 
 def topic_problems(settings: Settings) -> list[str]:
     """What keeps the worker from starting: missing topics, inputs not co-partitioned."""
-    existing = AdminClient({**kafka_client_config(settings)}).list_topics(timeout=15).topics
-    missing = [name for name in REQUIRED_TOPICS if name not in existing]
+    existing = partition_counts(settings)
+    missing = missing_topics_problem(settings, REQUIRED_TOPICS, existing)
     if missing:
-        return [
-            f"topics missing on {settings.bootstrap_servers}: {', '.join(missing)}; "
-            "create them first with `loyalty-streams topics apply`"
-        ]
-    counts = {name: len(existing[name].partitions) for name in CO_PARTITIONED}
+        return [missing]
+    counts = {name: existing[name] for name in CO_PARTITIONED}
     if len(set(counts.values())) > 1:
         found = ", ".join(f"{name} has {count}" for name, count in counts.items())
         return [f"topics must have the same number of partitions: {found}"]
