@@ -21,9 +21,20 @@ def test_declared_schema_is_the_one_generated_from_the_model(spec: topics.TopicS
 
 def test_every_topic_the_code_uses_is_declared_with_room_to_scale() -> None:
     declared = {spec.name: spec for spec in load_specs(TOPICS_DIR)}
-    used = {topics.PLAYER_EVENTS, topics.POINTS_ACCRUED, topics.LEVEL_CHANGED, topics.DEAD_LETTER}
-    assert used <= set(declared)
-    for name in used - {topics.DEAD_LETTER}:
+    dead_letters = {topics.DEAD_LETTER, topics.PMS_WEBHOOK_DEAD_LETTER}
+    keyed_by_player = {
+        topics.PLAYER_EVENTS,
+        topics.COMMANDS,
+        topics.POINTS_ACCRUED,
+        topics.LEVEL_CHANGED,
+        topics.REDEMPTIONS,
+        topics.POINTS_ADJUSTED,
+        topics.POINTS_EXPIRY,
+        topics.REWARDS,
+        topics.COMMAND_REJECTIONS,
+    }
+    assert keyed_by_player | dead_letters <= set(declared)
+    for name in keyed_by_player:
         assert declared[name].partitions == declared[topics.PLAYER_EVENTS].partitions >= 12
         assert declared[name].key["pattern"] == "brand_id:player_id"
         assert "retention.ms" in declared[name].config

@@ -5,7 +5,6 @@ player's commands and events meet in one place in order. Each carries a unique `
 same command twice has one effect.
 """
 
-from decimal import Decimal
 from typing import Annotated, Literal, Self
 
 from pydantic import (
@@ -43,16 +42,25 @@ class CommandEnvelope(BaseModel):
         return player_key(self.brand_id, self.player_id)
 
 
-class RedeemPoints(CommandEnvelope):
-    """Hold points for a redemption into free play; confirm or cancel it by its `command_id`."""
+class PointsCommand(CommandEnvelope):
+    """A command moving an amount of points: above zero, at most 2 decimal places."""
 
-    type: Literal["RedeemPoints"] = "RedeemPoints"
     points: Points
 
     @model_validator(mode="after")
     def _positive(self) -> Self:
-        _check_points(self.points)
+        if self.points <= 0:
+            raise ValueError("points must be above zero")
+        exponent = self.points.as_tuple().exponent
+        if isinstance(exponent, int) and exponent < -2:
+            raise ValueError(f"points {self.points} have more than 2 decimal places")
         return self
+
+
+class RedeemPoints(PointsCommand):
+    """Hold points for a redemption into free play; confirm or cancel it by its `command_id`."""
+
+    type: Literal["RedeemPoints"] = "RedeemPoints"
 
 
 class ConfirmRedemption(CommandEnvelope):
@@ -69,19 +77,13 @@ class CancelRedemption(CommandEnvelope):
     redemption_id: Identifier = Field(description="`command_id` of the RedeemPoints request")
 
 
-class AdjustPoints(CommandEnvelope):
+class AdjustPoints(PointsCommand):
     """A manual credit or debit by an operator; a debit never takes the balance below zero."""
 
     type: Literal["AdjustPoints"] = "AdjustPoints"
     direction: AdjustmentDirection
-    points: Points
     reason: Text
     actor: Actor
-
-    @model_validator(mode="after")
-    def _positive(self) -> Self:
-        _check_points(self.points)
-        return self
 
 
 class ForceLevel(CommandEnvelope):
@@ -121,11 +123,3 @@ COMMAND: TypeAdapter[Command] = TypeAdapter(Command)
 def decode_command(raw: bytes | str) -> Command:
     """Parse and validate one record value; raises `pydantic.ValidationError` when it is bad."""
     return COMMAND.validate_json(raw)
-
-
-def _check_points(points: Decimal) -> None:
-    if points <= 0:
-        raise ValueError("points must be above zero")
-    exponent = points.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -2:
-        raise ValueError(f"points {points} have more than 2 decimal places")

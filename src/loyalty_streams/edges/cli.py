@@ -99,6 +99,12 @@ def _command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pms_webhook(_: argparse.Namespace) -> int:
+    from loyalty_streams.edges.pms_webhook import run_pms_webhook
+
+    return run_pms_webhook(get_settings())
+
+
 def _redis_mirror(_: argparse.Namespace) -> int:
     from loyalty_streams.edges.redis_mirror import main
 
@@ -142,6 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("files", type=Path, nargs="*", help="programme JSON files")
     load.add_argument("--shipped", action="store_true", help="also the shipped programmes")
     load.set_defaults(handler=_programmes_load)
+
+    commands.add_parser(
+        "pms-webhook", help="POST level changes to LOYALTY_PMS_WEBHOOK_URL until Ctrl-C / SIGTERM"
+    ).set_defaults(handler=_pms_webhook)
 
     commands.add_parser(
         "redis-mirror", help="mirror each player's level, points and turnover to Redis"
