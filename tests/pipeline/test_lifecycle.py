@@ -129,6 +129,12 @@ def test_the_sweep_closes_yesterday_and_pays_capped_cashback_once(cluster: Clust
         "a sweep to count the players",
     )
     assert scrape(worker)['cashback_awarded_total{brand="lucky-sweeps",currency="SC"}'] == 9
+
+    def caught_up() -> bool:  # a lag sample for each owned partition of both inputs, all 0
+        lags = {k: v for k, v in scrape(worker).items() if k.startswith("loyalty_consumer_lag{")}
+        return len(lags) == 24 and not any(lags.values())
+
+    wait_until(caught_up, 30, "the lag of all 24 input partitions to read 0")
     status, log = get(worker, "/loyalty/lucky-sweeps/spinner/cashback")
     assert status == 200
     (row,) = log["days"]
