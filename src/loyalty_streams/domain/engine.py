@@ -144,9 +144,6 @@ def _apply(
         new.applied_offsets[source.topic_partition] = source.offset
 
     turnover = amount * rule.turnover_per_unit
-    closed = new.cashback_closed_day
-    # a day whose cashback is closed takes no more play (day 0 is outside every ledger window)
-    day_of_ledger = 0 if closed is not None and day <= closed else day
     accrued: PointsAccrued | None = None
     if isinstance(event, BetPlaced):
         base_points = amount * rule.points_per_unit
@@ -159,7 +156,7 @@ def _apply(
         _add_to_bucket(new.buckets, day, today, qualifying)
         available = new.points_available = new.points_available + points
         new.points_accrued = new.points_accrued + points
-        _book(new.ledgers, day_of_ledger, today, turnover, ZERO, ZERO)
+        _book(new, day, today, turnover, ZERO, ZERO)
         accrued = PointsAccrued(
             f"{event_id}:points",
             event_id,
@@ -175,9 +172,9 @@ def _apply(
             available,
         )
     elif isinstance(event, WinCredited):
-        _book(new.ledgers, day_of_ledger, today, ZERO, turnover, ZERO)
+        _book(new, day, today, ZERO, turnover, ZERO)
     elif isinstance(event, BonusRedeemed):
-        _book(new.ledgers, day_of_ledger, today, ZERO, ZERO, turnover)
+        _book(new, day, today, ZERO, ZERO, turnover)
     else:
         assert isinstance(event, DepositMade)
 
@@ -192,11 +189,16 @@ def evaluate(
 ) -> tuple[PlayerState, tuple[Output, ...]]:
     """Re-check a player without an event: 30-day decay, and downgrades after the grace period."""
     new = state.clone()
+    return new, reevaluate(new, now, programme)
+
+
+def reevaluate(state: PlayerState, now: datetime, programme: Programme) -> tuple[Output, ...]:
+    """`evaluate` on a record the caller already owns (a clone of its own): changes it in place."""
     today = programme.day_of(now)
     start = today - WINDOW_DAYS
-    new.buckets = {day: amount for day, amount in new.buckets.items() if day > start}
+    state.buckets = {day: amount for day, amount in state.buckets.items() if day > start}
     cause = f"evaluate:{state.key}:{date.fromordinal(today).isoformat()}"
-    return new, _settle_level(new, programme, now, today, cause, f"{cause}:level")
+    return _settle_level(state, programme, now, today, cause, f"{cause}:level")
 
 
 def target_index(programme: Programme, cumulative: Decimal, rolling: Callable[[], Decimal]) -> int:
@@ -364,17 +366,25 @@ def _add_to_bucket(buckets: dict[int, Decimal], day: int, today: int, amount: De
 
 
 def _book(
-    ledgers: dict[int, DayLedger],
+    state: PlayerState,
     day: int,
     today: int,
     bets: Decimal = ZERO,
     wins: Decimal = ZERO,
     bonuses: Decimal = ZERO,
 ) -> None:
-    """Add play to a day's ledger; on a new day, drop ledgers older than LEDGER_DAYS."""
+    """Add play to a day's ledger; on a new day, drop ledgers that left the window.
+
+    The window is the last LEDGER_DAYS brand days, and starts after the last day whose cashback
+    was closed: play that arrives for a closed day no longer counts.
+    """
     start = today - LEDGER_DAYS
+    closed = state.cashback_closed_day
+    if closed is not None and closed > start:
+        start = closed
     if day <= start:
         return
+    ledgers = state.ledgers
     old = ledgers.get(day)
     if old is None:
         if ledgers:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_DOWN, Decimal, localcontext
 
-from loyalty_streams.domain.engine import EXACT, evaluate
+from loyalty_streams.domain.engine import EXACT, reevaluate
 from loyalty_streams.domain.lifecycle import release
 from loyalty_streams.domain.money import CENT
 from loyalty_streams.domain.outputs import (
@@ -69,7 +69,7 @@ def sweep_player(state: PlayerState, now: datetime, programme: Programme) -> Swe
     with localcontext(EXACT):
         new = state.clone()
         awarded, log = _close_days(new, now, programme)
-        new, outputs = evaluate(new, now, programme)
+        outputs = reevaluate(new, now, programme)
         released = _release_timed_out(new, now, programme)
         expiry = _expire(new, now, programme)
     return Swept(new, (*awarded, *outputs, *released, *expiry), log)
