@@ -1,12 +1,19 @@
 """Programmes: the shipped ones match the seeds, and inconsistent ones are refused by field."""
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from loyalty_streams.domain.programme import LevelBasis, Programme, shipped_programmes
+from loyalty_streams.domain.programme import (
+    SHIPPED_DIR,
+    LevelBasis,
+    Programme,
+    load_programme,
+    shipped_programmes,
+)
 from tests.domain.builders import programme
 
 
@@ -91,3 +98,14 @@ def test_overlapping_promotions_are_accepted_when_the_programme_allows_them() ->
     data = _mutated(lambda d: d["promotions"].append(dict(d["promotions"][0], name="Overlap")))
     data["promotions_may_overlap"] = True
     assert len(Programme.model_validate(data).promotions) == 2
+
+
+def test_a_copy_with_changes_is_validated_and_derives_its_own_values() -> None:
+    aurora = load_programme(SHIPPED_DIR / "aurora-casino.json")
+    assert aurora.grace == timedelta(days=7)  # cached on the original
+    quick = aurora.model_copy(
+        update={"policies": aurora.policies.model_copy(update={"downgrade_grace_days": 0})}
+    )
+    assert quick.grace == timedelta(0) and aurora.grace == timedelta(days=7)
+    with pytest.raises(ValidationError, match="levels"):
+        aurora.model_copy(update={"levels": ()})

@@ -17,7 +17,6 @@ from loyalty_streams.domain.outputs import (
     TierRewardGranted,
 )
 from loyalty_streams.domain.player import PlayerState
-from loyalty_streams.domain.programme import Programme
 from loyalty_streams.domain.sweep import sweep_player
 from tests.domain.builders import T0, bet, bonus, command, programme, win
 
@@ -172,9 +171,8 @@ def test_today_is_not_closed_and_late_play_on_a_closed_day_does_not_count() -> N
 
 
 def test_a_day_is_paid_at_the_level_held_through_it_even_if_the_same_sweep_downgrades() -> None:
-    data = programme().model_dump()
-    data["policies"]["downgrade_grace_days"] = 0  # rebuilt: a model_copy would keep cached grace
-    no_grace = Programme.model_validate(data)
+    policies = programme().policies.model_copy(update={"downgrade_grace_days": 0})
+    no_grace = programme().model_copy(update={"policies": policies})
     state, _ = apply(None, bet("60000"), no_grace)  # Gold: 2 %, at most 500 a day
     swept = sweep_player(state, T0 + timedelta(days=40), no_grace)
     (award,) = of_type(swept.outputs, CashbackAwarded)

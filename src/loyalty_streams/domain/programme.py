@@ -5,12 +5,13 @@ with a message naming the field, so an operator's mistake never reaches a player
 """
 
 from bisect import bisect_right
+from collections.abc import Mapping
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -201,6 +202,14 @@ class Programme(BaseModel):
                             "and promotions_may_overlap is false"
                         )
         return self
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy validated afresh.
+
+        Pydantic's copy keeps the instance's cached derived values (grace, thresholds, points
+        factors), which would describe the original; and it would not validate `update`.
+        """
+        return type(self).model_validate(self.model_dump() | dict(update or {}))
 
     @cached_property
     def points_factors(self) -> dict[tuple[object, ...], PointsFactors]:
