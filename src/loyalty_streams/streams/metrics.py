@@ -9,6 +9,7 @@ no other type: they are for watching, the exact figures are in the outputs.
 """
 
 from collections import Counter as Tally
+from collections import defaultdict
 from collections.abc import Iterable
 from decimal import Decimal
 
@@ -83,20 +84,24 @@ class Metrics:
         )  # fmt: skip
 
     def count_outputs(self, outputs: Iterable[Output]) -> None:
+        """Add a batch's outputs: summed first, so each series is touched once per batch."""
+        sums: defaultdict[tuple[Counter, tuple[str, ...]], Decimal] = defaultdict(Decimal)
         for output in outputs:
-            self.outputs.labels(output.type).inc()
+            sums[self.outputs, (output.type,)] += 1
             brand = output.brand_id
             if isinstance(output, PointsAccrued):
-                self.points_accrued.labels(brand).inc(float(output.points))
+                sums[self.points_accrued, (brand,)] += output.points
             elif isinstance(output, PointsRedeemed):
-                self.points_redeemed.labels(brand).inc(float(output.points))
+                sums[self.points_redeemed, (brand,)] += output.points
             elif isinstance(output, PointsExpired):
-                self.points_expired.labels(brand).inc(float(output.points))
+                sums[self.points_expired, (brand,)] += output.points
             elif isinstance(output, LevelChanged):
                 moves = self.level_up if output.direction is Direction.UP else self.level_down
-                moves.labels(brand, output.to_level).inc()
+                sums[moves, (brand, output.to_level)] += 1
             elif isinstance(output, CashbackAwarded):
-                self.cashback.labels(brand, output.currency.value).inc(float(output.amount))
+                sums[self.cashback, (brand, output.currency.value)] += output.amount
+        for (counter, labels), amount in sums.items():
+            counter.labels(*labels).inc(float(amount))
 
     def set_population(
         self, levels: Tally[tuple[str, str]], points: dict[str, tuple[Decimal, int]]

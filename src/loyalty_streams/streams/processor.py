@@ -269,12 +269,15 @@ class Processor:
         """Metrics of a checkpointed batch: records, dead letters, outputs, latency."""
         metrics = self.metrics
         now_ms = time.time() * 1000
+        folded: Tally[str] = Tally()
         for message in messages:
             if message.error() is None:
-                metrics.records.labels(message.topic()).inc()
+                folded[str(message.topic())] += 1
                 kind, stamp = message.timestamp()
                 if kind != TIMESTAMP_NOT_AVAILABLE:
                     metrics.latency.observe(max(now_ms - stamp, 0.0) / 1000)
+        for topic, count in folded.items():
+            metrics.records.labels(topic).inc(count)
         for topic, count in batch.dead.items():
             metrics.dead_letters.labels(topic).inc(count)
         metrics.count_outputs(batch.outputs)
