@@ -27,7 +27,7 @@ from loyalty_streams.domain.events import BetPlaced, PlayerEvent
 from loyalty_streams.edges.broker import EmbeddedBroker, free_port
 from loyalty_streams.edges.generator import PRODUCER_TUNING, synthetic_events
 from loyalty_streams.edges.topic_admin import apply_topics
-from loyalty_streams.edges.worker_process import WorkerProcess
+from loyalty_streams.edges.service_process import ServiceProcess
 from loyalty_streams.kafka_config import kafka_client_config, producer_config
 from loyalty_streams.kafka_produce import produce
 from loyalty_streams.settings import Settings
@@ -57,13 +57,13 @@ def publish(producer: Producer, events: list[PlayerEvent]) -> None:
     producer.flush(60)
 
 
-def throughput(settings: Settings, events: list[PlayerEvent], log: Path) -> WorkerProcess:
+def throughput(settings: Settings, events: list[PlayerEvent], log: Path) -> ServiceProcess:
     bets = sum(isinstance(event, BetPlaced) for event in events)
     producer = Producer({**PRODUCER_TUNING, **producer_config(settings)})
     publish(producer, events)
     print(f"published {len(events):,} events ({bets:,} bets); starting the worker")
     consumer = output_consumer(settings)
-    worker = WorkerProcess(settings, log)
+    worker = ServiceProcess(settings, log)
     worker.start()
     seen = 0
     first = last = 0.0

@@ -21,8 +21,8 @@ from loyalty_streams.domain.commands import Command, CommandEnvelope
 from loyalty_streams.domain.events import PlayerEvent
 from loyalty_streams.domain.programme import Programme, shipped_programmes
 from loyalty_streams.edges.broker import EmbeddedBroker, free_port
+from loyalty_streams.edges.service_process import ServiceProcess
 from loyalty_streams.edges.topic_admin import apply_topics
-from loyalty_streams.edges.worker_process import WorkerProcess
 from loyalty_streams.kafka_config import producer_config
 from loyalty_streams.settings import Settings
 from loyalty_streams.streams.global_tables import publish_programmes
@@ -47,13 +47,13 @@ class Cluster:
     settings: Settings
     tmp: Path
     broker: EmbeddedBroker
-    workers: list[WorkerProcess] = field(default_factory=list)
+    workers: list[ServiceProcess] = field(default_factory=list)
 
-    def worker(self, name: str, **overrides: Any) -> WorkerProcess:
+    def worker(self, name: str, **overrides: Any) -> ServiceProcess:
         settings = self.settings.model_copy(
             update={"data_dir": self.tmp / name, "web_port": free_port(), **overrides}
         )
-        process = WorkerProcess(settings, self.tmp / f"{name}.log")
+        process = ServiceProcess(settings, self.tmp / f"{name}.log")
         process.start()
         self.workers.append(process)
         return process
@@ -87,7 +87,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
                 process.stop()
 
 
-def get(worker: WorkerProcess, path: str) -> tuple[int, dict[str, Any]]:
+def get(worker: ServiceProcess, path: str) -> tuple[int, dict[str, Any]]:
     """GET a worker's view; the status and the JSON body, errors included."""
     url = f"http://127.0.0.1:{worker.settings.web_port}{path}"
     try:
@@ -109,7 +109,7 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-def owned(worker: WorkerProcess) -> list[int]:
+def owned(worker: ServiceProcess) -> list[int]:
     status, body = get(worker, "/health")
     partitions: list[int] = body["partitions"] if status == 200 else []
     return partitions

@@ -8,8 +8,8 @@ import orjson
 import pytest
 
 from loyalty_streams.edges import cli
+from loyalty_streams.edges.service_process import ServiceProcess
 from loyalty_streams.edges.topic_reader import Records, read_topics
-from loyalty_streams.edges.worker_process import WorkerProcess
 from loyalty_streams.settings import get_settings
 from loyalty_streams.streams.topics import COMMAND_REJECTIONS, COMMANDS, REDEMPTIONS, REWARDS
 from tests.domain.builders import bet, command, programme, win
@@ -26,7 +26,7 @@ def by_id(records: Records, *topics: str) -> dict[str, dict[str, Any]]:
     }
 
 
-def scrape(worker: WorkerProcess) -> dict[str, float]:
+def scrape(worker: ServiceProcess) -> dict[str, float]:
     """The worker's /metrics, sample by sample: `name{labels}` -> value."""
     url = f"http://127.0.0.1:{worker.settings.web_port}/metrics"
     with urllib.request.urlopen(url, timeout=10) as reply:

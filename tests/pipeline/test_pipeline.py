@@ -18,8 +18,8 @@ from loyalty_streams.domain.outputs import PointsAccrued, encode
 from loyalty_streams.domain.player import PlayerState
 from loyalty_streams.edges.generator import synthetic_events
 from loyalty_streams.edges.replay import Replay, replay
+from loyalty_streams.edges.service_process import ServiceProcess
 from loyalty_streams.edges.topic_reader import Records, read_topics
-from loyalty_streams.edges.worker_process import WorkerProcess
 from loyalty_streams.streams.topics import LEVEL_CHANGED, PLAYER_EVENTS, POINTS_ACCRUED, REWARDS
 from tests.domain.builders import bet, deposit, win
 from tests.pipeline.conftest import CATALOGUE, Cluster, get, owned, wait_until
@@ -74,7 +74,7 @@ def as_json(replayed: Replay) -> dict[str, Any]:
     return {output.output_id: orjson.loads(encode(output)) for output in replayed.outputs}
 
 
-def assert_lookup_matches(worker: WorkerProcess, state: PlayerState) -> dict[str, Any]:
+def assert_lookup_matches(worker: ServiceProcess, state: PlayerState) -> dict[str, Any]:
     status, body = get(worker, f"/loyalty/{state.brand_id}/{state.player_id}")
     assert status == 200, body
     programme = CATALOGUE.in_effect(state.brand_id, datetime.now(UTC))
@@ -86,7 +86,7 @@ def assert_lookup_matches(worker: WorkerProcess, state: PlayerState) -> dict[str
     return body
 
 
-def wait_for_partitions(workers: list[WorkerProcess], timeout: float = 60) -> None:
+def wait_for_partitions(workers: list[ServiceProcess], timeout: float = 60) -> None:
     """Until the workers between them own all 12 partitions, each exactly once."""
 
     def shared() -> bool:

@@ -6,10 +6,6 @@ that de-duplicates on that key acts on each exactly once.
 """
 
 import base64
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter, defaultdict
@@ -27,9 +23,9 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartit
 from loyalty_streams.domain.outputs import Direction, LevelChanged, encode
 from loyalty_streams.edges.broker import free_port
 from loyalty_streams.edges.pms_webhook import group_id, run_pms_webhook
+from loyalty_streams.edges.service_process import ServiceProcess
 from loyalty_streams.edges.topic_reader import read_topics
 from loyalty_streams.edges.webhook_policy import verify
-from loyalty_streams.edges.worker_process import settings_env
 from loyalty_streams.kafka_config import kafka_client_config, producer_config
 from loyalty_streams.settings import Settings
 from loyalty_streams.streams.topics import LEVEL_CHANGED, PMS_WEBHOOK_DEAD_LETTER
@@ -133,46 +129,13 @@ class Receiver:
 
 # -- the deliverer as an operator runs it --------------------------------------------------
 
+NO_PROXY = {"NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+"""The receiver is local: a proxy from the machine's environment must not stand in between."""
 
-class DelivererProcess:
-    """`python -m loyalty_streams.edges.pms_webhook`, configured only through LOYALTY_* vars."""
 
-    def __init__(self, settings: Settings, log_path: Path) -> None:
-        self.settings = settings
-        self.log_path = log_path
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> "DelivererProcess":
-        env = {**os.environ, **settings_env(self.settings), "NO_PROXY": "127.0.0.1,localhost"}
-        env["no_proxy"] = env["NO_PROXY"]
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "loyalty_streams.edges.pms_webhook"],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        return self
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.kill()
-        self.process.wait()
-
-    def stop(self, timeout: float = 20.0) -> int | None:
-        if self.process is None:
-            return None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+def start_deliverer(settings: Settings, log_path: Path) -> ServiceProcess:
+    """`loyalty-streams pms-webhook`, configured only through LOYALTY_* variables."""
+    return ServiceProcess(settings, log_path, "pms-webhook", NO_PROXY).start()
 
 
 # -- level changes on the topic, as a worker would write them ------------------------------
@@ -287,8 +250,8 @@ def test_every_level_change_arrives_once_per_key_through_failures_outage_and_a_c
     players = [f"p{i}" for i in range(8)]
     first = publish(settings, [level_change(n, players[n % 8]) for n in range(12)])
 
-    deliverer = DelivererProcess(settings, tmp_path / "deliverer-1.log").start()
-    restarted: DelivererProcess | None = None
+    deliverer = start_deliverer(settings, tmp_path / "deliverer-1.log")
+    restarted: ServiceProcess | None = None
     try:
         wait_until(lambda: len(receiver.keys_acted()) >= 6, 30, "half the first batch acted on")
         deliverer.kill()  # a crash: whatever was in flight is neither committed nor flushed
@@ -298,8 +261,8 @@ def test_every_level_change_arrives_once_per_key_through_failures_outage_and_a_c
         receiver.down()  # and the PMS goes away
         went_down = time.monotonic()
 
-        restarted = DelivererProcess(settings, tmp_path / "deliverer-2.log").start()
-        log = restarted.log
+        restarted = start_deliverer(settings, tmp_path / "deliverer-2.log")
+        log = restarted.log_text
         wait_until(lambda: "circuit breaker open" in log(), 30, "the breaker to open")
         threading.Event().wait(1.5)  # a few reset periods of outage, with half-open trials
         receiver.up()
@@ -308,7 +271,7 @@ def test_every_level_change_arrives_once_per_key_through_failures_outage_and_a_c
         everything = first + second
         ids = {record.output_id for record in everything}
         wait_until(lambda: receiver.keys_acted() == ids, 30, "every level change acted on")
-        assert restarted.stop() == 0, restarted.log()[-3000:]
+        assert restarted.stop() == 0, restarted.log_text()[-3000:]
     finally:
         deliverer.stop()
         if restarted is not None:
@@ -339,10 +302,12 @@ def test_every_level_change_arrives_once_per_key_through_failures_outage_and_a_c
         produced = [r.output_id for r in everything if orjson.loads(r.value)["player_id"] == player]
         assert keys == produced, player
     # the breaker held the outage: 3 refusals opened it, then one trial per reset period
-    refusals = [line for line in restarted.log().splitlines() if "ConnectionRefused" in line]
+    refusals = [line for line in restarted.log_text().splitlines() if "ConnectionRefused" in line]
     assert 4 <= len(refusals) <= 3 + outage_s / 0.5 + 2, refusals
     # the restart took over where the crash left the committed offsets: first-batch records too
-    resumed = {line.split()[5] for line in restarted.log().splitlines() if " delivered " in line}
+    resumed = {
+        line.split()[5] for line in restarted.log_text().splitlines() if " delivered " in line
+    }
     assert resumed & {record.output_id for record in first}, resumed
     # nothing was dead-lettered, and the group's offsets are past every record
     letters = read_topics(settings, [PMS_WEBHOOK_DEAD_LETTER], until=lambda r: False, timeout=1)
@@ -364,7 +329,7 @@ def test_a_record_the_pms_always_refuses_goes_to_the_dead_letters_after_max_atte
     )
     produced = publish(settings, [level_change(0, "doomed"), level_change(1, "doomed")])
 
-    deliverer = DelivererProcess(settings, tmp_path / "deliverer.log").start()
+    deliverer = start_deliverer(settings, tmp_path / "deliverer.log")
     try:
         records = read_topics(
             settings,
@@ -372,13 +337,13 @@ def test_a_record_the_pms_always_refuses_goes_to_the_dead_letters_after_max_atte
             until=lambda r: len(r[PMS_WEBHOOK_DEAD_LETTER]) >= 2,
             timeout=30,
         )
-        assert deliverer.stop() == 0, deliverer.log()[-3000:]
+        assert deliverer.stop() == 0, deliverer.log_text()[-3000:]
     finally:
         deliverer.stop()
         receiver.down()
 
     letters = [orjson.loads(record.value) for record in records[PMS_WEBHOOK_DEAD_LETTER]]
-    assert len(letters) == 2, deliverer.log()[-3000:]
+    assert len(letters) == 2, deliverer.log_text()[-3000:]
     for letter, source, record in zip(
         letters, produced, records[PMS_WEBHOOK_DEAD_LETTER], strict=True
     ):

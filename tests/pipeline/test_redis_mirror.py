@@ -5,13 +5,8 @@ through a plain Redis URL (with a restart that resumes from its committed offset
 Sentinel.
 """
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -22,7 +17,7 @@ import redis
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from loyalty_streams.edges.redis_mirror import FIELDS
-from loyalty_streams.edges.worker_process import WorkerProcess
+from loyalty_streams.edges.service_process import ServiceProcess
 from loyalty_streams.kafka_config import kafka_client_config, producer_config
 from loyalty_streams.streams.topics import PLAYERS_CHANGELOG
 from tests.domain.builders import bet
@@ -43,41 +38,20 @@ def redis_port(tmp_path: Path) -> Iterator[int]:
         yield port
 
 
-@contextmanager
-def mirror(cluster: Cluster, log: Path, **env: str) -> Iterator["subprocess.Popen[bytes]"]:
-    """`python -m loyalty_streams.edges.redis_mirror` with LOYALTY_* variables; SIGTERM after."""
-    variables = {
-        "LOYALTY_BOOTSTRAP_SERVERS": cluster.settings.bootstrap_servers,
-        "LOYALTY_APP_ID": cluster.settings.app_id,
-        "LOYALTY_REDIS_KEY_PREFIX": PREFIX,
-        **env,
-    }
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "loyalty_streams.edges.redis_mirror"],
-            env={**os.environ, **variables},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+def mirror(cluster: Cluster, log: Path, **env: str) -> ServiceProcess:
+    """`loyalty-streams redis-mirror` with LOYALTY_* variables; SIGTERM at the end of `with`."""
+    return ServiceProcess(
+        cluster.settings, log, "redis-mirror", {"LOYALTY_REDIS_KEY_PREFIX": PREFIX, **env}
+    )
 
 
-def lookup(worker: WorkerProcess, player: str) -> dict[str, Any]:
+def lookup(worker: ServiceProcess, player: str) -> dict[str, Any]:
     status, body = get(worker, f"/loyalty/{BRAND}/{player}")
     assert status == 200, body
     return body
 
 
-def turnover_reached(worker: WorkerProcess, players: dict[str, Decimal]) -> bool:
+def turnover_reached(worker: ServiceProcess, players: dict[str, Decimal]) -> bool:
     """Every player's bets are folded in: the lookup's cumulative turnover is their sum."""
     for player, total in players.items():
         status, body = get(worker, f"/loyalty/{BRAND}/{player}")
@@ -105,16 +79,16 @@ def mirrored(client: "redis.Redis", player: str) -> dict[str, str]:
     return {key.decode(): value.decode() for key, value in raw.items()}
 
 
-def matches(client: "redis.Redis", worker: WorkerProcess, player: str) -> bool:
+def matches(client: "redis.Redis", worker: ServiceProcess, player: str) -> bool:
     """The player's hash carries exactly the lookup's figures (and a time of writing)."""
     found = mirrored(client, player)
     expected = expected_hash(lookup(worker, player))
     return set(found) == set(FIELDS) and all(found[k] == v for k, v in expected.items())
 
 
-def exited(process: "subprocess.Popen[bytes]", log: Path) -> bool:
+def exited(process: ServiceProcess, log: Path) -> bool:
     """False while the mirror runs; fails the test at once, with its log, if it stopped."""
-    assert process.poll() is None, f"the mirror exited ({process.returncode}):\n{log.read_text()}"
+    assert process.running, f"the mirror exited ({process.returncode}):\n{log.read_text()}"
     return False
 
 

@@ -13,10 +13,10 @@ import pytest
 from confluent_kafka import Producer
 
 from loyalty_streams.edges.broker import EmbeddedBroker
+from loyalty_streams.edges.service_process import ServiceProcess
 from loyalty_streams.edges.topic_admin import apply_topics
 from loyalty_streams.edges.topic_reader import Records, read_topics
 from loyalty_streams.edges.worker import run_worker
-from loyalty_streams.edges.worker_process import WorkerProcess
 from loyalty_streams.kafka_config import producer_config
 from loyalty_streams.settings import Settings
 from loyalty_streams.streams.topics import (
@@ -33,9 +33,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def worker(settings: Settings, tmp_path: Path) -> Iterator[WorkerProcess]:
+def worker(settings: Settings, tmp_path: Path) -> Iterator[ServiceProcess]:
     own = settings.model_copy(update={"app_id": f"loyalty-test-{uuid.uuid4().hex[:8]}"})
-    with WorkerProcess(own, tmp_path / "worker.log") as process:
+    with ServiceProcess(own, tmp_path / "worker.log") as process:
         yield process
 
 
@@ -47,7 +47,7 @@ def publish(settings: Settings, records: list[tuple[bytes, bytes]]) -> None:
 
 
 def test_worker_emits_exact_points_and_dead_letters_bad_records(
-    settings: Settings, worker: WorkerProcess
+    settings: Settings, worker: ServiceProcess
 ) -> None:
     run = uuid.uuid4().hex[:8]
     alice, bob = f"alice-{run}", f"bob-{run}"

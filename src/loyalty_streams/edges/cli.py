@@ -1,11 +1,12 @@
 """The `loyalty-streams` command: one entry point for every process the product runs."""
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from loyalty_streams.settings import get_settings
+from loyalty_streams.settings import Settings, get_settings
 
 
 def _broker(_: argparse.Namespace) -> int:
@@ -102,13 +103,22 @@ def _command(args: argparse.Namespace) -> int:
 def _pms_webhook(_: argparse.Namespace) -> int:
     from loyalty_streams.edges.pms_webhook import run_pms_webhook
 
-    return run_pms_webhook(get_settings())
+    return run_pms_webhook(_service_logging(get_settings()))
 
 
 def _redis_mirror(_: argparse.Namespace) -> int:
-    from loyalty_streams.edges.redis_mirror import main
+    from loyalty_streams.edges.redis_mirror import run_redis_mirror
 
-    return main()
+    return run_redis_mirror(_service_logging(get_settings()))
+
+
+def _service_logging(settings: Settings) -> Settings:
+    """Log lines with time and source at the configured level (Faust does this for workers)."""
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return settings
 
 
 def _demo(args: argparse.Namespace) -> int:

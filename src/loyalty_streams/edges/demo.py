@@ -26,9 +26,9 @@ from loyalty_streams.edges.broker import EmbeddedBroker, free_port
 from loyalty_streams.edges.command_publisher import publish_commands
 from loyalty_streams.edges.generator import GeneratorReport, run
 from loyalty_streams.edges.replay import replay
+from loyalty_streams.edges.service_process import ServiceProcess
 from loyalty_streams.edges.topic_admin import apply_topics
 from loyalty_streams.edges.topic_reader import Records, read_topics
-from loyalty_streams.edges.worker_process import WorkerProcess
 from loyalty_streams.kafka_config import producer_config
 from loyalty_streams.settings import Settings, get_settings
 from loyalty_streams.streams.topics import (
@@ -58,7 +58,7 @@ def run_demo(duration: float, players: int = 300, rate: float = 200.0, seed: int
         )
         print(apply_topics(settings, load_specs(settings.topics_dir)).render())
         log = Path(tmp) / "worker.log"
-        with WorkerProcess(settings, log) as worker:
+        with ServiceProcess(settings, log) as worker:
             print(f"worker: started, log in {log}; publishing for {duration:.0f} s ...")
             report = run(settings, players=players, rate=rate, duration=duration, seed=seed)
             _publish_malformed(settings)

@@ -31,7 +31,7 @@ from loyalty_streams.edges.topic_admin import missing_topics_problem, partition_
 from loyalty_streams.edges.webhook_policy import Backoff, CircuitBreaker, sign
 from loyalty_streams.kafka_config import kafka_client_config, producer_config
 from loyalty_streams.kafka_produce import produce
-from loyalty_streams.settings import Settings, get_settings
+from loyalty_streams.settings import Settings
 from loyalty_streams.streams.dead_letter import dead_letter, encode_dead_letter
 from loyalty_streams.streams.topics import LEVEL_CHANGED, PMS_WEBHOOK_DEAD_LETTER
 
@@ -284,10 +284,6 @@ def run_pms_webhook(settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
     if settings.pms_webhook_secret == "change-me":
         log.warning("LOYALTY_PMS_WEBHOOK_SECRET is the default: set a shared secret with the PMS")
     # subscribing to a missing topic could auto-create it with the wrong partition count
@@ -311,7 +307,3 @@ def run_pms_webhook(settings: Settings) -> int:
             signal.signal(sig, handler)
     log.info("stopped")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(run_pms_webhook(get_settings()))

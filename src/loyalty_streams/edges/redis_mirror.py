@@ -29,7 +29,7 @@ from loyalty_streams.domain.programme import Programme
 from loyalty_streams.domain.standing import standing
 from loyalty_streams.edges.topic_admin import missing_topics_problem, partition_counts
 from loyalty_streams.kafka_config import kafka_client_config
-from loyalty_streams.settings import Settings, get_settings
+from loyalty_streams.settings import Settings
 from loyalty_streams.streams.global_tables import GlobalTables
 from loyalty_streams.streams.topics import PLAYER_EVENTS, PLAYERS_CHANGELOG, PROGRAMMES, WORKERS
 
@@ -276,16 +276,3 @@ def run_redis_mirror(settings: Settings) -> int:
     mirror.run()
     log.info("stopped")
     return 0
-
-
-def main() -> int:
-    settings = get_settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    return run_redis_mirror(settings)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,13 +1,15 @@
-"""A `loyalty-streams worker` child process, for the demo and the integration tests.
+"""A `loyalty-streams <command>` child process (a worker, the PMS webhook, the Redis mirror),
+for the demo and the integration tests.
 
-The worker runs exactly as an operator runs it: its own process, configured only through
-`LOYALTY_*` environment variables, so what the tests prove is what production does.
+It runs exactly as an operator runs it: its own process, started through the CLI, configured
+only through `LOYALTY_*` environment variables, so what the tests prove is what production does.
 """
 
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -24,27 +26,42 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-class WorkerProcess:
-    """Runs a worker for the lifetime of a `with` block; its output goes to `log_path`."""
+class ServiceProcess:
+    """Runs a service for the lifetime of a `with` block; its output goes to `log_path`."""
 
-    def __init__(self, settings: Settings, log_path: Path) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        log_path: Path,
+        command: str = "worker",
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.settings = settings
         self.log_path = log_path
+        self.command = command
+        self.env = dict(env or {})
+        """Variables on top of the settings' own (e.g. NO_PROXY)."""
         self._process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
+    def start(self) -> Self:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "loyalty_streams.edges.cli", "worker"],
-                env={**os.environ, **settings_env(self.settings)},
+                [sys.executable, "-m", "loyalty_streams.edges.cli", self.command],
+                env={**os.environ, **settings_env(self.settings), **self.env},
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
+        return self
 
     @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit status once it stopped; None while it runs or before it started."""
+        return None if self._process is None else self._process.poll()
 
     def stop(self, timeout: float = 20.0) -> int | None:
         """SIGTERM, as an orchestrator would; SIGKILL if it does not stop in time."""
@@ -65,13 +82,14 @@ class WorkerProcess:
             self._process.kill()
             self._process.wait()
 
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
     def log_tail(self, lines: int = 30) -> str:
-        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
+        return "\n".join(self.log_text().splitlines()[-lines:])
 
     def __enter__(self) -> Self:
-        self.start()
-        return self
+        return self.start()
 
     def __exit__(
         self,
