@@ -26,8 +26,8 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from loyalty_streams.domain.events import BetPlaced, PlayerEvent
 from loyalty_streams.edges.broker import EmbeddedBroker, free_port
 from loyalty_streams.edges.generator import PRODUCER_TUNING, synthetic_events
-from loyalty_streams.edges.topic_admin import apply_topics
 from loyalty_streams.edges.service_process import ServiceProcess
+from loyalty_streams.edges.topic_admin import apply_topics
 from loyalty_streams.kafka_config import kafka_client_config, producer_config
 from loyalty_streams.kafka_produce import produce
 from loyalty_streams.settings import Settings
