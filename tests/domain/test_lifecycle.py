@@ -11,6 +11,9 @@ from loyalty_streams.domain.engine import EventRejected, apply, evaluate
 from loyalty_streams.domain.lifecycle import execute
 from loyalty_streams.domain.multipliers import Boost, boosted
 from loyalty_streams.domain.outputs import (
+    AuditAction,
+    AuditEntry,
+    AuditOutcome,
     BirthdayGiftGranted,
     CommandRejected,
     Direction,
@@ -36,7 +39,22 @@ def player_with(points: str, brand_id: str = "aurora-casino") -> PlayerState:
 
 
 def run(state: PlayerState | None, kind: str, brand_id: str = "aurora-casino", **fields) -> Run:  # type: ignore[no-untyped-def]
-    return execute(state, command(kind, brand_id=brand_id, **fields), programme(brand_id))
+    """Execute a command; operators' audit entries are left out (the audit tests check them)."""
+    return unaudited(
+        execute(state, command(kind, brand_id=brand_id, **fields), programme(brand_id))
+    )
+
+
+def unaudited(result: Run) -> Run:
+    state, outputs = result
+    return state, tuple(o for o in outputs if not isinstance(o, AuditEntry))
+
+
+def audit_of(state: PlayerState | None, kind: str, **fields) -> AuditEntry | None:  # type: ignore[no-untyped-def]
+    _, outputs = execute(state, command(kind, **fields), programme())
+    entries = [o for o in outputs if isinstance(o, AuditEntry)]
+    assert len(entries) <= 1
+    return entries[0] if entries else None
 
 
 def rejected(outputs: tuple[Output, ...]) -> CommandRejected:
@@ -234,6 +252,54 @@ def test_forcing_an_unknown_level_names_the_levels() -> None:
     _, outputs = run(player_with("100"), "ForceLevel", level="Diamond", reason="x", actor="ops")
     refusal = rejected(outputs)
     assert refusal.code == "unknown_level" and "Bronze, Silver, Gold, Platinum" in refusal.reason
+
+
+# -- audit trail ------------------------------------------------------------------------------
+
+
+def test_an_adjustment_is_audited_with_who_what_before_and_after() -> None:
+    entry = audit_of(
+        player_with("100"), "AdjustPoints", direction="credit", points="50.5", reason="goodwill",
+        actor="ops-anna", command_id="adj-1",
+    )  # fmt: skip
+    assert entry is not None
+    assert (entry.actor, entry.action, entry.outcome) == (
+        "ops-anna", AuditAction.POINTS_ADJUST, AuditOutcome.APPLIED,
+    )  # fmt: skip
+    assert (entry.output_id, entry.command_id, entry.occurred_at) == ("adj-1:audit", "adj-1", T0)
+    assert entry.before is not None and entry.after is not None
+    before, after = entry.before["points_available"], entry.after["points_available"]
+    assert (Decimal(before), Decimal(after)) == (100, Decimal("150.5"))
+    assert entry.reason == "goodwill"
+
+
+def test_a_refused_adjustment_is_audited_as_rejected_with_nothing_changed() -> None:
+    entry = audit_of(
+        player_with("100"), "AdjustPoints", direction="debit", points="500", reason="fix",
+        actor="ops",
+    )  # fmt: skip
+    assert entry is not None and entry.outcome is AuditOutcome.REJECTED
+    assert entry.before == entry.after and "below zero" in entry.reason
+
+
+def test_a_forced_status_is_audited_with_the_levels_before_and_after() -> None:
+    until = T0 + timedelta(days=3)
+    entry = audit_of(
+        player_with("100"), "ForceLevel", level="Gold", until=until, reason="match", actor="ops"
+    )
+    assert entry is not None and entry.action is AuditAction.STATUS_FORCE
+    assert entry.before == {
+        "level": "Bronze", "points_available": "100.00", "points_held": "0",
+        "forced_level": None, "forced_until": None,
+    }  # fmt: skip
+    assert entry.after is not None
+    assert (entry.after["level"], entry.after["forced_level"]) == ("Gold", "Gold")
+    assert entry.after["forced_until"] == until.isoformat()
+
+
+def test_players_own_commands_are_not_audited() -> None:
+    assert audit_of(player_with("5000"), "RedeemPoints", points="1000") is None
+    assert audit_of(player_with("5000"), "ClaimBirthdayGift") is None
 
 
 # -- birthday gifts ---------------------------------------------------------------------------

@@ -12,10 +12,12 @@ from loyalty_streams.domain.player import PlayerState
 from loyalty_streams.domain.programme import shipped_programmes
 from loyalty_streams.streams.records import OUTPUT_TOPICS, Record, cashback_key, handle, sweep
 from loyalty_streams.streams.topics import (
+    CAMPAIGN_TRIGGERS,
     COMMAND_REJECTIONS,
     COMMANDS,
     DEAD_LETTER,
     LEVEL_CHANGED,
+    NOTIFICATIONS,
     POINTS_ACCRUED,
     REDEMPTIONS,
     REWARDS,
@@ -40,9 +42,11 @@ def run(rec: Record, store: dict[str, PlayerState]) -> tuple[list[str], list[dic
 def test_a_bet_is_folded_and_its_outputs_are_addressed_to_their_topics() -> None:
     store: dict[str, PlayerState] = {}
     topics, values = run(record(bet("10000").model_dump_json().encode()), store)
-    assert topics == [POINTS_ACCRUED, LEVEL_CHANGED]
+    assert topics == [POINTS_ACCRUED, LEVEL_CHANGED, CAMPAIGN_TRIGGERS, NOTIFICATIONS]
     assert values[0]["points"] == "10000.00"
     assert values[1]["to_level"] == "Silver"
+    assert (values[2]["trigger"], values[2]["to_level"]) == ("OnLevelUp", "Silver")
+    assert (values[3]["template"], values[3]["cause_id"]) == ("level_up", values[1]["output_id"])
     assert store["aurora-casino:p1"].applied_offsets == {"casino.player-events:3": 0}
 
 
@@ -105,9 +109,11 @@ def test_the_sweep_downgrades_an_idle_player_after_the_grace_and_not_before() ->
     assert quiet.state.downgrade_pending_since == NOW + timedelta(days=40)
 
     later = sweep(quiet.state, PROGRAMMES, NOW + timedelta(days=47))
-    ((topic, key, value),) = later.sends
+    (topic, key, value), *follow_ups = later.sends
     change = orjson.loads(value)
     assert (topic, key) == (LEVEL_CHANGED, b"aurora-casino:p1")
+    assert [topic for topic, _, _ in follow_ups] == [CAMPAIGN_TRIGGERS, NOTIFICATIONS]
+    assert orjson.loads(follow_ups[0][2])["trigger"] == "OnLevelDown"
     assert (change["direction"], change["from_level"], change["to_level"]) == (
         "down",
         "Gold",

@@ -3,7 +3,8 @@
 `execute(state, command, programme)` is pure like `apply`: the record passed in is never
 changed, a repeat of a command (same `command_id`, or a source offset at or below the record's
 stamp) changes and emits nothing, and a command that cannot be carried out changes no balance
-and emits one `CommandRejected` saying why.
+and emits one `CommandRejected` saying why. An operator's command (a manual adjustment, a forced
+status) also emits an `AuditEntry`, carried out or refused, with the figures before and after.
 
 Conservation holds after every command: accrued - redeemed - expired - debited + credited =
 available + held, each of them never negative.
@@ -14,6 +15,7 @@ rounded *down* to 0.01 of the redemption currency.
 
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, localcontext
+from typing import Any
 
 from loyalty_streams.domain.commands import (
     AdjustPoints,
@@ -28,6 +30,9 @@ from loyalty_streams.domain.engine import EXACT, EventRejected, move_level, new_
 from loyalty_streams.domain.money import CENT
 from loyalty_streams.domain.outputs import (
     AdjustmentDirection,
+    AuditAction,
+    AuditEntry,
+    AuditOutcome,
     BirthdayGiftGranted,
     CommandRejected,
     Output,
@@ -77,11 +82,15 @@ def execute(
     new.recent_command_ids = (*new.recent_command_ids[1 - RECENT_EVENT_IDS :], command_id)
     if source is not None:
         new.applied_offsets[source.topic_partition] = source.offset
+    before = _snapshot(new, programme)
     with localcontext(EXACT):
         try:
-            return new, _carry_out(new, command, programme)
+            outputs = _carry_out(new, command, programme)
         except Refused as refusal:
-            return new, (_rejected(new, command, refusal.code, refusal.reason),)
+            outputs = (_rejected(new, command, refusal.code, refusal.reason),)
+    if isinstance(command, AdjustPoints | ForceLevel):
+        outputs = (*outputs, _audit(command, before, new, programme, outputs))
+    return new, outputs
 
 
 def _carry_out(state: PlayerState, command: Command, programme: Programme) -> tuple[Output, ...]:
@@ -310,6 +319,47 @@ def _rejected(state: PlayerState, command: Command, code: str, reason: str) -> C
         code=code,
         reason=reason,
     )
+
+
+def _audit(
+    command: AdjustPoints | ForceLevel,
+    before: dict[str, Any],
+    state: PlayerState,
+    programme: Programme,
+    outputs: tuple[Output, ...],
+) -> AuditEntry:
+    """The audit trail's entry for an operator's command, carried out or refused."""
+    refusal = next((o for o in outputs if isinstance(o, CommandRejected)), None)
+    adjusting = isinstance(command, AdjustPoints)
+    return AuditEntry(
+        output_id=f"{command.command_id}:audit",
+        brand_id=state.brand_id,
+        player_id=state.player_id,
+        occurred_at=command.issued_at,
+        actor=command.actor,
+        action=AuditAction.POINTS_ADJUST if adjusting else AuditAction.STATUS_FORCE,
+        outcome=AuditOutcome.APPLIED if refusal is None else AuditOutcome.REJECTED,
+        reason=command.reason if refusal is None else f"{command.reason} ({refusal.reason})",
+        command_id=command.command_id,
+        before=before,
+        after=_snapshot(state, programme),
+    )
+
+
+def _snapshot(state: PlayerState, programme: Programme) -> dict[str, Any]:
+    """The figures an operator's command may change, for the audit trail."""
+    forced = state.forced
+    return {
+        "level": programme.levels[programme.level_index(state.level_rank)].name,
+        "points_available": str(state.points_available),
+        "points_held": str(state.points_held),
+        "forced_level": None
+        if forced is None
+        else programme.levels[programme.level_index(forced.rank)].name,
+        "forced_until": None
+        if forced is None or forced.until is None
+        else forced.until.isoformat(),
+    }
 
 
 def _touch(state: PlayerState, moment: datetime) -> None:

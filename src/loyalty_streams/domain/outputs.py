@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 import orjson
 
@@ -257,12 +257,129 @@ class CommandRejected:
     type: Literal["CommandRejected"] = "CommandRejected"
 
 
+# -- follow-ups for the platform: campaign engine, notification service, game management ---------
+
+
+class Trigger(StrEnum):
+    ON_LEVEL_UP = "OnLevelUp"
+    ON_LEVEL_DOWN = "OnLevelDown"
+
+
+@dataclass(slots=True)
+class CampaignTriggered:
+    """A VIP trigger for the campaign engine: OnLevelUp runs campaigns; OnLevelDown, win-backs."""
+
+    output_id: str
+    cause_id: str
+    brand_id: str
+    player_id: str
+    occurred_at: datetime
+    trigger: Trigger
+    from_level: str
+    to_level: str
+    to_rank: int
+    reason: str
+    perks: tuple[str, ...]
+    programme_version: int
+    type: Literal["CampaignTriggered"] = "CampaignTriggered"
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
+    PUSH = "push"
+
+
+class Template(StrEnum):
+    LEVEL_UP = "level_up"
+    LEVEL_DOWN = "level_down"
+    POINTS_EXPIRING = "points_expiring"
+
+
+@dataclass(slots=True)
+class NotificationRequested:
+    """A message for the notification service to send the player on the brand's channels."""
+
+    output_id: str
+    cause_id: str
+    brand_id: str
+    player_id: str
+    occurred_at: datetime
+    template: Template
+    channels: tuple[Channel, ...]
+    level: str
+    level_description: str
+    level_image_url: str | None
+    perks: tuple[str, ...]
+    points_multiplier: Decimal
+    cashback_percent: Decimal
+    points: Decimal | None
+    expires_at: datetime | None
+    programme_version: int
+    type: Literal["NotificationRequested"] = "NotificationRequested"
+
+
+@dataclass(slots=True)
+class GmsFlagChanged:
+    """The game-management system's feature flag: this player gets the higher RTP minimum."""
+
+    output_id: str
+    cause_id: str
+    brand_id: str
+    player_id: str
+    occurred_at: datetime
+    flag: Literal["high_rtp_minimum"]
+    enabled: bool
+    level: str
+    programme_version: int
+    type: Literal["GmsFlagChanged"] = "GmsFlagChanged"
+
+
+class AuditAction(StrEnum):
+    POINTS_ADJUST = "points.adjust"
+    STATUS_FORCE = "status.force"
+    PROGRAMME_PUBLISH = "programme.publish"
+
+
+class AuditOutcome(StrEnum):
+    APPLIED = "applied"
+    REJECTED = "rejected"
+
+
+@dataclass(slots=True)
+class AuditEntry:
+    """Who changed what, when, with the figures before and after: the operator's audit trail."""
+
+    output_id: str
+    brand_id: str
+    player_id: str | None
+    occurred_at: datetime
+    actor: str
+    action: AuditAction
+    outcome: AuditOutcome
+    reason: str
+    command_id: str | None
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    type: Literal["AuditEntry"] = "AuditEntry"
+
+
 Redemption = RedemptionHeld | PointsRedeemed | RedemptionReleased
 Expiry = PointsExpiring | PointsExpired
 Reward = CashbackAwarded | TierRewardGranted | BirthdayGiftGranted
 
+FollowUp = CampaignTriggered | NotificationRequested | GmsFlagChanged
+
 Output = (
-    PointsAccrued | LevelChanged | Redemption | PointsAdjusted | Expiry | Reward | CommandRejected
+    PointsAccrued
+    | LevelChanged
+    | Redemption
+    | PointsAdjusted
+    | Expiry
+    | Reward
+    | CommandRejected
+    | FollowUp
+    | AuditEntry
 )
 
 

@@ -25,7 +25,7 @@ from pydantic import (
 
 from loyalty_streams.domain.events import GameCategory, Identifier
 from loyalty_streams.domain.money import Currency
-from loyalty_streams.domain.outputs import PointsFactors
+from loyalty_streams.domain.outputs import Channel, PointsFactors
 
 NonNegative = Annotated[Decimal, Field(ge=0, max_digits=24, decimal_places=8)]
 Multiplier = Annotated[Decimal, Field(gt=0, le=1000, max_digits=12, decimal_places=6)]
@@ -143,6 +143,10 @@ class Policies(BaseModel):
     expiry_warning_days: Annotated[int, Field(ge=0)] = 30
     downgrade_grace_days: Annotated[int, Field(ge=0)] = 7
     timezone: str = Field("UTC", description="IANA zone of the brand's day boundary")
+    notification_channels: tuple[Channel, ...] = Field(
+        (Channel.EMAIL, Channel.PUSH),
+        description="Channels of the notification requests (level changes, expiry warnings)",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -172,6 +176,11 @@ class Programme(BaseModel):
     promotions_may_overlap: bool = False
     levels: tuple[Level, ...] = Field(min_length=1)
     policies: Policies = Policies()
+    gms_high_rtp_level: str | None = Field(
+        "Platinum",
+        description="Players at this level or above get the higher RTP minimum in the GMS; "
+        "null: nobody",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -193,6 +202,11 @@ class Programme(BaseModel):
         names = [level.name for level in self.levels]
         if len(set(names)) != len(names):
             raise ValueError("levels: names must be unique")
+        if self.gms_high_rtp_level is not None and self.gms_high_rtp_level not in names:
+            raise ValueError(
+                f"gms_high_rtp_level: no level {self.gms_high_rtp_level!r} "
+                f"(levels: {', '.join(names)})"
+            )
         if not self.promotions_may_overlap:
             for i, first in enumerate(self.promotions):
                 for second in self.promotions[i + 1 :]:

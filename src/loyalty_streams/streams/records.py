@@ -15,12 +15,17 @@ from pydantic import ValidationError
 from loyalty_streams.domain.commands import CommandEnvelope, decode_command
 from loyalty_streams.domain.engine import EventRejected, apply
 from loyalty_streams.domain.events import decode_player_event
+from loyalty_streams.domain.hooks import follow_ups
 from loyalty_streams.domain.lifecycle import execute
 from loyalty_streams.domain.outputs import (
+    AuditEntry,
     BirthdayGiftGranted,
+    CampaignTriggered,
     CashbackAwarded,
     CommandRejected,
+    GmsFlagChanged,
     LevelChanged,
+    NotificationRequested,
     Output,
     PointsAccrued,
     PointsAdjusted,
@@ -37,10 +42,14 @@ from loyalty_streams.domain.programme import Programme
 from loyalty_streams.domain.sweep import CashbackDay, sweep_player
 from loyalty_streams.streams.dead_letter import dead_letter, encode_dead_letter
 from loyalty_streams.streams.topics import (
+    AUDIT,
+    CAMPAIGN_TRIGGERS,
     COMMAND_REJECTIONS,
     COMMANDS,
     DEAD_LETTER,
+    GMS_FLAGS,
     LEVEL_CHANGED,
+    NOTIFICATIONS,
     POINTS_ACCRUED,
     POINTS_ADJUSTED,
     POINTS_EXPIRY,
@@ -61,6 +70,10 @@ OUTPUT_TOPICS: dict[type, str] = {
     TierRewardGranted: REWARDS,
     BirthdayGiftGranted: REWARDS,
     CommandRejected: COMMAND_REJECTIONS,
+    CampaignTriggered: CAMPAIGN_TRIGGERS,
+    NotificationRequested: NOTIFICATIONS,
+    GmsFlagChanged: GMS_FLAGS,
+    AuditEntry: AUDIT,
 }
 
 CASHBACK_PREFIX = b"\x00cashback:"
@@ -137,6 +150,7 @@ def handle(
         return _dead(record, f"rejected: {error}", clock)
     if state is previous:  # a repeat: nothing to write or send
         return Outcome()
+    outputs = (*outputs, *follow_ups(outputs, state, programme))
     return Outcome(
         state=state, sends=_sends(inbound.key, outputs), applied_id=applied_id, outputs=outputs
     )
@@ -149,14 +163,15 @@ def sweep(state: PlayerState, programme_for: ProgrammeFor, now: datetime) -> Out
         return Outcome()
     swept = sweep_player(state, now, programme)
     changed = swept.outputs or swept.cashback or swept.state != state
+    outputs = (*swept.outputs, *follow_ups(swept.outputs, swept.state, programme))
     return Outcome(
         state=swept.state if changed else None,
-        sends=_sends(state.key, swept.outputs),
+        sends=_sends(state.key, outputs),
         writes=[
             (cashback_key(row.brand_id, row.player_id, row.day), _row(row))
             for row in swept.cashback
         ],
-        outputs=swept.outputs,
+        outputs=outputs,
     )
 
 
