@@ -4,6 +4,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
@@ -18,6 +19,8 @@ class ReadRecord:
     offset: int
     key: bytes | None
     value: bytes
+    timestamp: datetime | None = None
+    """The record's Kafka timestamp (UTC), when the reader took it (`topic_scan` does)."""
 
 
 Records = dict[str, list[ReadRecord]]
