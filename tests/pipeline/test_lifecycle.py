@@ -128,7 +128,12 @@ def test_the_sweep_closes_yesterday_and_pays_capped_cashback_once(cluster: Clust
         30,
         "a sweep to count the players",
     )
-    assert scrape(worker)['cashback_awarded_total{brand="lucky-sweeps",currency="SC"}'] == 9
+    metrics = scrape(worker)
+    assert metrics['cashback_awarded_total{brand="lucky-sweeps",currency="SC"}'] == 9
+    paid_at = 'brand="lucky-sweeps",currency="SC",level="Silver"'  # the day's play, by level
+    assert metrics[f"loyalty_closed_day_bets_total{{{paid_at}}}"] == 1500
+    assert metrics[f"loyalty_closed_day_wins_total{{{paid_at}}}"] == 600
+    assert metrics['loyalty_active_players{brand="lucky-sweeps",level="Silver",window="30d"}'] == 1
 
     def caught_up() -> bool:  # a lag sample for each owned partition of both inputs, all 0
         lags = {k: v for k, v in scrape(worker).items() if k.startswith("loyalty_consumer_lag{")}

@@ -2,17 +2,23 @@
 
 One registry per worker process, served at `GET /metrics`. Counters move only after a batch's
 checkpoint, so a batch replayed after a crash is counted again (like its outputs, at least
-once). Population figures (players per level, average points) are taken by the sweep, which
-walks every owned player anyway. Counter names get Prometheus's `_total` suffix
-(`level_up_events` is exposed as `level_up_events_total`). Values are floats, as Prometheus has
-no other type: they are for watching, the exact figures are in the outputs.
+once). Population figures (players per level, players active lately, average points) are taken
+by the sweep's `Census`, which walks every owned player anyway. The play of closed days (bets,
+wins, bonus releases: GGR and NGR are differences of them in PromQL) is counted from the rows
+of the daily cashback log the sweep writes, by the level each day was paid at. Counter names get
+Prometheus's `_total` suffix (`level_up_events` is exposed as `level_up_events_total`). Values
+are floats, as Prometheus has no other type: they are for watching, the exact figures are in the
+outputs and the log.
 """
 
 from collections import Counter as Tally
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal
 
+import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from loyalty_streams.domain.outputs import (
@@ -24,8 +30,14 @@ from loyalty_streams.domain.outputs import (
     PointsExpired,
     PointsRedeemed,
 )
+from loyalty_streams.domain.player import PlayerState
+from loyalty_streams.domain.programme import Programme
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+ACTIVITY_WINDOWS = {"7d": timedelta(days=7), "30d": timedelta(days=30)}
+"""The `window` label of `loyalty_active_players`: a player is active in a window whose length
+is more than the time since their last play event (bet, win, deposit, bonus)."""
 
 
 class Metrics:
@@ -74,14 +86,52 @@ class Metrics:
             ["topic", "partition"],
             registry=r,
         )
+        self._lagging: set[tuple[str, int]] = set()
         self.players = Gauge(
             "players_per_level", "Owned players per level, at the last sweep", ["brand", "level"],
             registry=r,
         )  # fmt: skip
+        self.active_players = Gauge(
+            "loyalty_active_players",
+            "Owned players per level with a play event in the window before the last sweep",
+            ["brand", "level", "window"],
+            registry=r,
+        )
         self.average_points = Gauge(
             "avg_points_per_user", "Average available points per player, at the last sweep",
             ["brand"], registry=r,
         )  # fmt: skip
+        self.last_sweep = Gauge(
+            "loyalty_last_sweep_timestamp_seconds",
+            "When the last sweep ran (its `now`): the age of the population figures",
+            registry=r,
+        )
+        closed = ["brand", "level", "currency"]
+        self.closed_bets = Counter(
+            "loyalty_closed_day_bets",
+            "Bets of closed brand days, in the turnover currency, by the level the day was paid at",
+            closed,
+            registry=r,
+        )
+        self.closed_wins = Counter(
+            "loyalty_closed_day_wins",
+            "Wins of closed brand days, in the turnover currency, by the level the day was paid at",
+            closed,
+            registry=r,
+        )
+        self.closed_bonuses = Counter(
+            "loyalty_closed_day_bonus_releases",
+            "Bonus releases of closed brand days, in the turnover currency, by the level the day "
+            "was paid at",
+            closed,
+            registry=r,
+        )
+        self.closed_days = Counter(
+            "loyalty_closed_player_days",
+            "Player days closed by the sweep (days with play), by the level the day was paid at",
+            ["brand", "level"],
+            registry=r,
+        )
 
     def count_outputs(self, outputs: Iterable[Output]) -> None:
         """Add a batch's outputs: summed first, so each series is touched once per batch."""
@@ -100,16 +150,79 @@ class Metrics:
                 sums[moves, (brand, output.to_level)] += 1
             elif isinstance(output, CashbackAwarded):
                 sums[self.cashback, (brand, output.currency.value)] += output.amount
-        for (counter, labels), amount in sums.items():
-            counter.labels(*labels).inc(float(amount))
+        _add(sums)
 
-    def set_population(
-        self, levels: Tally[tuple[str, str]], points: dict[str, tuple[Decimal, int]]
-    ) -> None:
-        """Players per (brand, level) and (points, players) per brand, as the sweep found them."""
+    def count_closed_days(self, rows: Iterable[bytes]) -> None:
+        """Add the play of closed days: rows of the daily cashback log as the sweep stores them
+        (JSON of `domain.sweep.CashbackDay`), summed first like `count_outputs`.
+
+        Bets, wins and bonus releases each have their own counter, as a day's GGR or NGR may be
+        negative and a counter only goes up; all three series of a (brand, level, currency) are
+        touched together, so their differences never miss a side.
+        """
+        sums: defaultdict[tuple[Counter, tuple[str, ...]], Decimal] = defaultdict(Decimal)
+        for raw in rows:
+            row = orjson.loads(raw)
+            labels = (row["brand_id"], row["level"], row["currency"])
+            sums[self.closed_bets, labels] += Decimal(row["bets"])
+            sums[self.closed_wins, labels] += Decimal(row["wins"])
+            sums[self.closed_bonuses, labels] += Decimal(row["bonuses"])
+            sums[self.closed_days, labels[:2]] += 1
+        _add(sums)
+
+    def set_lag(self, lags: dict[tuple[str, int], int]) -> None:
+        """The lag of each owned inbound partition; a partition no longer owned loses its series
+        (another worker reports it now)."""
+        for topic, partition in self._lagging - lags.keys():
+            self.lag.remove(topic, str(partition))
+        for (topic, partition), behind in lags.items():
+            self.lag.labels(topic, str(partition)).set(behind)
+        self._lagging = set(lags)
+
+    def set_population(self, census: "Census") -> None:
+        """The population gauges as the sweep's census found them (replacing the last sweep's)."""
         self.players.clear()
-        for (brand, level), count in levels.items():
+        self.active_players.clear()
+        for (brand, level), count in census.levels.items():
             self.players.labels(brand, level).set(count)
+            for window in ACTIVITY_WINDOWS:
+                self.active_players.labels(brand, level, window).set(
+                    census.active[brand, level, window]
+                )
         self.average_points.clear()
-        for brand, (total, count) in points.items():
+        for brand, (total, count) in census.points.items():
             self.average_points.labels(brand).set(float(total / count) if count else 0.0)
+        self.last_sweep.set(census.now.timestamp())
+
+
+def _add(sums: dict[tuple[Counter, tuple[str, ...]], Decimal]) -> None:
+    for (counter, labels), amount in sums.items():
+        counter.labels(*labels).inc(float(amount))
+
+
+@dataclass(slots=True)
+class Census:
+    """Players per level, active players per level and window, and points per brand at `now`,
+    counted as the sweep walks the players."""
+
+    programme_for: Callable[[str, datetime], Programme | None]
+    now: datetime
+    levels: Tally[tuple[str, str]] = field(default_factory=Tally)
+    active: Tally[tuple[str, str, str]] = field(default_factory=Tally)
+    points: dict[str, tuple[Decimal, int]] = field(default_factory=dict)
+
+    def add(self, state: PlayerState) -> None:
+        now = self.now
+        programme = self.programme_for(state.brand_id, now)
+        if programme is None:
+            return
+        brand = state.brand_id
+        level = programme.levels[programme.level_index(state.level_rank)].name
+        self.levels[brand, level] += 1
+        last = state.last_activity
+        if last is not None:
+            for window, length in ACTIVITY_WINDOWS.items():
+                if now - last < length:
+                    self.active[brand, level, window] += 1
+        total, count = self.points.get(brand, (Decimal(0), 0))
+        self.points[brand] = (total + state.points_available, count + 1)

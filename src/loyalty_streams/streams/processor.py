@@ -24,7 +24,6 @@ from collections import Counter as Tally
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
 
 from confluent_kafka import (
     TIMESTAMP_NOT_AVAILABLE,
@@ -42,7 +41,7 @@ from loyalty_streams.kafka_config import kafka_client_config, producer_config
 from loyalty_streams.kafka_produce import produce
 from loyalty_streams.settings import Settings
 from loyalty_streams.streams.changelog import restore
-from loyalty_streams.streams.metrics import Metrics
+from loyalty_streams.streams.metrics import Census, Metrics
 from loyalty_streams.streams.records import (
     CASHBACK_PREFIX,
     Outcome,
@@ -110,24 +109,6 @@ class Batch:
             writes.update(outcome.writes)
         self.sends.extend(outcome.sends)
         self.outputs.extend(outcome.outputs)
-
-
-@dataclass(slots=True)
-class Census:
-    """Players per level and points per brand, counted as the sweep walks the players."""
-
-    programme_for: ProgrammeFor
-    levels: Tally[tuple[str, str]] = field(default_factory=Tally)
-    points: dict[str, tuple[Decimal, int]] = field(default_factory=dict)
-
-    def add(self, state: PlayerState, now: datetime) -> None:
-        programme = self.programme_for(state.brand_id, now)
-        if programme is None:
-            return
-        level = programme.levels[programme.level_index(state.level_rank)]
-        self.levels[state.brand_id, level.name] += 1
-        total, count = self.points.get(state.brand_id, (Decimal(0), 0))
-        self.points[state.brand_id] = (total + state.points_available, count + 1)
 
 
 class DeliveryFailed(RuntimeError):
@@ -290,10 +271,12 @@ class Processor:
         """
         try:
             assigned = self._consumer.assignment()
+            lags = {}
             for tp in self._consumer.position(assigned):
                 _, high = self._consumer.get_watermark_offsets(tp, cached=True)
                 behind = high - tp.offset if tp.offset >= 0 else 0
-                self.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(behind, 0))
+                lags[tp.topic, tp.partition] = max(behind, 0)
+            self.metrics.set_lag(lags)  # partitions given away lose their series
         except KafkaException as error:
             log.warning("could not measure the consumer lag: %s", error)
 
@@ -302,7 +285,8 @@ class Processor:
         batch = Batch(_day(now))
         checked = 0
         forget_before = _day(now - timedelta(days=SEEN_DAYS))
-        census = Census(self.programme_for)
+        census = Census(self.programme_for, now)
+        closed: list[bytes] = []  # rows of the daily cashback log, for the metrics
         log_from = (now - timedelta(days=CASHBACK_LOG_DAYS)).date().isoformat().encode()
         for partition in sorted(self.owned):
             store = self.table.partition(partition)
@@ -310,12 +294,14 @@ class Processor:
                 state = PlayerState.from_json(raw)
                 outcome = sweep(state, self.programme_for, now)
                 batch.add(outcome, partition)
-                census.add(outcome.state or state, now)
+                closed.extend(row for key, row in outcome.writes if key.startswith(CASHBACK_PREFIX))
+                census.add(outcome.state or state)
                 checked += 1
                 if len(batch.states) >= BATCH:
                     self._checkpoint(batch)
                     self.metrics.count_outputs(batch.outputs)
-                    batch = Batch(batch.day)
+                    self.metrics.count_closed_days(closed)
+                    batch, closed = Batch(batch.day), []
             for key, day in store.items(SEEN_PREFIX):
                 if day < forget_before:
                     batch.writes.setdefault(partition, {})[key] = None
@@ -324,7 +310,8 @@ class Processor:
                     batch.writes.setdefault(partition, {})[key] = None
         self._checkpoint(batch)
         self.metrics.count_outputs(batch.outputs)
-        self.metrics.set_population(census.levels, census.points)
+        self.metrics.count_closed_days(closed)
+        self.metrics.set_population(census)
         log.info("sweep at %s: %d players checked", now.isoformat(), checked)
 
     def _checkpoint(self, batch: Batch) -> None:
