@@ -51,6 +51,14 @@ class Settings(BaseSettings):
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
+    api_token_secret: str = Field(
+        "change-me",
+        description="HS256 key of the API's bearer tokens (JWT); set a long random one",
+    )
+    api_token_ttl_s: int = Field(
+        3600, gt=0, description="Lifetime of tokens issued by `loyalty-streams token`"
+    )
+
     pms_webhook_url: str | None = Field(
         None, description="Where level changes are POSTed for the PMS; unset: no delivery"
     )

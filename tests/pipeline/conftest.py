@@ -78,7 +78,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
             session_timeout_s=6.0,
         )
         assert apply_topics(settings, load_specs(TOPICS_DIR)).ok
-        publish_programmes(settings, PROGRAMMES)
+        publish_programmes(settings, PROGRAMMES, actor="tests", reason="test programmes")
         found = Cluster(settings, tmp_path, broker)
         try:
             yield found

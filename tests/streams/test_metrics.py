@@ -18,7 +18,7 @@ from loyalty_streams.settings import Settings
 from loyalty_streams.streams import processor as processor_module
 from loyalty_streams.streams.metrics import Census, Metrics
 from loyalty_streams.streams.processor import Batch, Processor
-from loyalty_streams.streams.records import sweep
+from loyalty_streams.streams.records import CASHBACK_PREFIX, sweep
 from loyalty_streams.streams.state_store import PlayerTable
 from tests.domain.builders import T0, bet, bonus, programme, win
 
@@ -72,7 +72,7 @@ def test_closed_days_count_bets_wins_and_bonuses_by_the_level_the_day_was_paid_a
     assert (award.level, change.to_level) == ("Gold", "Silver")
 
     metrics = Metrics()
-    metrics.count_closed_days(row for _, row in outcome.writes)
+    metrics.count_closed_days(row for key, row in outcome.writes if key.startswith(CASHBACK_PREFIX))
     gold_eur = {"brand": AURORA, "level": "Gold", "currency": "EUR"}
     assert value(metrics, "loyalty_closed_day_bets_total", **gold_eur) == 60000
     assert value(metrics, "loyalty_closed_day_wins_total", **gold_eur) == 1000
@@ -88,7 +88,7 @@ def test_a_losing_day_for_the_house_counts_and_all_three_series_appear_together(
     lucky = player(bet("100"), win("400"))
     outcome = sweep(lucky, shipped, T0 + timedelta(days=1))
     metrics = Metrics()
-    metrics.count_closed_days(row for _, row in outcome.writes)
+    metrics.count_closed_days(row for key, row in outcome.writes if key.startswith(CASHBACK_PREFIX))
     bronze = {"brand": AURORA, "level": "Bronze", "currency": "EUR"}
     assert value(metrics, "loyalty_closed_day_bets_total", **bronze) == 100
     assert value(metrics, "loyalty_closed_day_wins_total", **bronze) == 400

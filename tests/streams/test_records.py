@@ -10,7 +10,14 @@ from loyalty_streams.domain.catalogue import Catalogue
 from loyalty_streams.domain.outputs import Output
 from loyalty_streams.domain.player import PlayerState
 from loyalty_streams.domain.programme import shipped_programmes
-from loyalty_streams.streams.records import OUTPUT_TOPICS, Record, cashback_key, handle, sweep
+from loyalty_streams.streams.records import (
+    OUTPUT_TOPICS,
+    Record,
+    cashback_key,
+    handle,
+    history_key,
+    sweep,
+)
 from loyalty_streams.streams.topics import (
     CAMPAIGN_TRIGGERS,
     COMMAND_REJECTIONS,
@@ -181,15 +188,46 @@ def test_a_malformed_command_is_a_dead_letter_naming_the_field() -> None:
     assert letter["reason"].startswith("invalid command:") and "direction" in letter["reason"]
 
 
+DAY_END_MALTA = datetime(2026, 11, 21, 23, tzinfo=UTC)
+
+
 def test_the_sweep_closes_a_cashback_day_into_a_log_row_of_the_store() -> None:
     store: dict[str, PlayerState] = {}
     run(record(bet("20000", occurred_at=NOW).model_dump_json().encode()), store)  # Silver
     closed = sweep(store["aurora-casino:p1"], PROGRAMMES, NOW + timedelta(days=1))
     ((topic, _, value),) = closed.sends
     assert topic == REWARDS and orjson.loads(value)["amount"] == "100"  # 1 % of 20,000, capped
-    ((key, row),) = closed.writes
+    history, (key, row) = closed.writes
     assert key == cashback_key("aurora-casino", "p1", NOW.date())
     assert orjson.loads(row)["ngr"] == "20000" and orjson.loads(row)["capped"] is True
+    assert history == (
+        history_key("aurora-casino", "p1", DAY_END_MALTA, "cashback:aurora-casino:p1:2026-11-21"),
+        value,
+    )
+
+
+def test_points_and_level_changes_and_refusals_are_kept_in_the_players_history() -> None:
+    store: dict[str, PlayerState] = {}
+    bet_at = datetime(2026, 11, 21, 9, 30, 0, 250000, tzinfo=UTC)
+    folded = handle(
+        record(bet("10000", occurred_at=bet_at).model_dump_json().encode()), PROGRAMMES, store.get
+    )
+    keys = [key for key, _ in folded.writes]
+    prefix = b"\x00history:aurora-casino:p1:2026-11-21T09:30:00.250000Z:"
+    assert all(key.startswith(prefix) for key in keys)  # sorted by time within the player
+    types = [orjson.loads(value)["type"] for _, value in folded.writes]
+    assert types == ["PointsAccrued", "LevelChanged"]  # not the follow-ups for other services
+    assert folded.state is not None
+    store[folded.state.key] = folded.state
+    refused = command("RedeemPoints", points="999999", issued_at=bet_at)
+    outcome = handle(
+        Record(COMMANDS, 3, 0, b"aurora-casino:p1", refused.model_dump_json().encode()),
+        PROGRAMMES,
+        store.get,
+    )
+    ((key, value),) = outcome.writes
+    assert key.startswith(history_key("aurora-casino", "p1"))
+    assert orjson.loads(value)["type"] == "CommandRejected"
 
 
 def test_every_output_has_a_topic() -> None:

@@ -8,6 +8,7 @@ the version it used and be explained later.
 from bisect import bisect_right
 from datetime import datetime
 
+from loyalty_streams.domain.outputs import AuditAction, AuditEntry, AuditOutcome
 from loyalty_streams.domain.programme import Programme
 
 
@@ -41,6 +42,10 @@ class Catalogue:
         index = bisect_right(starts, moment) - 1
         return None if index < 0 else versions[index]
 
+    def latest(self, brand_id: str) -> Programme | None:
+        """The brand's highest version number, whenever it takes effect."""
+        return max(self.versions(brand_id), key=lambda p: p.version, default=None)
+
     def versions(self, brand_id: str) -> list[Programme]:
         entry = self._by_brand.get(brand_id)
         return [] if entry is None else list(entry[1])
@@ -51,3 +56,22 @@ class Catalogue:
 
     def __len__(self) -> int:
         return sum(len(versions) for _, versions in self._by_brand.values())
+
+
+def publication_audit(
+    programme: Programme, previous: Programme | None, actor: str, reason: str, at: datetime
+) -> AuditEntry:
+    """The audit trail's entry for publishing a programme version: the whole before and after."""
+    return AuditEntry(
+        output_id=f"programme:{programme.brand_id}:{programme.version}:{at.isoformat()}",
+        brand_id=programme.brand_id,
+        player_id=None,
+        occurred_at=at,
+        actor=actor,
+        action=AuditAction.PROGRAMME_PUBLISH,
+        outcome=AuditOutcome.APPLIED,
+        reason=reason,
+        command_id=None,
+        before=None if previous is None else previous.model_dump(mode="json"),
+        after=programme.model_dump(mode="json"),
+    )

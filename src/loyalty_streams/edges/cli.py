@@ -1,6 +1,7 @@
 """The `loyalty-streams` command: one entry point for every process the product runs."""
 
 import argparse
+import getpass
 import logging
 import sys
 from collections.abc import Sequence
@@ -60,7 +61,7 @@ def _programmes_load(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from loyalty_streams.domain.programme import load_programme, shipped_programmes
-    from loyalty_streams.streams.global_tables import publish_programmes
+    from loyalty_streams.streams.global_tables import GlobalTables, publish_programmes
 
     try:
         programmes = [load_programme(path) for path in args.files]
@@ -72,7 +73,17 @@ def _programmes_load(args: argparse.Namespace) -> int:
     if not programmes:
         print("name programme files, or --shipped", file=sys.stderr)
         return 2
-    publish_programmes(get_settings(), programmes)
+    settings = get_settings()
+    current = GlobalTables(settings)
+    current.start()  # the versions they supersede, for the audit trail
+    current.stop()
+    publish_programmes(
+        settings,
+        programmes,
+        actor=f"cli:{getpass.getuser()}",
+        reason=args.reason,
+        previous=current.catalogue.latest,
+    )
     for programme in programmes:
         print(
             f"published {programme.brand_id} version {programme.version} "
@@ -97,6 +108,36 @@ def _command(args: argparse.Namespace) -> int:
     for command in commands:
         print(f"sent {command.type} {command.command_id} for {command.key}")
     print(f"{sent} command(s) published; outcomes appear on the output topics")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    """A finance CSV export; dates and naive times are in the brand's time zone."""
+    from loyalty_streams.edges.exports import ExportKind, brand_zone, export_csv, parse_bound
+
+    settings = _service_logging(get_settings())
+    zone = brand_zone(settings, args.brand)
+    if zone is None:
+        print(f"not exported: no programme of brand {args.brand!r}", file=sys.stderr)
+        return 1
+    try:
+        since, until = parse_bound(args.since, zone), parse_bound(args.until, zone)
+        chunks = export_csv(settings, ExportKind(args.kind), args.brand, since, until)
+    except ValueError as error:
+        print(f"not exported: {error}", file=sys.stderr)
+        return 2
+    if args.out is None:
+        sys.stdout.writelines(chunks)
+        sys.stdout.flush()
+        return 0
+    partial = args.out.with_name(args.out.name + ".partial")  # the file appears complete or not
+    try:
+        with partial.open("w", encoding="utf-8", newline="") as file:
+            file.writelines(chunks)
+        partial.replace(args.out)
+    finally:
+        partial.unlink(missing_ok=True)
+    print(f"wrote {args.out} ({since.isoformat()} to {until.isoformat()})", file=sys.stderr)
     return 0
 
 
@@ -157,6 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     load.add_argument("files", type=Path, nargs="*", help="programme JSON files")
     load.add_argument("--shipped", action="store_true", help="also the shipped programmes")
+    load.add_argument(
+        "--reason", default="loaded from file", help="why, for the audit trail (loyalty.audit)"
+    )
     load.set_defaults(handler=_programmes_load)
 
     commands.add_parser(
@@ -174,6 +218,23 @@ def build_parser() -> argparse.ArgumentParser:
         "commands", nargs="+", help="one JSON command per argument, or - for JSON lines on stdin"
     )
     send.set_defaults(handler=_command)
+
+    export = commands.add_parser(
+        "export", help="CSV of one brand's accruals, redemptions or cashback over [--from, --to)"
+    )
+    export.add_argument("kind", choices=["accruals", "redemptions", "cashback"])
+    export.add_argument("--brand", required=True, help="brand_id")
+    export.add_argument(
+        "--from",
+        dest="since",
+        required=True,
+        help="first day (YYYY-MM-DD: 00:00 in the brand's time zone) or ISO time, included",
+    )
+    export.add_argument(
+        "--to", dest="until", required=True, help="day or ISO time after the last, excluded"
+    )
+    export.add_argument("--out", type=Path, default=None, help="file to write (default stdout)")
+    export.set_defaults(handler=_export)
 
     generate = commands.add_parser("generate", help="publish a synthetic stream of player events")
     generate.add_argument("--players", type=int, default=1000, help="distinct players")

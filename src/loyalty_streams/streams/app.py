@@ -28,7 +28,7 @@ from loyalty_streams.streams.metrics import Metrics
 from loyalty_streams.streams.ownership import Claim
 from loyalty_streams.streams.partitioner import partition_of
 from loyalty_streams.streams.processor import Processor
-from loyalty_streams.streams.records import cashback_key
+from loyalty_streams.streams.records import cashback_key, history_key
 from loyalty_streams.streams.state_store import PlayerTable
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,9 @@ class Pipeline(Service):
         self.tables.start()
         if self.settings.seed_programmes and not len(self.tables.catalogue):
             shipped = shipped_programmes()
-            publish_programmes(self.settings, shipped)
+            publish_programmes(
+                self.settings, shipped, actor=f"worker:{self.worker_id}", reason="first start"
+            )
             deadline = time.monotonic() + SEED_WAIT_S
             while len(self.tables.catalogue) < len(shipped) and time.monotonic() < deadline:
                 time.sleep(0.05)
@@ -126,6 +128,49 @@ class Pipeline(Service):
             return []
         rows = [orjson.loads(raw) for _, raw in store.items(cashback_key(brand_id, player_id))]
         return rows[::-1]
+
+    def history(
+        self,
+        partition: int,
+        brand_id: str,
+        player_id: str,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        types: frozenset[str] = frozenset(),
+        since: datetime | None = None,
+        until: datetime | None = None,
+        command_id: str | None = None,
+    ) -> tuple[list[Any], str | None]:
+        """A page of the player's history held here, newest first, and the cursor of the next
+        page (None on the last). `types`, `since` (inclusive), `until` (exclusive) and
+        `command_id` (what one command did) narrow it."""
+        store = self.players.opened(partition)
+        if store is None:
+            return [], None
+        prefix = history_key(brand_id, player_id)
+        starts = [prefix + cursor.encode()] if cursor else []
+        if until is not None:
+            starts.append(history_key(brand_id, player_id, until))
+        floor = b"" if since is None else history_key(brand_id, player_id, since)
+        rows: list[Any] = []
+        last_key = b""
+        for key, raw in store.newest_first(prefix, min(starts) if starts else None):
+            if key < floor:
+                return rows, None
+            row = orjson.loads(raw)
+            if types and row["type"] not in types:
+                continue
+            if command_id is not None and command_id not in (
+                row.get("command_id"),
+                row.get("cause_id"),
+            ):
+                continue
+            if len(rows) == limit:
+                return rows, last_key.removeprefix(prefix).decode()
+            rows.append(row)
+            last_key = key
+        return rows, None
 
     def health(self) -> dict[str, Any]:
         return {

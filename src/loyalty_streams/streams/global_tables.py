@@ -9,16 +9,19 @@ its programme.
 import logging
 import threading
 import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 from pydantic import ValidationError
 
-from loyalty_streams.domain.catalogue import Catalogue
+from loyalty_streams.domain.catalogue import Catalogue, publication_audit
+from loyalty_streams.domain.outputs import encode
 from loyalty_streams.domain.programme import Programme
 from loyalty_streams.kafka_config import kafka_client_config, producer_config
 from loyalty_streams.settings import Settings
 from loyalty_streams.streams.ownership import Claim, Owners
-from loyalty_streams.streams.topics import PLAYER_EVENTS, PROGRAMMES, WORKERS
+from loyalty_streams.streams.topics import AUDIT, PLAYER_EVENTS, PROGRAMMES, WORKERS
 
 log = logging.getLogger(__name__)
 
@@ -93,15 +96,23 @@ class GlobalTables:
             log.error("%s offset %s skipped: %s", message.topic(), message.offset(), error)
 
 
-def publish_programmes(settings: Settings, programmes: list[Programme]) -> None:
-    """Put programme versions on their topic, keyed by brand and version (compaction keeps all)."""
+def publish_programmes(
+    settings: Settings,
+    programmes: list[Programme],
+    *,
+    actor: str,
+    reason: str,
+    previous: Callable[[str], Programme | None] = lambda _: None,
+) -> None:
+    """Put programme versions on their topic, keyed by brand and version (compaction keeps all),
+    each with its audit entry; `previous(brand)` is the version each one supersedes."""
     producer = Producer(producer_config(settings))
+    at = datetime.now(UTC)
     for programme in programmes:
-        producer.produce(
-            PROGRAMMES,
-            programme.model_dump_json().encode(),
-            f"{programme.brand_id}:{programme.version}".encode(),
-        )
+        key = f"{programme.brand_id}:{programme.version}".encode()
+        producer.produce(PROGRAMMES, programme.model_dump_json().encode(), key)
+        entry = publication_audit(programme, previous(programme.brand_id), actor, reason, at)
+        producer.produce(AUDIT, encode(entry), programme.brand_id.encode())
     if producer.flush(30):
         raise RuntimeError(f"programmes not delivered to {PROGRAMMES}")
 

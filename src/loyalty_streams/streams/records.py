@@ -76,6 +76,25 @@ OUTPUT_TOPICS: dict[type, str] = {
     AuditEntry: AUDIT,
 }
 
+HISTORY_PREFIX = b"\x00history:"
+"""A player's history in the partition's store: `<prefix><brand>:<player>:<UTC time>:<output id>`,
+so a player's rows sort by time."""
+
+History = (
+    PointsAccrued
+    | LevelChanged
+    | RedemptionHeld
+    | PointsRedeemed
+    | RedemptionReleased
+    | PointsAdjusted
+    | PointsExpired
+    | CashbackAwarded
+    | TierRewardGranted
+    | BirthdayGiftGranted
+    | CommandRejected
+)
+"""What a player's history keeps: every change of points or level, and refused commands."""
+
 CASHBACK_PREFIX = b"\x00cashback:"
 """The daily cashback log in the partition's store: `<prefix><brand>:<player>:<YYYY-MM-DD>`."""
 
@@ -151,8 +170,13 @@ def handle(
     if state is previous:  # a repeat: nothing to write or send
         return Outcome()
     outputs = (*outputs, *follow_ups(outputs, state, programme))
+    sends = _sends(inbound.key, outputs)
     return Outcome(
-        state=state, sends=_sends(inbound.key, outputs), applied_id=applied_id, outputs=outputs
+        state=state,
+        sends=sends,
+        applied_id=applied_id,
+        writes=_history(outputs, sends),
+        outputs=outputs,
     )
 
 
@@ -164,12 +188,16 @@ def sweep(state: PlayerState, programme_for: ProgrammeFor, now: datetime) -> Out
     swept = sweep_player(state, now, programme)
     changed = swept.outputs or swept.cashback or swept.state != state
     outputs = (*swept.outputs, *follow_ups(swept.outputs, swept.state, programme))
+    sends = _sends(state.key, outputs)
     return Outcome(
         state=swept.state if changed else None,
-        sends=_sends(state.key, outputs),
+        sends=sends,
         writes=[
-            (cashback_key(row.brand_id, row.player_id, row.day), _row(row))
-            for row in swept.cashback
+            *_history(outputs, sends),
+            *(
+                (cashback_key(row.brand_id, row.player_id, row.day), _row(row))
+                for row in swept.cashback
+            ),
         ],
         outputs=outputs,
     )
@@ -179,6 +207,27 @@ def cashback_key(brand_id: str, player_id: str, day: date | None = None) -> byte
     """A log row's key; without a day, the prefix of all of a player's rows."""
     key = CASHBACK_PREFIX + f"{brand_id}:{player_id}:".encode()
     return key if day is None else key + day.isoformat().encode()
+
+
+def history_key(
+    brand_id: str, player_id: str, occurred_at: datetime | None = None, output_id: str = ""
+) -> bytes:
+    """A history row's key; without a time, the prefix of all of a player's rows."""
+    key = HISTORY_PREFIX + f"{brand_id}:{player_id}:".encode()
+    if occurred_at is None:
+        return key
+    return key + f"{occurred_at.astimezone(UTC):%Y-%m-%dT%H:%M:%S.%fZ}:{output_id}".encode()
+
+
+def _history(
+    outputs: tuple[Output, ...], sends: list[tuple[str, bytes | None, bytes]]
+) -> list[tuple[bytes, bytes]]:
+    """History rows of the outputs that change points or levels, as they were sent."""
+    return [
+        (history_key(o.brand_id, o.player_id, o.occurred_at, o.output_id), value)
+        for o, (_, _, value) in zip(outputs, sends, strict=True)
+        if isinstance(o, History)
+    ]
 
 
 def _row(row: CashbackDay) -> bytes:

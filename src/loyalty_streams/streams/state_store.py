@@ -66,6 +66,17 @@ class PartitionStore:
                 return
             yield key, value
 
+    def newest_first(
+        self, prefix: bytes, before: bytes | None = None
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """Records whose key starts with `prefix`, highest key first, from just below `before`."""
+        for key, value in self._db.items(backwards=True, from_key=before or prefix + b"\xff"):
+            if key == before:
+                continue
+            if not (isinstance(key, bytes) and key.startswith(prefix)):
+                return
+            yield key, value
+
     def close(self) -> None:
         self._db.close()
 
