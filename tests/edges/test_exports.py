@@ -24,8 +24,15 @@ from loyalty_streams.domain.outputs import (
     encode,
 )
 from loyalty_streams.edges import exports
-from loyalty_streams.edges.exports import ExportKind, csv_header, parse_bound, render_csv
+from loyalty_streams.edges.exports import (
+    ExportKind,
+    csv_header,
+    export_csv,
+    parse_bound,
+    render_csv,
+)
 from loyalty_streams.edges.topic_reader import ReadRecord
+from loyalty_streams.settings import Settings
 
 SINCE = datetime(2026, 1, 1, tzinfo=UTC)
 UNTIL = datetime(2026, 2, 1, tzinfo=UTC)
@@ -266,3 +273,14 @@ def test_command_line_bounds_are_in_the_brands_time_zone() -> None:
     assert parse_bound("2026-07-01T06:00+02:00", malta).utcoffset() == timedelta(hours=2)
     with pytest.raises(ValueError):
         parse_bound("01/07/2026", malta)
+
+
+def test_an_export_from_the_dawn_of_time_starts_without_a_broker() -> None:
+    """Checked and headed before connecting: nothing listens on port 9 (discard)."""
+    settings = Settings(bootstrap_servers="127.0.0.1:9", security_protocol="PLAINTEXT")
+    dawn = datetime.min.replace(tzinfo=UTC)  # minus the slack would overflow: from the start
+    chunks = export_csv(settings, ExportKind.CASHBACK, "lucky-sweeps", dawn, UNTIL)
+    assert next(chunks).startswith("output_id,brand_id,")
+    chunks.close()  # the scan never started
+    with pytest.raises(ValueError):
+        export_csv(settings, ExportKind.CASHBACK, "lucky-sweeps", UNTIL, dawn)

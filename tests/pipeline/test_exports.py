@@ -60,6 +60,9 @@ def test_a_scan_reads_every_partition_to_the_end_it_had_and_filters_by_timestamp
     expected = [r for r in everything if r.timestamp is not None and since <= r.timestamp < until]
     assert sorted(r.value for r in some) == sorted(r.value for r in expected)
     assert 0 < len(some) < 200
+    # a time just before 1970 is -1 ms, which ListOffsets reads as "the end": not asked
+    just_before = datetime(1970, 1, 1, tzinfo=UTC) - timedelta(microseconds=1)
+    assert sum(1 for _ in scan_topic(settings, topic, since=just_before, until=None)) == 200
 
     # a topic written to all along: the scan stops at the end it found
     writing = threading.Event()

@@ -229,7 +229,11 @@ def export_csv(
     """
     _check_range(brand_id, since, until)
     spec = SPECS[kind]
-    records = scan_topic(settings, spec.topic, since=since - EVENT_TIME_SLACK, until=None)
+    try:
+        read_from: datetime | None = since - EVENT_TIME_SLACK
+    except OverflowError:  # since is near year 1: from the beginning
+        read_from = None
+    records = scan_topic(settings, spec.topic, since=read_from, until=None)
     return render_csv(kind, brand_id, since, until, records)
 
 

@@ -65,6 +65,7 @@ def scan_topic(
             "auto.offset.reset": "earliest",
             "enable.partition.eof": "true",
             "fetch.wait.max.ms": "100",
+            "queued.max.messages.kbytes": "16384",  # what is fetched ahead: 16 MB at most
         }
     )
     try:
@@ -159,9 +160,9 @@ def _starts(
 ) -> dict[int, int]:
     """Where each partition is read from: the first offset at `since`, or the beginning."""
     starts = dict.fromkeys(ends, OFFSET_BEGINNING)
-    if since_us is None or not ends:
+    at_ms = None if since_us is None else since_us // 1000  # down: the same ms is not skipped
+    if at_ms is None or at_ms < 0 or not ends:  # -1 and -2 would ask for the end, the start
         return starts
-    at_ms = since_us // 1000  # rounded down: a record in the same millisecond is not skipped
     try:
         found = consumer.offsets_for_times(
             [TopicPartition(topic, p, at_ms) for p in ends], timeout=REQUEST_TIMEOUT_S
