@@ -10,6 +10,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from loyalty_streams.domain.catalogue import Catalogue
 from loyalty_streams.domain.commands import Command, CommandEnvelope
 from loyalty_streams.domain.events import PlayerEvent
 from loyalty_streams.domain.programme import Programme, shipped_programmes
+from loyalty_streams.edges.auth import ALL_BRANDS, Role, issue_token
 from loyalty_streams.edges.broker import EmbeddedBroker, free_port
 from loyalty_streams.edges.service_process import ServiceProcess
 from loyalty_streams.edges.topic_admin import apply_topics
@@ -29,6 +31,15 @@ from loyalty_streams.streams.global_tables import publish_programmes
 from loyalty_streams.streams.topics import COMMANDS, PLAYER_EVENTS, load_specs
 
 TOPICS_DIR = Path(__file__).resolve().parents[2] / "topics"
+SECRET = "pipeline-tests-token-secret-of-32-bytes-or-more"
+
+
+def token(*roles: Role, brands: Sequence[str] = (ALL_BRANDS,), subject: str = "tests") -> str:
+    """A bearer token the test workers accept."""
+    return issue_token(SECRET, subject, roles, brands, datetime.now(UTC), timedelta(hours=1))
+
+
+READER = token(Role.SERVICE)
 
 
 def quick_downgrades() -> Programme:
@@ -76,6 +87,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
             topics_dir=TOPICS_DIR,
             app_id="loyalty-test",
             session_timeout_s=6.0,
+            api_token_secret=SECRET,
         )
         assert apply_topics(settings, load_specs(TOPICS_DIR)).ok
         publish_programmes(settings, PROGRAMMES, actor="tests", reason="test programmes")
@@ -87,11 +99,31 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
                 process.stop()
 
 
-def get(worker: ServiceProcess, path: str) -> tuple[int, dict[str, Any]]:
-    """GET a worker's view; the status and the JSON body, errors included."""
+def get(
+    worker: ServiceProcess, path: str, bearer: str | None = READER, **headers: str
+) -> tuple[int, dict[str, Any]]:
+    """GET a worker's view (as a read-only service by default); the status and the JSON body."""
+    return call(worker, "GET", path, None, bearer, **headers)
+
+
+def call(
+    worker: ServiceProcess,
+    method: str,
+    path: str,
+    body: Any = None,
+    bearer: str | None = READER,
+    **headers: str,
+) -> tuple[int, dict[str, Any]]:
+    """One request to a worker's API; the status and the JSON body, errors included."""
     url = f"http://127.0.0.1:{worker.settings.web_port}{path}"
+    if bearer is not None:
+        headers["Authorization"] = f"Bearer {bearer}"
+    data = None if body is None else json.dumps(body).encode()
+    if data is not None:
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
-        with urllib.request.urlopen(url, timeout=10) as reply:
+        with urllib.request.urlopen(request, timeout=40) as reply:
             return reply.status, json.loads(reply.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())

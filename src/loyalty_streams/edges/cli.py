@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from loyalty_streams.edges.auth import Role
 from loyalty_streams.settings import Settings, get_settings
 
 
@@ -141,6 +142,26 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _token(args: argparse.Namespace) -> int:
+    """Sign an API token with LOYALTY_API_TOKEN_SECRET."""
+    from datetime import UTC, datetime, timedelta
+
+    from loyalty_streams.edges.auth import ALL_BRANDS, issue_token
+
+    settings = get_settings()
+    brands = [ALL_BRANDS] if args.all_brands else args.brand
+    if not brands:
+        print("name the brands the token covers (--brand B ...), or --all-brands", file=sys.stderr)
+        return 2
+    ttl = timedelta(seconds=args.ttl or settings.api_token_ttl_s)
+    print(
+        issue_token(
+            settings.api_token_secret, args.subject, args.role, brands, datetime.now(UTC), ttl
+        )
+    )
+    return 0
+
+
 def _pms_webhook(_: argparse.Namespace) -> int:
     from loyalty_streams.edges.pms_webhook import run_pms_webhook
 
@@ -202,6 +223,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--reason", default="loaded from file", help="why, for the audit trail (loyalty.audit)"
     )
     load.set_defaults(handler=_programmes_load)
+
+    token = commands.add_parser("token", help="sign a bearer token for the HTTP API")
+    token.add_argument("--subject", required=True, help="who: becomes the actor of their changes")
+    token.add_argument(
+        "--role", action="append", required=True, choices=[r.value for r in Role], help="repeatable"
+    )
+    token.add_argument("--brand", action="append", default=[], help="a brand it covers; repeatable")
+    token.add_argument("--all-brands", action="store_true", help="cover every brand")
+    token.add_argument("--ttl", type=int, help="seconds; default LOYALTY_API_TOKEN_TTL_S")
+    token.set_defaults(handler=_token)
 
     commands.add_parser(
         "pms-webhook", help="POST level changes to LOYALTY_PMS_WEBHOOK_URL until Ctrl-C / SIGTERM"

@@ -6,11 +6,12 @@ and checks every point against an independent replay of the published events thr
 Last, the top player redeems their points through `loyalty.commands`.
 """
 
+import secrets
 import tempfile
 import time
 import urllib.request
 from collections import Counter, defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from loyalty_streams.domain.catalogue import Catalogue
 from loyalty_streams.domain.commands import Command, ConfirmRedemption, RedeemPoints
 from loyalty_streams.domain.outputs import PointsAccrued
 from loyalty_streams.domain.programme import shipped_programmes
+from loyalty_streams.edges.auth import ALL_BRANDS, Role, issue_token
 from loyalty_streams.edges.broker import EmbeddedBroker, free_port
 from loyalty_streams.edges.command_publisher import publish_commands
 from loyalty_streams.edges.generator import GeneratorReport, run
@@ -54,6 +56,7 @@ def run_demo(duration: float, players: int = 300, rate: float = 200.0, seed: int
                 "bootstrap_servers": broker.bootstrap_servers,
                 "data_dir": Path(tmp) / "data",
                 "web_port": free_port(),
+                "api_token_secret": secrets.token_urlsafe(32),
             }
         )
         print(apply_topics(settings, load_specs(settings.topics_dir)).render())
@@ -100,7 +103,12 @@ def _top_player(records: Records) -> tuple[str, str] | None:
 def _show_player(settings: Settings, brand_id: str, player_id: str) -> dict[str, Any]:
     """What the lookup view says about a player, printed and returned."""
     url = f"http://127.0.0.1:{settings.web_port}/loyalty/{brand_id}/{player_id}"
-    with urllib.request.urlopen(url, timeout=10) as reply:
+    bearer = issue_token(
+        settings.api_token_secret, "demo", [Role.SERVICE], [ALL_BRANDS], datetime.now(UTC),
+        timedelta(minutes=5),
+    )  # fmt: skip
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {bearer}"})
+    with urllib.request.urlopen(request, timeout=10) as reply:
         view: dict[str, Any] = orjson.loads(reply.read())
     following = view["progress"]["next_level"]
     print(f"\nGET {url}")

@@ -63,6 +63,12 @@ def run_worker(settings: Settings) -> int:
     if problems:
         print("\n".join(problems), file=sys.stderr)
         return 2
+    if settings.api_token_secret == Settings.model_fields["api_token_secret"].default:
+        print(
+            "warning: LOYALTY_API_TOKEN_SECRET is the default; anyone can sign API tokens. "
+            "Set a long random secret outside a laptop.",
+            file=sys.stderr,
+        )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     pipeline = Pipeline(settings)
     app = create_app(settings, pipeline)

@@ -8,6 +8,7 @@ never stops on input.
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import get_args
 
 import orjson
 from pydantic import ValidationError
@@ -56,6 +57,7 @@ from loyalty_streams.streams.topics import (
     REDEMPTIONS,
     REWARDS,
 )
+from loyalty_streams.validation import validation_summary
 
 OUTPUT_TOPICS: dict[type, str] = {
     PointsAccrued: POINTS_ACCRUED,
@@ -94,6 +96,8 @@ History = (
     | CommandRejected
 )
 """What a player's history keeps: every change of points or level, and refused commands."""
+
+HISTORY_TYPE_NAMES = frozenset(kind.__name__ for kind in get_args(History))
 
 CASHBACK_PREFIX = b"\x00cashback:"
 """The daily cashback log in the partition's store: `<prefix><brand>:<player>:<YYYY-MM-DD>`."""
@@ -144,7 +148,7 @@ def handle(
         inbound = (decode_command if is_command else decode_player_event)(record.value)
     except ValidationError as error:
         kind = "command" if is_command else "event"
-        return _dead(record, f"invalid {kind}: {_summary(error)}", clock)
+        return _dead(record, f"invalid {kind}: {validation_summary(error)}", clock)
     if record.key is not None and record.key != inbound.key.encode():
         return _dead(record, f"key {record.key!r} does not match {inbound.key!r}", clock)
     if isinstance(inbound, CommandEnvelope):
@@ -251,12 +255,3 @@ def _dead(record: Record, reason: str, clock: Callable[[], datetime]) -> Outcome
         failed_at=clock(),
     )
     return Outcome(sends=[(DEAD_LETTER, record.key, encode_dead_letter(letter))], dead=True)
-
-
-def _summary(error: ValidationError) -> str:
-    """The validation errors on one line: where, and what was wrong."""
-    parts = []
-    for item in error.errors(include_url=False, include_input=False):
-        where = ".".join(str(part) for part in item["loc"])
-        parts.append(f"{where}: {item['msg']}" if where else item["msg"])
-    return "; ".join(parts)

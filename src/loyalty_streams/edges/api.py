@@ -1,0 +1,435 @@
+"""The API's writes and administration: seed 0's endpoints, redemptions, birthday claims,
+programme versions, the audit trail and finance exports.
+
+No rule is decided here. A write becomes one command on `loyalty.commands`, carried out (or
+refused, with the reason) by the worker owning the player; the request then waits a moment for
+that outcome in the player's history, so the caller usually learns it in the same answer (200,
+or 409 with the refusal), and otherwise gets 202 with the command id to look it up. Programme
+versions are validated by the domain and published with their audit entry.
+"""
+
+import asyncio
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from decimal import Decimal
+from http import HTTPStatus
+from typing import Any, cast
+from uuid import uuid4
+
+import aiohttp
+import faust
+import orjson
+from aiohttp import web
+from faust.web import Request, Response
+from pydantic import ValidationError
+
+from loyalty_streams.domain.commands import (
+    AdjustPoints,
+    CancelRedemption,
+    ClaimBirthdayGift,
+    Command,
+    ConfirmRedemption,
+    ForceLevel,
+    RedeemPoints,
+)
+from loyalty_streams.domain.outputs import AdjustmentDirection
+from loyalty_streams.domain.programme import Programme
+from loyalty_streams.edges.api_base import (
+    ApiView,
+    parse_body,
+    query_integer,
+    query_moment,
+    refuse,
+)
+from loyalty_streams.edges.api_requests import (
+    AddPoints,
+    PlayerOnly,
+    PlayerRequest,
+    RequestRedemption,
+    SetPromotions,
+    UpdateStatus,
+)
+from loyalty_streams.edges.auth import ALL_BRANDS, Caller, Permission
+from loyalty_streams.edges.command_publisher import CommandSender
+from loyalty_streams.edges.exports import ExportKind, export_csv, parse_bound
+from loyalty_streams.edges.topic_scan import scan_topic
+from loyalty_streams.streams.app import Pipeline
+from loyalty_streams.streams.global_tables import publish_programmes
+from loyalty_streams.streams.topics import AUDIT
+from loyalty_streams.validation import validation_summary
+
+WAIT_S = 5.0
+"""How long a write waits for its outcome by default (`?wait=` seconds, 0 to 30)."""
+MAX_WAIT_S = 30.0
+POLL_S = 0.1
+AUDIT_LIMIT = 1000
+
+
+class CommandView(ApiView):
+    """POST a command; answered with its outcome once the owning worker has carried it out."""
+
+    permission: Permission
+    body: type[PlayerRequest]
+
+    async def post(self, request: Request, **path: str) -> Response:
+        caller = self.authorize(request, self.permission)
+        body = await parse_body(request, self.body)
+        self.authorize(request, self.permission, body.brand_id)
+        wait = _wait(request)
+        fields = {
+            "command_id": body.command_id or str(uuid4()),
+            "brand_id": body.brand_id,
+            "player_id": body.player_id,
+            "issued_at": self.pipeline.clock(),
+        }
+        try:
+            command = self.command(body, caller, fields, path)
+        except ValidationError as error:
+            raise refuse(HTTPStatus.UNPROCESSABLE_ENTITY, validation_summary(error)) from error
+        try:
+            await self.sender.send(command)
+        except RuntimeError as error:
+            raise refuse(HTTPStatus.SERVICE_UNAVAILABLE, str(error)) from error
+        return await self._outcome(request, command, wait)
+
+    sender: CommandSender
+
+    def command(
+        self, body: Any, caller: Caller, fields: dict[str, Any], path: dict[str, str]
+    ) -> Command:
+        raise NotImplementedError
+
+    async def _outcome(self, request: Request, command: Command, wait: float) -> Response:
+        """What the command did, from the player's history (via whichever worker owns it)."""
+        url = (
+            f"{self.pipeline.settings.worker_url}"
+            f"/loyalty/{command.brand_id}/{command.player_id}/history"
+        )
+        query = {"command_id": command.command_id, "since": command.issued_at.isoformat()}
+        headers = {"Authorization": request.headers["Authorization"]}
+        deadline = time.monotonic() + wait
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+            while time.monotonic() < deadline:
+                try:
+                    async with session.get(url, params=query, headers=headers) as reply:
+                        rows = (await reply.json())["history"] if reply.status == 200 else []
+                except (aiohttp.ClientError, TimeoutError, KeyError):
+                    rows = []
+                if rows:
+                    return self._carried_out(command, rows[::-1])
+                await asyncio.sleep(POLL_S)
+        return self.json(
+            {
+                "command_id": command.command_id,
+                "status": "accepted",
+                "detail": f"published; not carried out within {wait:g} s: see the player's "
+                f"history?command_id={command.command_id}",
+            },
+            status=HTTPStatus.ACCEPTED,
+        )
+
+    def _carried_out(self, command: Command, rows: list[Any]) -> Response:
+        refusal = next((row for row in rows if row["type"] == "CommandRejected"), None)
+        body: dict[str, Any] = {"command_id": command.command_id, "outputs": rows}
+        if refusal is None:
+            return self.json(body | {"status": "applied"}, status=HTTPStatus.OK)
+        return self.json(
+            body | {"status": "rejected", "code": refusal["code"], "error": refusal["reason"]},
+            status=HTTPStatus.CONFLICT,
+        )
+
+
+class AddPointsView(CommandView):
+    """Seed 0's `POST /loyalty/points/add`: a manual credit or debit, by the caller."""
+
+    permission = Permission.ADJUST_POINTS
+    body = AddPoints
+
+    def command(
+        self, body: Any, caller: Caller, fields: dict[str, Any], path: dict[str, str]
+    ) -> Command:
+        points: Decimal = body.points
+        return AdjustPoints(
+            **fields,
+            points=str(abs(points)),
+            direction=AdjustmentDirection.DEBIT if points < 0 else AdjustmentDirection.CREDIT,
+            reason=body.reason,
+            actor=caller.subject,
+        )
+
+
+class UpdateStatusView(CommandView):
+    """Seed 0's `POST /loyalty/status/update`: force a level, by the caller."""
+
+    permission = Permission.FORCE_STATUS
+    body = UpdateStatus
+
+    def command(
+        self, body: Any, caller: Caller, fields: dict[str, Any], path: dict[str, str]
+    ) -> Command:
+        return ForceLevel(
+            **fields, level=body.level, until=body.until, reason=body.reason, actor=caller.subject
+        )
+
+
+class RedeemView(CommandView):
+    permission = Permission.ACT_FOR_PLAYERS
+    body = RequestRedemption
+
+    def command(
+        self, body: Any, caller: Caller, fields: dict[str, Any], path: dict[str, str]
+    ) -> Command:
+        return RedeemPoints(**fields, points=str(body.points))
+
+
+class ConfirmView(CommandView):
+    permission = Permission.ACT_FOR_PLAYERS
+    body = PlayerOnly
+
+    def command(
+        self, body: Any, caller: Caller, fields: dict[str, Any], path: dict[str, str]
+    ) -> Command:
+        return ConfirmRedemption(**fields, redemption_id=path["redemption_id"])
+
+
+class CancelView(CommandView):
+    permission = Permission.ACT_FOR_PLAYERS
+    body = PlayerOnly
+
+    def command(
+        self, body: Any, caller: Caller, fields: dict[str, Any], path: dict[str, str]
+    ) -> Command:
+        return CancelRedemption(**fields, redemption_id=path["redemption_id"])
+
+
+class BirthdayView(CommandView):
+    permission = Permission.ACT_FOR_PLAYERS
+    body = PlayerOnly
+
+    def command(
+        self, body: Any, caller: Caller, fields: dict[str, Any], path: dict[str, str]
+    ) -> Command:
+        return ClaimBirthdayGift(**fields)
+
+
+class ProgrammeView(ApiView):
+    """The brand's programme in effect now (GET) and new versions (POST)."""
+
+    async def get(self, request: Request, brand_id: str) -> Response:
+        self.authorize(request, Permission.READ_PROGRAMMES, brand_id)
+        programme = self.pipeline.tables.catalogue.in_effect(brand_id, self.pipeline.clock())
+        if programme is None:
+            raise refuse(HTTPStatus.NOT_FOUND, f"no programme of brand {brand_id!r} in effect")
+        return self.json(programme.model_dump(mode="json"))
+
+    async def post(self, request: Request, brand_id: str) -> Response:
+        caller = self.authorize(request, Permission.PUBLISH_PROGRAMMES, brand_id)
+        programme = await parse_body(request, Programme)
+        if programme.brand_id != brand_id:
+            raise refuse(
+                HTTPStatus.UNPROCESSABLE_ENTITY,
+                f"brand_id: {programme.brand_id!r} does not match the path's {brand_id!r}",
+            )
+        reason = request.query.get("reason") or "published through the API"
+        return await publish(self, programme, caller, reason)
+
+
+class ProgrammeVersionsView(ApiView):
+    async def get(self, request: Request, brand_id: str) -> Response:
+        self.authorize(request, Permission.READ_PROGRAMMES, brand_id)
+        catalogue = self.pipeline.tables.catalogue
+        now = self.pipeline.clock()
+        current = catalogue.in_effect(brand_id, now)
+        versions = sorted(catalogue.versions(brand_id), key=lambda p: p.version)
+        return self.json(
+            {
+                "brand_id": brand_id,
+                "versions": [
+                    {
+                        "version": p.version,
+                        "name": p.name,
+                        "effective_from": p.effective_from.isoformat(),
+                        "in_effect": p is current,
+                    }
+                    for p in versions
+                ],
+            }
+        )
+
+
+class PromotionsView(ApiView):
+    """Replace the promotional multipliers: a new version of the latest, from a moment on."""
+
+    async def put(self, request: Request, brand_id: str) -> Response:
+        caller = self.authorize(request, Permission.MANAGE_PROMOTIONS, brand_id)
+        body = await parse_body(request, SetPromotions)
+        latest = self.pipeline.tables.catalogue.latest(brand_id)
+        if latest is None:
+            raise refuse(HTTPStatus.NOT_FOUND, f"no programme of brand {brand_id!r}")
+        try:
+            programme = latest.model_copy(
+                update={
+                    "promotions": body.promotions,
+                    "version": latest.version + 1,
+                    "effective_from": body.effective_from or self.pipeline.clock(),
+                }
+            )
+        except ValidationError as error:
+            raise refuse(HTTPStatus.UNPROCESSABLE_ENTITY, validation_summary(error)) from error
+        return await publish(self, programme, caller, body.reason)
+
+
+async def publish(view: ApiView, programme: Programme, caller: Caller, reason: str) -> Response:
+    """Publish a new version with its audit entry; answered once this worker has read it."""
+    catalogue = view.pipeline.tables.catalogue
+    latest = catalogue.latest(programme.brand_id)
+    if latest is not None and programme.version <= latest.version:
+        raise refuse(
+            HTTPStatus.CONFLICT,
+            f"version: {programme.version} is not above the latest, {latest.version}",
+        )
+    await asyncio.to_thread(
+        publish_programmes,
+        view.pipeline.settings,
+        [programme],
+        actor=caller.subject,
+        reason=reason,
+        previous=catalogue.latest,
+    )
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline and catalogue.latest(programme.brand_id) != programme:
+        await asyncio.sleep(POLL_S)
+    return view.json(
+        {
+            "brand_id": programme.brand_id,
+            "version": programme.version,
+            "effective_from": programme.effective_from.isoformat(),
+        },
+        status=HTTPStatus.CREATED,
+    )
+
+
+class AuditView(ApiView):
+    """The audit trail, newest first: `?brand_id=&player_id=&actor=&action=&from=&to=&limit=`."""
+
+    async def get(self, request: Request) -> Response:
+        caller = self.authorize(request, Permission.READ_AUDIT)
+        query = request.query
+        brand_id = query.get("brand_id")
+        if brand_id is None and ALL_BRANDS not in caller.brands:
+            raise refuse(HTTPStatus.BAD_REQUEST, "brand_id is required for a brand-scoped token")
+        if brand_id is not None:
+            self.authorize(request, Permission.READ_AUDIT, brand_id)
+        since, until = query_moment(query.get("from")), query_moment(query.get("to"))
+        limit = query_integer(query.get("limit"), "limit", 100, AUDIT_LIMIT)
+        wanted = {
+            name: query[name]
+            for name in ("brand_id", "player_id", "actor", "action")
+            if name in query
+        }
+
+        def matching() -> list[Any]:
+            found = []
+            for record in scan_topic(self.pipeline.settings, AUDIT, since=None, until=None):
+                entry = orjson.loads(record.value)
+                at = datetime.fromisoformat(entry["occurred_at"])
+                if (
+                    all(entry.get(name) == value for name, value in wanted.items())
+                    and caller.covers(entry["brand_id"])
+                    and (since is None or at >= since)
+                    and (until is None or at < until)
+                ):
+                    found.append(entry)
+            found.sort(key=lambda entry: entry["occurred_at"], reverse=True)
+            return found
+
+        try:
+            entries = await asyncio.to_thread(matching)
+        except (LookupError, TimeoutError) as error:
+            message = f"the audit trail cannot be read: {error}"
+            raise refuse(HTTPStatus.SERVICE_UNAVAILABLE, message) from error
+        return self.json(
+            {"entries": entries[:limit], "total": len(entries), "truncated": len(entries) > limit}
+        )
+
+
+class ExportView(ApiView):
+    """A finance CSV for a brand and date range, streamed: `?brand_id=&from=&to=`."""
+
+    async def get(self, request: Request, kind: str) -> web.StreamResponse:
+        self.authorize(request, Permission.EXPORT)
+        query = request.query
+        brand_id = query.get("brand_id", "")
+        self.authorize(request, Permission.EXPORT, brand_id)
+        try:
+            export = ExportKind(kind)
+        except ValueError as error:
+            kinds = ", ".join(k.value for k in ExportKind)
+            raise refuse(HTTPStatus.NOT_FOUND, f"no export {kind!r}; exports: {kinds}") from error
+        programme = self.pipeline.tables.catalogue.latest(brand_id)
+        if programme is None:
+            raise refuse(HTTPStatus.NOT_FOUND, f"no programme of brand {brand_id!r}")
+        try:
+            since = parse_bound(query.get("from", ""), programme.zone)
+            until = parse_bound(query.get("to", ""), programme.zone)
+            chunks = export_csv(self.pipeline.settings, export, brand_id, since, until)
+        except ValueError as error:
+            raise refuse(HTTPStatus.BAD_REQUEST, f"from/to: {error}") from error
+        name = f"{brand_id}-{export.value}-{since.date()}-{until.date()}.csv"
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/csv; charset=utf-8",
+                "Content-Disposition": f'attachment; filename="{name}"',
+            }
+        )
+        await response.prepare(cast(web.BaseRequest, request))  # Faust serves with aiohttp
+        await _stream(response, chunks)
+        await response.write_eof()
+        return response
+
+
+async def _stream(response: web.StreamResponse, chunks: Iterator[str]) -> None:
+    """Each chunk read from the topic in a thread, then written: memory stays flat."""
+    try:
+        while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
+            await response.write(chunk.encode())
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+
+
+def _wait(request: Request) -> float:
+    text = request.query.get("wait")
+    if text is None:
+        return WAIT_S
+    try:
+        wait = float(text)
+    except ValueError:
+        wait = -1.0
+    if not 0 <= wait <= MAX_WAIT_S:
+        raise refuse(HTTPStatus.BAD_REQUEST, f"wait: {text!r} is not 0 to {MAX_WAIT_S:g} seconds")
+    return wait
+
+
+def install_api(app: faust.App, pipeline: Pipeline) -> None:
+    """The API's routes. Installed before the player views: `/loyalty/audit` and the like must
+    win over `/loyalty/{playerId}` and `/loyalty/{brand_id}/{player_id}`."""
+    sender = CommandSender(pipeline.settings)
+    routes: dict[str, type[ApiView]] = {
+        "/loyalty/points/add": AddPointsView,
+        "/loyalty/status/update": UpdateStatusView,
+        "/loyalty/redemptions": RedeemView,
+        "/loyalty/redemptions/{redemption_id}/confirm": ConfirmView,
+        "/loyalty/redemptions/{redemption_id}/cancel": CancelView,
+        "/loyalty/birthday/claim": BirthdayView,
+        "/loyalty/programmes/{brand_id}": ProgrammeView,
+        "/loyalty/programmes/{brand_id}/versions": ProgrammeVersionsView,
+        "/loyalty/programmes/{brand_id}/promotions": PromotionsView,
+        "/loyalty/audit": AuditView,
+        "/loyalty/exports/{kind}": ExportView,
+    }
+    for path, view in routes.items():
+        bound = type(view.__name__, (view,), {"pipeline": pipeline, "sender": sender})
+        app.page(path)(bound)

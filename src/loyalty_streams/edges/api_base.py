@@ -1,0 +1,88 @@
+"""What every API view shares: the caller's token checked, bodies validated, errors as JSON.
+
+Errors are raised as Faust `WebError`s and answered as `{"error": "..."}` with their status: 401
+without a valid token, 403 without the permission or the brand, 400 for a malformed request,
+422 for a well-formed one that does not validate.
+"""
+
+from datetime import datetime
+from http import HTTPStatus
+from typing import TypeVar
+
+from faust.web import Request, Response, View
+from faust.web.exceptions import WebError
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from loyalty_streams.edges.auth import Caller, InvalidToken, Permission, verify_token
+from loyalty_streams.streams.app import Pipeline
+from loyalty_streams.validation import validation_summary
+
+BRAND_HEADER = "X-Brand-Id"
+"""Seed 0's `GET /loyalty/{playerId}` takes the brand from this header (or `?brand_id=`)."""
+
+Body = TypeVar("Body", bound=BaseModel)
+
+_moment: TypeAdapter[datetime] = TypeAdapter(datetime)
+
+
+def refuse(status: HTTPStatus, message: str) -> WebError:
+    return WebError(message, code=status)
+
+
+class ApiView(View):
+    pipeline: Pipeline
+
+    def authorize(
+        self, request: Request, permission: Permission, brand_id: str | None = None
+    ) -> Caller:
+        """The caller, if their token is valid, grants `permission` and covers `brand_id`."""
+        try:
+            caller = verify_token(
+                self.pipeline.settings.api_token_secret,
+                request.headers.get("Authorization"),
+                self.pipeline.clock(),
+            )
+        except InvalidToken as error:
+            raise refuse(HTTPStatus.UNAUTHORIZED, str(error)) from error
+        if not caller.may(permission):
+            roles = ", ".join(sorted(caller.roles)) or "no role"
+            raise refuse(HTTPStatus.FORBIDDEN, f"{roles} may not {permission}")
+        if brand_id is not None and not caller.covers(brand_id):
+            raise refuse(HTTPStatus.FORBIDDEN, f"the token does not cover brand {brand_id!r}")
+        return caller
+
+    async def on_request_error(self, request: Request, exc: WebError) -> Response:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.code == HTTPStatus.UNAUTHORIZED else None
+        return self.error(exc.code, exc.detail, headers=headers)
+
+
+async def parse_body(request: Request, model: type[Body]) -> Body:
+    raw = await request.read()
+    try:
+        return model.model_validate_json(raw or b"{}")
+    except ValidationError as error:
+        invalid_json = any(item["type"] == "json_invalid" for item in error.errors())
+        status = HTTPStatus.BAD_REQUEST if invalid_json else HTTPStatus.UNPROCESSABLE_ENTITY
+        raise refuse(status, validation_summary(error)) from error
+
+
+def query_moment(text: str | None) -> datetime | None:
+    """A query parameter's ISO time, which must have a UTC offset; None when absent."""
+    if text is None:
+        return None
+    try:
+        moment = _moment.validate_python(text)
+    except ValidationError as error:
+        raise refuse(HTTPStatus.BAD_REQUEST, f"{text!r} is not an ISO time") from error
+    if moment.tzinfo is None:
+        raise refuse(HTTPStatus.BAD_REQUEST, f"{text!r} has no UTC offset")
+    return moment
+
+
+def query_integer(text: str | None, name: str, default: int, most: int) -> int:
+    """A query parameter's count from 1 to `most`; `default` when absent."""
+    if text is None:
+        return default
+    if not text.isdigit() or not 1 <= int(text) <= most:
+        raise refuse(HTTPStatus.BAD_REQUEST, f"{name}: {text!r} is not 1 to {most}")
+    return int(text)

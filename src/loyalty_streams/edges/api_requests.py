@@ -1,0 +1,87 @@
+"""The bodies the API accepts, validated before anything is published.
+
+Each write becomes one command on `loyalty.commands` (or one programme version), so a request is
+carried out whole or not at all. `command_id` is optional: a client that retries with the same
+id gets one effect.
+"""
+
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+)
+
+from loyalty_streams.domain.commands import Points, Text
+from loyalty_streams.domain.events import Identifier
+from loyalty_streams.domain.money import Amount
+from loyalty_streams.domain.programme import Promotion
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+_amount: TypeAdapter[Decimal] = TypeAdapter(Amount)
+
+
+def _signed(value: Any) -> Decimal:
+    """A decimal string with an optional minus sign; never a float."""
+    negative = isinstance(value, str) and value.startswith("-")
+    try:
+        amount = _amount.validate_python(value[1:] if negative else value)
+    except ValidationError as error:
+        raise ValueError(error.errors()[0]["msg"]) from error
+    return -amount if negative else amount
+
+
+SignedPoints = Annotated[
+    Decimal,
+    BeforeValidator(_signed),
+    Field(description='Signed decimal string, at most 2 places: "250" credits, "-80" debits'),
+]
+
+
+class PlayerRequest(BaseModel):
+    model_config = _STRICT
+
+    brand_id: Identifier
+    player_id: Identifier
+    command_id: Identifier | None = Field(
+        None, description="Your id for this request; a retry with the same id has one effect"
+    )
+
+
+class AddPoints(PlayerRequest):
+    """Seed 0's `POST /loyalty/points/add`: a manual credit (points > 0) or debit (points < 0)."""
+
+    points: SignedPoints
+    reason: Text
+
+
+class UpdateStatus(PlayerRequest):
+    """Seed 0's `POST /loyalty/status/update`: force a level, until a moment or for good."""
+
+    level: Annotated[str, Field(min_length=1, max_length=50)]
+    until: AwareDatetime | None = None
+    reason: Text
+
+
+class RequestRedemption(PlayerRequest):
+    points: Points
+
+
+class PlayerOnly(PlayerRequest):
+    """Confirm or cancel a redemption (its id in the path), or claim the birthday gift."""
+
+
+class SetPromotions(BaseModel):
+    """A new programme version with these promotional multipliers, effective from a moment."""
+
+    model_config = _STRICT
+
+    promotions: tuple[Promotion, ...]
+    effective_from: AwareDatetime | None = Field(None, description="Default: now")
+    reason: Text
