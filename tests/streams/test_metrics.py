@@ -18,7 +18,7 @@ from loyalty_streams.settings import Settings
 from loyalty_streams.streams import processor as processor_module
 from loyalty_streams.streams.metrics import Census, Metrics
 from loyalty_streams.streams.processor import Batch, Processor
-from loyalty_streams.streams.records import CASHBACK_PREFIX, sweep
+from loyalty_streams.streams.records import CASHBACK_PREFIX, history_key, sweep
 from loyalty_streams.streams.state_store import PlayerTable
 from tests.domain.builders import T0, bet, bonus, programme, win
 
@@ -240,3 +240,26 @@ def test_the_sweep_counts_closed_days_after_each_checkpoint_and_sets_the_census(
     assert value(metrics, "loyalty_last_sweep_timestamp_seconds") == now.timestamp()
     assert value(metrics, "level_down_events_total", brand=AURORA, to_level="Silver") == 1
     assert value(metrics, "cashback_awarded_total", brand=AURORA, currency="EUR") == 500
+
+
+def test_the_sweep_forgets_history_rows_older_than_the_log_days(
+    stubbed: Processor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = T0 + timedelta(days=500)
+    someone = player(bet("100", player_id="old-timer"))
+    rows = {
+        history_key(AURORA, "old-timer", now - timedelta(days=days), f"o{days}"): b"{}"
+        for days in (450, processor_module.LOG_DAYS + 1, processor_module.LOG_DAYS - 1, 3)
+    }
+    other = history_key(AURORA, "someone-else", now - timedelta(days=450), "x")
+    store = stubbed.table.partition(3)
+    store.write({someone.key.encode(): someone.to_json(), **rows, other: b"{}"}, 0)
+    stubbed.owned = frozenset({3})
+    deleted: list[bytes] = []
+    monkeypatch.setattr(
+        stubbed,
+        "_checkpoint",
+        lambda batch: deleted.extend(k for k, v in batch.writes.get(3, {}).items() if v is None),
+    )
+    stubbed._sweep(now)
+    assert sorted(deleted) == sorted(list(rows)[:2])  # only the stored player's own old rows

@@ -48,6 +48,7 @@ from loyalty_streams.streams.records import (
     ProgrammeFor,
     Record,
     handle,
+    history_key,
     sweep,
 )
 from loyalty_streams.streams.state_store import PlayerTable
@@ -77,8 +78,9 @@ LAG_INTERVAL_S = 10.0
 SEEN_PREFIX = b"\x00seen:"
 """Event ids applied in a partition, kept in its store and changelog (survive a fail-over)."""
 
-CASHBACK_LOG_DAYS = 400
-"""How long rows of the daily cashback log are kept: a year of statements, and some."""
+LOG_DAYS = 400
+"""How long rows of the daily cashback log and of players' histories are kept: a year of
+statements, and some."""
 
 SEEN_DAYS = 7
 """How long an applied event id is remembered (by the day it was applied, UTC): a re-publish
@@ -287,7 +289,8 @@ class Processor:
         forget_before = _day(now - timedelta(days=SEEN_DAYS))
         census = Census(self.programme_for, now)
         closed: list[bytes] = []  # rows of the daily cashback log, for the metrics
-        log_from = (now - timedelta(days=CASHBACK_LOG_DAYS)).date().isoformat().encode()
+        kept_from = now - timedelta(days=LOG_DAYS)
+        log_from = kept_from.date().isoformat().encode()
         for partition in sorted(self.owned):
             store = self.table.partition(partition)
             for _, raw in store.items():
@@ -296,6 +299,11 @@ class Processor:
                 batch.add(outcome, partition)
                 closed.extend(row for key, row in outcome.writes if key.startswith(CASHBACK_PREFIX))
                 census.add(outcome.state or state)
+                first_kept = history_key(state.brand_id, state.player_id, kept_from)
+                for key, _ in store.items(history_key(state.brand_id, state.player_id)):
+                    if key >= first_kept:  # a player's rows sort by time: the rest are newer
+                        break
+                    batch.writes.setdefault(partition, {})[key] = None
                 checked += 1
                 if len(batch.states) >= BATCH:
                     self._checkpoint(batch)
