@@ -18,11 +18,6 @@ SCHEMAS = Path(__file__).resolve().parent / "schemas"
 
 PLAYER_EVENTS = "casino.player-events"
 
-# LOYALTY_* variables the deployment sets that settings.py does not read yet. The API token
-# secret is part of the deployment contract (Secret key LOYALTY_API_TOKEN_SECRET); settings
-# ignore unknown variables, so setting it before the code reads it is harmless.
-PENDING_SETTINGS = frozenset({"api_token_secret"})
-
 CRD_SCHEMAS = {
     ("keda.sh/v1alpha1", "ScaledObject"): "scaledobject-keda.sh-v1alpha1.json",
     ("keda.sh/v1alpha1", "TriggerAuthentication"): "triggerauthentication-keda.sh-v1alpha1.json",
@@ -32,7 +27,7 @@ CRD_SCHEMAS = {
 
 def setting_names() -> set[str]:
     """The LOYALTY_* variable names the deployment may set."""
-    return {f"LOYALTY_{name.upper()}" for name in (*Settings.model_fields, *PENDING_SETTINGS)}
+    return {f"LOYALTY_{name.upper()}" for name in Settings.model_fields}
 
 
 def setting_default(name: str) -> Any:

@@ -164,9 +164,7 @@ def test_every_reference_resolves() -> None:
                 assert "profiles" not in services()[dependency], f"{name} needs a profile"
         assert set(named_volume_mounts(service)) <= declared_volumes, name
         for source in bind_mounts(service):
-            # Docker creates a missing bind source directory; the dashboards folder is another
-            # engineer's and may not exist yet
-            assert source.exists() or source == DASHBOARDS.resolve(), source
+            assert source.exists(), source
 
 
 def test_start_order_has_no_cycle() -> None:
@@ -347,13 +345,10 @@ def test_grafana_reads_prometheus_and_provisions_the_dashboard_folder() -> None:
     assert "/api/health" in health_test(grafana)
 
 
-def test_the_dashboard_when_present_uses_the_provisioned_datasource() -> None:
-    """Provisioning does not resolve an export's ${DS_...} inputs: a dashboard must name the
+def test_the_dashboard_uses_the_provisioned_datasource() -> None:
+    """Provisioning does not resolve an export's ${DS_...} inputs: the dashboard must name the
     provisioned datasource (uid "prometheus") or a datasource variable of its own."""
-    dashboard_file = DASHBOARDS / "loyalty.json"
-    if not dashboard_file.exists():  # another engineer's file, not written yet
-        return
-    dashboard = json.loads(dashboard_file.read_text())
+    dashboard = json.loads((DASHBOARDS / "loyalty.json").read_text())
     variables = {v["name"] for v in dashboard.get("templating", {}).get("list", [])}
     allowed = {"prometheus"} | {f"${name}" for name in variables} | {f"${{{n}}}" for n in variables}
     used = set()
