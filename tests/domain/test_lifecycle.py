@@ -297,9 +297,17 @@ def test_a_forced_status_is_audited_with_the_levels_before_and_after() -> None:
     assert entry.after["forced_until"] == until.isoformat()
 
 
-def test_players_own_commands_are_not_audited() -> None:
-    assert audit_of(player_with("5000"), "RedeemPoints", points="1000") is None
-    assert audit_of(player_with("5000"), "ClaimBirthdayGift") is None
+def test_commands_are_audited_when_a_person_issued_them() -> None:
+    assert audit_of(player_with("5000"), "RedeemPoints", points="1000") is None  # the cashier
+    entry = audit_of(player_with("5000"), "RedeemPoints", points="1000", actor="ops-anna")
+    assert entry is not None
+    assert (entry.action, entry.actor, entry.reason) == (
+        AuditAction.REDEMPTION_REQUEST, "ops-anna", "RedeemPoints",
+    )  # fmt: skip
+    assert entry.before is not None and entry.after is not None
+    assert (entry.before["points_held"], entry.after["points_held"]) == ("0", "1000")
+    refused = audit_of(player_with("5000"), "ClaimBirthdayGift", actor="ops-anna")
+    assert refused is not None and refused.outcome is AuditOutcome.REJECTED
 
 
 # -- birthday gifts ---------------------------------------------------------------------------

@@ -161,11 +161,14 @@ def test_writes_through_the_api_are_carried_out_audited_and_kept_in_the_history(
     status, audit = call(worker, "GET", f"/loyalty/audit?brand_id={BRAND}", None, ADMIN)
     assert status == 200
     entries = [(e["action"], e["outcome"], e["actor"]) for e in audit["entries"]][::-1]
-    assert entries[-5:] == [
+    assert entries[-8:] == [
         ("points.adjust", "applied", "anna"),
         ("points.adjust", "rejected", "anna"),
         ("status.force", "applied", "anna"),
         ("status.force", "rejected", "anna"),
+        ("redemption.request", "applied", "anna"),
+        ("redemption.confirm", "applied", "anna"),
+        ("birthday.claim", "rejected", "anna"),
         ("programme.publish", "applied", "mark"),
     ]  # fmt: skip
     change = audit["entries"][0]

@@ -36,6 +36,11 @@ class CommandEnvelope(BaseModel):
     brand_id: Identifier
     player_id: Identifier
     issued_at: AwareDatetime = Field(description="When the command was issued, with a UTC offset")
+    actor: Actor | None = Field(
+        None,
+        description="The person who issued it (an operator acting for the player); such commands "
+        "are recorded in the audit trail. Required for adjustments and forced levels",
+    )
 
     @property
     def key(self) -> str:

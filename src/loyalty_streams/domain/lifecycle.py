@@ -4,7 +4,8 @@
 changed, a repeat of a command (same `command_id`, or a source offset at or below the record's
 stamp) changes and emits nothing, and a command that cannot be carried out changes no balance
 and emits one `CommandRejected` saying why. An operator's command (a manual adjustment, a forced
-status) also emits an `AuditEntry`, carried out or refused, with the figures before and after.
+status, or any command naming the `actor` who issued it) also emits an `AuditEntry`, carried out
+or refused, with the figures before and after.
 
 Conservation holds after every command: accrued - redeemed - expired - debited + credited =
 available + held, each of them never negative.
@@ -88,8 +89,8 @@ def execute(
             outputs = _carry_out(new, command, programme)
         except Refused as refusal:
             outputs = (_rejected(new, command, refusal.code, refusal.reason),)
-    if isinstance(command, AdjustPoints | ForceLevel):
-        outputs = (*outputs, _audit(command, before, new, programme, outputs))
+    if command.actor is not None:
+        outputs = (*outputs, _audit(command, command.actor, before, new, programme, outputs))
     return new, outputs
 
 
@@ -321,8 +322,19 @@ def _rejected(state: PlayerState, command: Command, code: str, reason: str) -> C
     )
 
 
+AUDIT_ACTIONS: dict[str, AuditAction] = {
+    "AdjustPoints": AuditAction.POINTS_ADJUST,
+    "ForceLevel": AuditAction.STATUS_FORCE,
+    "RedeemPoints": AuditAction.REDEMPTION_REQUEST,
+    "ConfirmRedemption": AuditAction.REDEMPTION_CONFIRM,
+    "CancelRedemption": AuditAction.REDEMPTION_CANCEL,
+    "ClaimBirthdayGift": AuditAction.BIRTHDAY_CLAIM,
+}
+
+
 def _audit(
-    command: AdjustPoints | ForceLevel,
+    command: Command,
+    actor: str,
     before: dict[str, Any],
     state: PlayerState,
     programme: Programme,
@@ -330,16 +342,16 @@ def _audit(
 ) -> AuditEntry:
     """The audit trail's entry for an operator's command, carried out or refused."""
     refusal = next((o for o in outputs if isinstance(o, CommandRejected)), None)
-    adjusting = isinstance(command, AdjustPoints)
+    stated = command.reason if isinstance(command, AdjustPoints | ForceLevel) else command.type
     return AuditEntry(
         output_id=f"{command.command_id}:audit",
         brand_id=state.brand_id,
         player_id=state.player_id,
         occurred_at=command.issued_at,
-        actor=command.actor,
-        action=AuditAction.POINTS_ADJUST if adjusting else AuditAction.STATUS_FORCE,
+        actor=actor,
+        action=AUDIT_ACTIONS[command.type],
         outcome=AuditOutcome.APPLIED if refusal is None else AuditOutcome.REJECTED,
-        reason=command.reason if refusal is None else f"{command.reason} ({refusal.reason})",
+        reason=stated if refusal is None else f"{stated} ({refusal.reason})",
         command_id=command.command_id,
         before=before,
         after=_snapshot(state, programme),

@@ -338,6 +338,10 @@ class GmsFlagChanged:
 class AuditAction(StrEnum):
     POINTS_ADJUST = "points.adjust"
     STATUS_FORCE = "status.force"
+    REDEMPTION_REQUEST = "redemption.request"
+    REDEMPTION_CONFIRM = "redemption.confirm"
+    REDEMPTION_CANCEL = "redemption.cancel"
+    BIRTHDAY_CLAIM = "birthday.claim"
     PROGRAMME_PUBLISH = "programme.publish"
 
 

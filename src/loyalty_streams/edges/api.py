@@ -82,9 +82,10 @@ class CommandView(ApiView):
             "brand_id": body.brand_id,
             "player_id": body.player_id,
             "issued_at": self.pipeline.clock(),
+            "actor": caller.subject,  # recorded in the audit trail, whatever the body says
         }
         try:
-            command = self.command(body, caller, fields, path)
+            command = self.command(body, fields, path)
         except ValidationError as error:
             raise refuse(HTTPStatus.UNPROCESSABLE_ENTITY, validation_summary(error)) from error
         try:
@@ -95,9 +96,7 @@ class CommandView(ApiView):
 
     sender: CommandSender
 
-    def command(
-        self, body: Any, caller: Caller, fields: dict[str, Any], path: dict[str, str]
-    ) -> Command:
+    def command(self, body: Any, fields: dict[str, Any], path: dict[str, str]) -> Command:
         raise NotImplementedError
 
     async def _outcome(self, request: Request, command: Command, wait: float) -> Response:
@@ -146,16 +145,13 @@ class AddPointsView(CommandView):
     permission = Permission.ADJUST_POINTS
     body = AddPoints
 
-    def command(
-        self, body: Any, caller: Caller, fields: dict[str, Any], path: dict[str, str]
-    ) -> Command:
+    def command(self, body: Any, fields: dict[str, Any], path: dict[str, str]) -> Command:
         points: Decimal = body.points
         return AdjustPoints(
             **fields,
             points=str(abs(points)),
             direction=AdjustmentDirection.DEBIT if points < 0 else AdjustmentDirection.CREDIT,
             reason=body.reason,
-            actor=caller.subject,
         )
 
 
@@ -165,21 +161,15 @@ class UpdateStatusView(CommandView):
     permission = Permission.FORCE_STATUS
     body = UpdateStatus
 
-    def command(
-        self, body: Any, caller: Caller, fields: dict[str, Any], path: dict[str, str]
-    ) -> Command:
-        return ForceLevel(
-            **fields, level=body.level, until=body.until, reason=body.reason, actor=caller.subject
-        )
+    def command(self, body: Any, fields: dict[str, Any], path: dict[str, str]) -> Command:
+        return ForceLevel(**fields, level=body.level, until=body.until, reason=body.reason)
 
 
 class RedeemView(CommandView):
     permission = Permission.ACT_FOR_PLAYERS
     body = RequestRedemption
 
-    def command(
-        self, body: Any, caller: Caller, fields: dict[str, Any], path: dict[str, str]
-    ) -> Command:
+    def command(self, body: Any, fields: dict[str, Any], path: dict[str, str]) -> Command:
         return RedeemPoints(**fields, points=str(body.points))
 
 
@@ -187,9 +177,7 @@ class ConfirmView(CommandView):
     permission = Permission.ACT_FOR_PLAYERS
     body = PlayerOnly
 
-    def command(
-        self, body: Any, caller: Caller, fields: dict[str, Any], path: dict[str, str]
-    ) -> Command:
+    def command(self, body: Any, fields: dict[str, Any], path: dict[str, str]) -> Command:
         return ConfirmRedemption(**fields, redemption_id=path["redemption_id"])
 
 
@@ -197,9 +185,7 @@ class CancelView(CommandView):
     permission = Permission.ACT_FOR_PLAYERS
     body = PlayerOnly
 
-    def command(
-        self, body: Any, caller: Caller, fields: dict[str, Any], path: dict[str, str]
-    ) -> Command:
+    def command(self, body: Any, fields: dict[str, Any], path: dict[str, str]) -> Command:
         return CancelRedemption(**fields, redemption_id=path["redemption_id"])
 
 
@@ -207,9 +193,7 @@ class BirthdayView(CommandView):
     permission = Permission.ACT_FOR_PLAYERS
     body = PlayerOnly
 
-    def command(
-        self, body: Any, caller: Caller, fields: dict[str, Any], path: dict[str, str]
-    ) -> Command:
+    def command(self, body: Any, fields: dict[str, Any], path: dict[str, str]) -> Command:
         return ClaimBirthdayGift(**fields)
 
 
