@@ -19,7 +19,7 @@ from tests.deploy.support import ROOT, SCHEMAS, cli, setting_names
 
 COMPOSE = ROOT / "docker-compose.yml"
 PROMETHEUS = ROOT / "deploy" / "prometheus" / "prometheus.yml"
-ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
+ALERTS = ROOT / "helm" / "loyalty-streams" / "files" / "alerts.yml"  # the chart's too
 PROVISIONING = ROOT / "deploy" / "grafana" / "provisioning"
 DASHBOARDS = ROOT / "deploy" / "grafana" / "dashboards"
 
@@ -295,6 +295,7 @@ def test_prometheus_scrapes_metrics_of_every_worker() -> None:
     assert mounted[ALERTS.resolve()] == "/etc/prometheus/alerts.yml"
     config = yaml.safe_load(PROMETHEUS.read_text())
     assert config["rule_files"] == ["/etc/prometheus/alerts.yml"]
+    # the alert rules, the dashboard and the chart's ServiceMonitor (jobLabel) share this job
     job = next(j for j in config["scrape_configs"] if j["job_name"] == "loyalty-streams")
     assert job["metrics_path"] == "/metrics"
     targets = {t for group in job["static_configs"] for t in group["targets"]}

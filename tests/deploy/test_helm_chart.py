@@ -150,7 +150,7 @@ def test_the_validation_is_not_vacuous() -> None:
     statefulset = copy.deepcopy(workers("defaults"))
     statefulset["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] = "x"
     assert manifest_errors(statefulset, "1.37")
-    for kind in ("ScaledObject", "TriggerAuthentication", "ServiceMonitor"):
+    for kind in ("ScaledObject", "TriggerAuthentication", "ServiceMonitor", "PrometheusRule"):
         resource = copy.deepcopy(one("production", kind))
         resource["spec"]["unknownField"] = True
         assert manifest_errors(resource, "1.37"), kind
@@ -395,6 +395,29 @@ def test_the_service_monitor_scrapes_metrics_of_the_api_service() -> None:
     assert endpoint["port"] in {p["name"] for p in selected[0]["spec"]["ports"]}
     assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     assert of_kind("defaults", "ServiceMonitor") == []
+
+
+def test_the_service_monitor_labels_the_job_as_the_alerts_expect() -> None:
+    """job="loyalty-streams" in the alert rules and dashboard: the compose scrape job's name,
+    and the chart's job through the ServiceMonitor's jobLabel (a label of the API Service)."""
+    monitor = one("production", "ServiceMonitor")
+    api = next(
+        s
+        for s in of_kind("production", "Service")
+        if selects(monitor["spec"]["selector"]["matchLabels"], s["metadata"]["labels"])
+    )
+    job = api["metadata"]["labels"][monitor["spec"]["jobLabel"]]
+    assert job == "loyalty-streams"
+    groups = one("production", "PrometheusRule")["spec"]["groups"]
+    exprs = [rule["expr"] for group in groups for rule in group["rules"]]
+    assert any('job="loyalty-streams"' in expr for expr in exprs)
+
+
+def test_the_prometheus_rule_carries_the_alert_rules_file_unchanged() -> None:
+    rule = one("production", "PrometheusRule")
+    assert rule["spec"] == yaml.safe_load((CHART / "files" / "alerts.yml").read_text())
+    assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert of_kind("defaults", "PrometheusRule") == []
 
 
 def test_the_topics_job_applies_topics_before_install_and_upgrade() -> None:

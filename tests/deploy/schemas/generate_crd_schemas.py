@@ -1,4 +1,5 @@
-"""Regenerate the vendored CRD schemas (ScaledObject, TriggerAuthentication, ServiceMonitor).
+"""Regenerate the vendored CRD schemas (KEDA's ScaledObject and TriggerAuthentication, the
+Prometheus Operator's ServiceMonitor and PrometheusRule).
 
 The Kubernetes schemas of kubernetes-validate cover built-in kinds only. The schemas of the
 custom resources the chart renders are generated from the typed models of the CRDs published on
@@ -34,7 +35,7 @@ def strict(schema: Any) -> Any:
 
 def main() -> None:
     from cloudcoil.models.keda.v1alpha1 import ScaledObject, TriggerAuthentication
-    from cloudcoil.models.prometheus_operator.v1 import ServiceMonitor
+    from cloudcoil.models.prometheus_operator.v1 import PrometheusRule, ServiceMonitor
 
     models = {
         "scaledobject-keda.sh-v1alpha1.json": (ScaledObject, "cloudcoil.models.keda"),
@@ -44,6 +45,10 @@ def main() -> None:
         ),
         "servicemonitor-monitoring.coreos.com-v1.json": (
             ServiceMonitor,
+            "cloudcoil.models.prometheus_operator",
+        ),
+        "prometheusrule-monitoring.coreos.com-v1.json": (
+            PrometheusRule,
             "cloudcoil.models.prometheus_operator",
         ),
     }
