@@ -2,7 +2,10 @@
 
 from datetime import UTC, datetime, timedelta
 
-from loyalty_streams.domain.catalogue import Catalogue
+import pytest
+from pydantic import ValidationError
+
+from loyalty_streams.domain.catalogue import Catalogue, StaleVersion
 from tests.domain.builders import programme
 
 AURORA = programme()
@@ -28,3 +31,22 @@ def test_the_same_version_published_again_replaces_the_earlier_copy() -> None:
     catalogue = Catalogue([AURORA, renamed])
     assert len(catalogue) == 1
     assert catalogue.in_effect("aurora-casino", datetime(2026, 6, 1, tzinfo=UTC)) is renamed
+
+
+def test_a_new_version_must_number_above_the_latest_and_a_successor_does() -> None:
+    aurora = programme()
+    catalogue = Catalogue([aurora])
+    with pytest.raises(StaleVersion, match="version: 1 is not above the latest, 1"):
+        catalogue.check_new(aurora)
+    later = datetime(2027, 1, 1, tzinfo=UTC)
+    successor = catalogue.successor(aurora.brand_id, later, promotions=())
+    assert (successor.version, successor.effective_from) == (2, later)
+    catalogue.check_new(successor)
+    with pytest.raises(KeyError):
+        catalogue.successor("nobody", later)
+    overlapping = [
+        {"name": n, "multiplier": "2", "starts_at": later, "ends_at": later + timedelta(days=2)}
+        for n in ("A", "B")
+    ]
+    with pytest.raises(ValidationError, match="overlap"):
+        catalogue.successor(aurora.brand_id, later, promotions=overlapping)

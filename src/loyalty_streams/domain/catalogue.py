@@ -7,9 +7,14 @@ the version it used and be explained later.
 
 from bisect import bisect_right
 from datetime import datetime
+from typing import Any
 
 from loyalty_streams.domain.outputs import AuditAction, AuditEntry, AuditOutcome
 from loyalty_streams.domain.programme import Programme
+
+
+class StaleVersion(ValueError):
+    """A new version must number above the brand's latest; an existing number is history."""
 
 
 class Catalogue:
@@ -45,6 +50,24 @@ class Catalogue:
     def latest(self, brand_id: str) -> Programme | None:
         """The brand's highest version number, whenever it takes effect."""
         return max(self.versions(brand_id), key=lambda p: p.version, default=None)
+
+    def check_new(self, programme: Programme) -> None:
+        """Refuse a version that does not number above the brand's latest (`StaleVersion`)."""
+        latest = self.latest(programme.brand_id)
+        if latest is not None and programme.version <= latest.version:
+            raise StaleVersion(
+                f"version: {programme.version} is not above the latest, {latest.version}"
+            )
+
+    def successor(self, brand_id: str, effective_from: datetime, **changes: Any) -> Programme:
+        """The brand's latest version with `changes`, numbered next, from `effective_from`;
+        validated afresh (pydantic's ValidationError names a bad field). KeyError: no brand."""
+        latest = self.latest(brand_id)
+        if latest is None:
+            raise KeyError(brand_id)
+        return latest.model_copy(
+            update=changes | {"version": latest.version + 1, "effective_from": effective_from}
+        )
 
     def versions(self, brand_id: str) -> list[Programme]:
         entry = self._by_brand.get(brand_id)

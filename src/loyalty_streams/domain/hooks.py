@@ -34,7 +34,7 @@ def follow_ups(
         if isinstance(output, LevelChanged):
             found.extend(_level_follow_ups(output, programme))
         elif isinstance(output, PointsExpiring):
-            level = programme.levels[programme.level_index(state.level_rank)]
+            level = programme.level_at(state.level_rank)
             found.append(_notification(output, Template.POINTS_EXPIRING, level, programme))
     return tuple(found)
 
@@ -53,7 +53,7 @@ def high_rtp(programme: Programme, rank: int) -> bool:
 
 
 def _level_follow_ups(change: LevelChanged, programme: Programme) -> list[FollowUp]:
-    level = programme.levels[programme.level_index(change.to_rank)]
+    level = programme.level_at(change.to_rank)
     up = change.direction is Direction.UP
     found: list[FollowUp] = [
         CampaignTriggered(

@@ -290,7 +290,7 @@ def _birthday(
     year = at.astimezone(programme.zone).year
     if state.birthday_year == year:
         raise Refused("already_claimed", f"the birthday gift of {year} was already claimed")
-    level = programme.levels[programme.level_index(state.level_rank)]
+    level = programme.level_at(state.level_rank)
     if not level.birthday_gift_gc and not level.birthday_gift_sc:
         raise Refused("no_gift", f"level {level.name} has no birthday gift")
     state.birthday_year = year
@@ -362,12 +362,10 @@ def _snapshot(state: PlayerState, programme: Programme) -> dict[str, Any]:
     """The figures an operator's command may change, for the audit trail."""
     forced = state.forced
     return {
-        "level": programme.levels[programme.level_index(state.level_rank)].name,
+        "level": programme.level_at(state.level_rank).name,
         "points_available": str(state.points_available),
         "points_held": str(state.points_held),
-        "forced_level": None
-        if forced is None
-        else programme.levels[programme.level_index(forced.rank)].name,
+        "forced_level": None if forced is None else programme.level_at(forced.rank).name,
         "forced_until": None
         if forced is None or forced.until is None
         else forced.until.isoformat(),

@@ -21,7 +21,7 @@ def boosted(programme: Programme, rank: int, boost: Boost, base: Decimal) -> Dec
     """`base` multiplied by the level of `rank`'s multiplier for `boost`."""
     if base < 0:
         raise ValueError(f"base amount {base} is negative")
-    level = programme.levels[programme.level_index(rank)]
+    level = programme.level_at(rank)
     factor = level.daily_bonus_multiplier if boost is Boost.DAILY_BONUS else level.store_multiplier
     with localcontext(EXACT):
         return (base * factor).quantize(CENT, rounding=ROUND_DOWN)

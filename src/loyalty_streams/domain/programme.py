@@ -280,6 +280,10 @@ class Programme(BaseModel):
         """Position of a rank in `levels`; an unknown rank (after a change) maps to the lowest."""
         return self._rank_index.get(rank, 0)
 
+    def level_at(self, rank: int) -> Level:
+        """The level of a rank; an unknown rank (after a change) is the lowest."""
+        return self.levels[self.level_index(rank)]
+
     @cached_property
     def thresholds(self) -> tuple[Decimal, ...]:
         return tuple(level.threshold for level in self.levels)

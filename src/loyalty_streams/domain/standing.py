@@ -63,7 +63,7 @@ def standing(state: PlayerState, programme: Programme, now: datetime) -> dict[st
         "forced_level": None
         if forced is None
         else {
-            "level": programme.levels[programme.level_index(forced.rank)].name,
+            "level": programme.level_at(forced.rank).name,
             "reason": forced.reason,
             "actor": forced.actor,
             "since": forced.since.isoformat(),

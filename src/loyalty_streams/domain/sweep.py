@@ -138,7 +138,7 @@ def _close_days(
     due = sorted(day for day in state.ledgers if day < today)
     if not due:
         return [], ()
-    level = programme.levels[programme.level_index(state.level_rank)]
+    level = programme.level_at(state.level_rank)
     currency = programme.turnover_currency
     awarded: list[Output] = []
     log = []

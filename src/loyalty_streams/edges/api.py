@@ -24,6 +24,7 @@ from aiohttp import web
 from faust.web import Request, Response
 from pydantic import ValidationError
 
+from loyalty_streams.domain.catalogue import StaleVersion
 from loyalty_streams.domain.commands import (
     AdjustPoints,
     CancelRedemption,
@@ -52,7 +53,7 @@ from loyalty_streams.edges.api_requests import (
 )
 from loyalty_streams.edges.auth import ALL_BRANDS, Caller, Permission
 from loyalty_streams.edges.command_publisher import CommandSender
-from loyalty_streams.edges.exports import ExportKind, export_csv, parse_bound
+from loyalty_streams.edges.exports import ExportKind, brand_zone, export_csv, parse_bound
 from loyalty_streams.edges.topic_scan import scan_topic
 from loyalty_streams.streams.app import Pipeline
 from loyalty_streams.streams.global_tables import publish_programmes
@@ -71,6 +72,7 @@ class CommandView(ApiView):
 
     permission: Permission
     body: type[PlayerRequest]
+    sender: CommandSender
 
     async def post(self, request: Request, **path: str) -> Response:
         caller = self.authorize(request, self.permission)
@@ -93,8 +95,6 @@ class CommandView(ApiView):
         except RuntimeError as error:
             raise refuse(HTTPStatus.SERVICE_UNAVAILABLE, str(error)) from error
         return await self._outcome(request, command, wait)
-
-    sender: CommandSender
 
     def command(self, body: Any, fields: dict[str, Any], path: dict[str, str]) -> Command:
         raise NotImplementedError
@@ -248,17 +248,14 @@ class PromotionsView(ApiView):
     async def put(self, request: Request, brand_id: str) -> Response:
         caller = self.authorize(request, Permission.MANAGE_PROMOTIONS, brand_id)
         body = await parse_body(request, SetPromotions)
-        latest = self.pipeline.tables.catalogue.latest(brand_id)
-        if latest is None:
-            raise refuse(HTTPStatus.NOT_FOUND, f"no programme of brand {brand_id!r}")
         try:
-            programme = latest.model_copy(
-                update={
-                    "promotions": body.promotions,
-                    "version": latest.version + 1,
-                    "effective_from": body.effective_from or self.pipeline.clock(),
-                }
+            programme = self.pipeline.tables.catalogue.successor(
+                brand_id,
+                body.effective_from or self.pipeline.clock(),
+                promotions=body.promotions,
             )
+        except KeyError as error:
+            raise refuse(HTTPStatus.NOT_FOUND, f"no programme of brand {brand_id!r}") from error
         except ValidationError as error:
             raise refuse(HTTPStatus.UNPROCESSABLE_ENTITY, validation_summary(error)) from error
         return await publish(self, programme, caller, body.reason)
@@ -267,12 +264,10 @@ class PromotionsView(ApiView):
 async def publish(view: ApiView, programme: Programme, caller: Caller, reason: str) -> Response:
     """Publish a new version with its audit entry; answered once this worker has read it."""
     catalogue = view.pipeline.tables.catalogue
-    latest = catalogue.latest(programme.brand_id)
-    if latest is not None and programme.version <= latest.version:
-        raise refuse(
-            HTTPStatus.CONFLICT,
-            f"version: {programme.version} is not above the latest, {latest.version}",
-        )
+    try:
+        catalogue.check_new(programme)
+    except StaleVersion as error:
+        raise refuse(HTTPStatus.CONFLICT, str(error)) from error
     await asyncio.to_thread(
         publish_programmes,
         view.pipeline.settings,
@@ -351,12 +346,12 @@ class ExportView(ApiView):
         except ValueError as error:
             kinds = ", ".join(k.value for k in ExportKind)
             raise refuse(HTTPStatus.NOT_FOUND, f"no export {kind!r}; exports: {kinds}") from error
-        programme = self.pipeline.tables.catalogue.latest(brand_id)
-        if programme is None:
+        zone = brand_zone(self.pipeline.tables.catalogue, brand_id, self.pipeline.clock())
+        if zone is None:
             raise refuse(HTTPStatus.NOT_FOUND, f"no programme of brand {brand_id!r}")
         try:
-            since = parse_bound(query.get("from", ""), programme.zone)
-            until = parse_bound(query.get("to", ""), programme.zone)
+            since = parse_bound(query.get("from", ""), zone)
+            until = parse_bound(query.get("to", ""), zone)
             chunks = export_csv(self.pipeline.settings, export, brand_id, since, until)
         except ValueError as error:
             raise refuse(HTTPStatus.BAD_REQUEST, f"from/to: {error}") from error

@@ -5,9 +5,10 @@ without a valid token, 403 without the permission or the brand, 400 for a malfor
 422 for a well-formed one that does not validate.
 """
 
+from collections.abc import MutableMapping
 from datetime import datetime
 from http import HTTPStatus
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 from faust.web import Request, Response, View
 from faust.web.exceptions import WebError
@@ -22,6 +23,8 @@ BRAND_HEADER = "X-Brand-Id"
 
 Body = TypeVar("Body", bound=BaseModel)
 
+CALLER = "loyalty.caller"
+
 _moment: TypeAdapter[datetime] = TypeAdapter(datetime)
 
 
@@ -35,15 +38,23 @@ class ApiView(View):
     def authorize(
         self, request: Request, permission: Permission, brand_id: str | None = None
     ) -> Caller:
-        """The caller, if their token is valid, grants `permission` and covers `brand_id`."""
-        try:
-            caller = verify_token(
-                self.pipeline.settings.api_token_secret,
-                request.headers.get("Authorization"),
-                self.pipeline.clock(),
-            )
-        except InvalidToken as error:
-            raise refuse(HTTPStatus.UNAUTHORIZED, str(error)) from error
+        """The caller, if their token is valid, grants `permission` and covers `brand_id`.
+
+        The token is verified once per request: a view checks the role first and the brand once
+        it has read it (from the path, the query or the body), without decoding again.
+        """
+        scope = cast(MutableMapping[str, Any], request)  # aiohttp's request holds per-request state
+        caller: Caller | None = scope.get(CALLER)
+        if caller is None:
+            try:
+                caller = verify_token(
+                    self.pipeline.settings.api_token_secret,
+                    request.headers.get("Authorization"),
+                    self.pipeline.clock(),
+                )
+            except InvalidToken as error:
+                raise refuse(HTTPStatus.UNAUTHORIZED, str(error)) from error
+            scope[CALLER] = caller
         if not caller.may(permission):
             roles = ", ".join(sorted(caller.roles)) or "no role"
             raise refuse(HTTPStatus.FORBIDDEN, f"{roles} may not {permission}")

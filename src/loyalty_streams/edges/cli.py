@@ -62,7 +62,7 @@ def _programmes_load(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from loyalty_streams.domain.programme import load_programme, shipped_programmes
-    from loyalty_streams.streams.global_tables import GlobalTables, publish_programmes
+    from loyalty_streams.streams.global_tables import publish_programmes, read_catalogue
 
     try:
         programmes = [load_programme(path) for path in args.files]
@@ -75,15 +75,13 @@ def _programmes_load(args: argparse.Namespace) -> int:
         print("name programme files, or --shipped", file=sys.stderr)
         return 2
     settings = get_settings()
-    current = GlobalTables(settings)
-    current.start()  # the versions they supersede, for the audit trail
-    current.stop()
+    current = read_catalogue(settings)  # the versions they supersede, for the audit trail
     publish_programmes(
         settings,
         programmes,
         actor=f"cli:{getpass.getuser()}",
         reason=args.reason,
-        previous=current.catalogue.latest,
+        previous=current.latest,
     )
     for programme in programmes:
         print(
@@ -114,10 +112,13 @@ def _command(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     """A finance CSV export; dates and naive times are in the brand's time zone."""
+    from datetime import UTC, datetime
+
     from loyalty_streams.edges.exports import ExportKind, brand_zone, export_csv, parse_bound
+    from loyalty_streams.streams.global_tables import read_catalogue
 
     settings = _service_logging(get_settings())
-    zone = brand_zone(settings, args.brand)
+    zone = brand_zone(read_catalogue(settings), args.brand, datetime.now(UTC))
     if zone is None:
         print(f"not exported: no programme of brand {args.brand!r}", file=sys.stderr)
         return 1

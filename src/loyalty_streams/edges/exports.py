@@ -27,14 +27,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
-from pydantic import ValidationError
 
 from loyalty_streams.domain.catalogue import Catalogue
-from loyalty_streams.domain.programme import Programme
 from loyalty_streams.edges.topic_reader import ReadRecord
 from loyalty_streams.edges.topic_scan import scan_topic
 from loyalty_streams.settings import Settings
-from loyalty_streams.streams.topics import POINTS_ACCRUED, PROGRAMMES, REDEMPTIONS, REWARDS
+from loyalty_streams.streams.topics import POINTS_ACCRUED, REDEMPTIONS, REWARDS
 
 log = logging.getLogger(__name__)
 
@@ -374,18 +372,10 @@ def _check_range(brand_id: str, since: datetime, until: datetime) -> None:
 # -- for the command line: dates in the brand's time zone ----------------------------------
 
 
-def brand_zone(settings: Settings, brand_id: str) -> ZoneInfo | None:
-    """The time zone of the brand's programme in effect now (its first version if none yet);
-    None when `loyalty.programmes` has no programme of the brand."""
-    catalogue = Catalogue()
-    for record in scan_topic(settings, PROGRAMMES, since=None, until=None):
-        if record.key is not None and not record.key.startswith(f"{brand_id}:".encode()):
-            continue
-        try:
-            catalogue.add(Programme.model_validate_json(record.value))
-        except ValidationError:
-            continue  # the workers skip it too
-    programme = catalogue.in_effect(brand_id, datetime.now(UTC))
+def brand_zone(catalogue: Catalogue, brand_id: str, now: datetime) -> ZoneInfo | None:
+    """The time zone export dates are read in: the brand's programme in effect now (its first
+    version if none is yet); None for a brand without a programme."""
+    programme = catalogue.in_effect(brand_id, now)
     if programme is None:
         versions = catalogue.versions(brand_id)
         if not versions:

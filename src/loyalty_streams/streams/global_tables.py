@@ -96,6 +96,14 @@ class GlobalTables:
             log.error("%s offset %s skipped: %s", message.topic(), message.offset(), error)
 
 
+def read_catalogue(settings: Settings) -> Catalogue:
+    """Every programme version on the topic, read once as a worker reads them (for the CLI)."""
+    tables = GlobalTables(settings)
+    tables.start()
+    tables.stop()
+    return tables.catalogue
+
+
 def publish_programmes(
     settings: Settings,
     programmes: list[Programme],

@@ -217,7 +217,7 @@ class Census:
         if programme is None:
             return
         brand = state.brand_id
-        level = programme.levels[programme.level_index(state.level_rank)].name
+        level = programme.level_at(state.level_rank).name
         self.levels[brand, level] += 1
         last = state.last_activity
         if last is not None:
