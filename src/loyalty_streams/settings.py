@@ -42,6 +42,12 @@ class Settings(BaseSettings):
         gt=0,
         description="How often the sweep re-evaluates every owned player (decay, downgrades)",
     )
+    player_cache_size: int = Field(
+        100_000,
+        ge=0,
+        description="Decoded player records the fold thread keeps in memory (about 4 KB each), "
+        "so returning players skip RocksDB; 0 turns the cache off",
+    )
     seed_programmes: bool = Field(
         True, description="Publish the shipped programmes when loyalty.programmes is empty"
     )

@@ -1,7 +1,7 @@
 """The agent's logic without a broker: fold good records, dead-letter everything else."""
 
 import base64
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import get_args
 
 import orjson
@@ -228,6 +228,15 @@ def test_points_and_level_changes_and_refusals_are_kept_in_the_players_history()
     ((key, value),) = outcome.writes
     assert key.startswith(history_key("aurora-casino", "p1"))
     assert orjson.loads(value)["type"] == "CommandRejected"
+
+
+def test_history_keys_are_utc_to_the_microsecond_and_sort_by_time() -> None:
+    new_york = timezone(timedelta(hours=-5))
+    on_the_second = history_key("b", "p", datetime(2026, 11, 21, 9, 30, tzinfo=new_york), "x")
+    assert on_the_second == b"\x00history:b:p:2026-11-21T14:30:00.000000Z:x"
+    times = [datetime(2026, 11, 21, 14, 30, 0, micro, tzinfo=UTC) for micro in (0, 1, 999_999)]
+    keys = [history_key("b", "p", moment, "x") for moment in times]
+    assert keys == sorted(keys) and len({len(key) for key in keys}) == 1
 
 
 def test_every_output_has_a_topic() -> None:

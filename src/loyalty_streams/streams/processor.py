@@ -42,6 +42,7 @@ from loyalty_streams.kafka_produce import produce
 from loyalty_streams.settings import Settings
 from loyalty_streams.streams.changelog import restore
 from loyalty_streams.streams.metrics import Census, Metrics
+from loyalty_streams.streams.player_cache import PlayerCache
 from loyalty_streams.streams.records import (
     CASHBACK_PREFIX,
     Outcome,
@@ -144,6 +145,7 @@ class Processor:
         self._thread = threading.Thread(target=self._run, name="fold-player-events", daemon=True)
         self._delivery_errors: list[KafkaError] = []
         self._changelog_offsets: dict[int, int] = {}
+        self._cache = PlayerCache(settings.player_cache_size)
         self._consumer = Consumer(
             {
                 **kafka_client_config(settings),
@@ -210,7 +212,9 @@ class Processor:
 
         def load(key: str) -> PlayerState | None:
             entry = batch.states.get(key)
-            return entry[1] if entry is not None else self.table.player(partition, key)
+            if entry is not None:
+                return entry[1]
+            return self._cache.get(key) or self.table.player(partition, key)
 
         def seen(applied_id: str) -> bool:
             key = SEEN_PREFIX + applied_id.encode()
@@ -338,6 +342,8 @@ class Processor:
         self._flush()
         for partition, records in batch.writes.items():
             self.table.partition(partition).write(records, self._changelog_offsets[partition])
+        for name, (_, state) in batch.states.items():
+            self._cache.put(name, state)
 
     def _produce(
         self, topic: str, value: bytes | None, key: bytes | None, partition: int = UNASSIGNED
@@ -363,6 +369,7 @@ class Processor:
 
     def _assigned(self, _: Consumer, partitions: list[TopicPartition]) -> None:
         numbers = sorted({tp.partition for tp in partitions})  # the same of both inputs
+        self._cache.clear()  # the restore below writes the store directly
         restored = restore(self.settings, self.table, numbers)
         self.owned = frozenset(numbers)
         log.info("assigned partitions %s (%d changelog records restored)", numbers, restored)
@@ -371,6 +378,7 @@ class Processor:
     def _revoked(self, _: Consumer, partitions: list[TopicPartition]) -> None:
         numbers = {tp.partition for tp in partitions}
         self.owned = self.owned - numbers
+        self._cache.clear()
         log.info("partitions %s revoked", sorted(numbers))
         self.on_assignment(tuple(sorted(self.owned)))
 
