@@ -10,6 +10,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from loyalty_streams.collector import tune_collector
 from loyalty_streams.domain.engine import apply
 from loyalty_streams.domain.events import (
     BetPlaced,
@@ -61,6 +62,7 @@ def main() -> None:
     args = parser.parse_args()
     programme = next(p for p in shipped_programmes() if p.brand_id == "aurora-casino")
     events = make_events(args.events, args.players, args.seed)
+    tune_collector()  # as the worker does: the domain runs in its process
     states: dict[str, PlayerState] = {}
     outputs = 0
     began = time.perf_counter()

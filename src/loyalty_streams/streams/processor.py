@@ -3,10 +3,11 @@
 It consumes `casino.player-events` and `loyalty.commands` in one consumer: the two topics are
 co-partitioned and the range assignor gives a worker the same partitions of both, so each
 player's events and commands meet the one record they change. Records are folded one by one
-through `records.handle` (the domain, no rules here); a batch ends with a checkpoint in an
+through `records.handle` (the domain, no rules here), and each record's outputs are produced
+at once, so they travel while the rest of the batch folds. A batch ends with a checkpoint in an
 order that makes a crash at any point harmless:
 
-1. outputs are produced and flushed (acknowledged by the cluster);
+1. outputs are flushed (acknowledged by the cluster);
 2. the changed player records are produced to the changelog and flushed;
 3. they are written to RocksDB with the changelog offset they reach;
 4. the inbound offsets are committed.
@@ -90,13 +91,13 @@ later than that would count again, so this is far beyond any producer's retry ho
 
 @dataclass(slots=True)
 class Batch:
-    """What one checkpoint writes: player records, other store records, outputs, offsets."""
+    """What one checkpoint writes: player records, other store records, offsets; and the outputs
+    already produced, for the metrics."""
 
     day: bytes
     """The day the batch is applied (ordinal, from the worker's clock): stamped on its event ids."""
     states: dict[str, tuple[int, PlayerState]] = field(default_factory=dict)
     writes: dict[int, dict[bytes, bytes | None]] = field(default_factory=dict)
-    sends: list[tuple[str, bytes | None, bytes]] = field(default_factory=list)
     commits: dict[tuple[str, int], int] = field(default_factory=dict)
     outputs: list[Output] = field(default_factory=list)
     dead: Tally[str] = field(default_factory=Tally)
@@ -110,7 +111,6 @@ class Batch:
             if outcome.applied_id is not None:
                 writes[SEEN_PREFIX + outcome.applied_id.encode()] = self.day
             writes.update(outcome.writes)
-        self.sends.extend(outcome.sends)
         self.outputs.extend(outcome.outputs)
 
 
@@ -240,6 +240,7 @@ class Processor:
                 value if isinstance(value, bytes) else b"",  # a tombstone is no event
             )
             outcome = handle(record, self.programme_for, load, seen=seen)
+            self._send(outcome)
             batch.add(outcome, partition)
             if outcome.dead:
                 batch.dead[topic] += 1
@@ -300,6 +301,7 @@ class Processor:
             for _, raw in store.items():
                 state = PlayerState.from_json(raw)
                 outcome = sweep(state, self.programme_for, now)
+                self._send(outcome)
                 batch.add(outcome, partition)
                 closed.extend(row for key, row in outcome.writes if key.startswith(CASHBACK_PREFIX))
                 census.add(outcome.state or state)
@@ -328,8 +330,6 @@ class Processor:
 
     def _checkpoint(self, batch: Batch) -> None:
         """Outputs acknowledged, then records in the changelog, then records in RocksDB."""
-        for topic, key, value in batch.sends:
-            self._produce(topic, value, key)
         self._flush()
         for name, (partition, state) in batch.states.items():
             batch.writes.setdefault(partition, {})[name.encode()] = state.to_json()
@@ -344,6 +344,10 @@ class Processor:
             self.table.partition(partition).write(records, self._changelog_offsets[partition])
         for name, (_, state) in batch.states.items():
             self._cache.put(name, state)
+
+    def _send(self, outcome: Outcome) -> None:
+        for topic, key, value in outcome.sends:
+            self._produce(topic, value, key)
 
     def _produce(
         self, topic: str, value: bytes | None, key: bytes | None, partition: int = UNASSIGNED
