@@ -163,7 +163,7 @@ def main() -> None:
             log_level="warning",
         )
         apply_topics(settings, load_specs(settings.topics_dir))
-        worker = throughput(settings, events, Path("/tmp/worker-dbg.log"))
+        worker = throughput(settings, events, Path(tmp) / "worker.log")
         try:
             latency(settings, args.rate, args.seconds, args.players)
         finally:

@@ -43,9 +43,9 @@ class Settings(BaseSettings):
         description="How often the sweep re-evaluates every owned player (decay, downgrades)",
     )
     player_cache_size: int = Field(
-        100_000,
+        50_000,
         ge=0,
-        description="Decoded player records the fold thread keeps in memory (about 4 KB each), "
+        description="Decoded player records the fold thread keeps in memory (3-6 KB each), "
         "so returning players skip RocksDB; 0 turns the cache off",
     )
     seed_programmes: bool = Field(
