@@ -3,7 +3,7 @@
 from datetime import timedelta
 from decimal import Decimal
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from loyalty_streams.domain.engine import apply, evaluate, target_index
@@ -106,6 +106,14 @@ def test_level_is_monotone_in_turnover_at_a_fixed_thirty_day_figure(
 
 @settings(max_examples=100)
 @given(streams, st.integers(min_value=0, max_value=200))
+@example(  # a late bet after a win a month ahead: a sweep at T0 must not count it again
+    [
+        bet("25000.00", "slots", occurred_at=T0),
+        win("0.00", occurred_at=T0 + timedelta(days=29, hours=11)),
+        bet("25000.00", "slots", occurred_at=T0),
+    ],
+    0,
+)
 def test_evaluate_never_raises_a_level_and_never_touches_points(
     stream: list[PlayerEvent], days_later: int
 ) -> None:

@@ -193,7 +193,16 @@ def evaluate(
 
 
 def reevaluate(state: PlayerState, now: datetime, programme: Programme) -> tuple[Output, ...]:
-    """`evaluate` on a record the caller already owns (a clone of its own): changes it in place."""
+    """`evaluate` on a record the caller already owns (a clone of its own): changes it in place.
+
+    A record's time never runs backwards: when `now` is before its last activity (events
+    stamped ahead of the sweeping worker's clock), the level is checked at that activity
+    instead, as `apply` did. Checked earlier, the 30-day window would still hold days the
+    record has already let go, and a sweep could raise a level.
+    """
+    last = state.last_activity
+    if last is not None and last > now:
+        now = last
     today = programme.day_of(now)
     start = today - WINDOW_DAYS
     state.buckets = {day: amount for day, amount in state.buckets.items() if day > start}
