@@ -1,6 +1,6 @@
 """The inbound contracts: valid events round-trip, invalid ones are refused with a clear reason."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import orjson
 import pytest
@@ -36,6 +36,13 @@ def test_a_valid_record_decodes_to_its_type_with_an_exact_amount() -> None:
     assert str(event.amount) == "12.50"
     assert event.key == "aurora-casino:p-42"
     assert event.occurred_at == datetime.fromisoformat("2026-11-02T11:00:00+00:00")
+
+
+def test_an_event_time_with_any_offset_is_held_as_the_same_instant_in_utc() -> None:
+    event = decode_player_event(orjson.dumps({**VALID, "occurred_at": "2026-11-02T13:00:00+02:00"}))
+    assert event.occurred_at.tzinfo is UTC  # the standard library's zone, not pydantic's
+    assert event.occurred_at == datetime(2026, 11, 2, 11, 0, tzinfo=UTC)
+    assert event.occurred_at.isoformat() == "2026-11-02T11:00:00+00:00"
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,6 @@ same command twice has one effect.
 from typing import Annotated, Literal, Self
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -17,6 +16,7 @@ from pydantic import (
 )
 
 from loyalty_streams.domain.events import Identifier, player_key
+from loyalty_streams.domain.moments import Moment
 from loyalty_streams.domain.money import Amount
 from loyalty_streams.domain.outputs import AdjustmentDirection
 
@@ -35,7 +35,7 @@ class CommandEnvelope(BaseModel):
     command_id: Identifier = Field(description="Unique id of this command, used for de-duplication")
     brand_id: Identifier
     player_id: Identifier
-    issued_at: AwareDatetime = Field(description="When the command was issued, with a UTC offset")
+    issued_at: Moment = Field(description="When the command was issued, with a UTC offset")
     actor: Actor | None = Field(
         None,
         description="The person who issued it (an operator acting for the player); such commands "
@@ -96,7 +96,7 @@ class ForceLevel(CommandEnvelope):
 
     type: Literal["ForceLevel"] = "ForceLevel"
     level: Annotated[str, Field(min_length=1, max_length=50, description="Level name")]
-    until: AwareDatetime | None = None
+    until: Moment | None = None
     reason: Text
     actor: Actor
 

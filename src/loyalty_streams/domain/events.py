@@ -8,7 +8,6 @@ from enum import StrEnum
 from typing import Annotated, Literal, Self
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -16,6 +15,7 @@ from pydantic import (
     model_validator,
 )
 
+from loyalty_streams.domain.moments import Moment
 from loyalty_streams.domain.money import Amount, Currency, check_places
 
 Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\s:]+$")]
@@ -39,7 +39,7 @@ class EventEnvelope(BaseModel):
     event_id: Identifier = Field(description="Unique id of this event, used for de-duplication")
     brand_id: Identifier = Field(description="The brand (casino site) the player belongs to")
     player_id: Identifier = Field(description="The player, unique within the brand")
-    occurred_at: AwareDatetime = Field(description="Event time, with a UTC offset")
+    occurred_at: Moment = Field(description="Event time, with a UTC offset")
     amount: Amount
     currency: Currency
 

@@ -155,7 +155,7 @@ class PlayerState:
         )
 
     def to_json(self) -> bytes:
-        return orjson.dumps(self, default=str, option=orjson.OPT_NON_STR_KEYS)
+        return orjson.dumps(self, default=Decimal.__str__, option=orjson.OPT_NON_STR_KEYS)
 
     @classmethod
     def from_json(cls, raw: bytes) -> "PlayerState":

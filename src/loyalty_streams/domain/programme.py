@@ -15,7 +15,6 @@ from typing import Annotated, Any, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -24,6 +23,7 @@ from pydantic import (
 )
 
 from loyalty_streams.domain.events import GameCategory, Identifier
+from loyalty_streams.domain.moments import Moment
 from loyalty_streams.domain.money import Currency
 from loyalty_streams.domain.outputs import Channel, PointsFactors
 
@@ -99,8 +99,8 @@ class Promotion(BaseModel):
 
     name: Annotated[str, Field(min_length=1, max_length=100)]
     multiplier: Multiplier
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    starts_at: Moment
+    ends_at: Moment
     categories: frozenset[GameCategory] | None = Field(
         None, description="Game categories it applies to; all when absent"
     )
@@ -167,7 +167,7 @@ class Programme(BaseModel):
     company_id: Identifier
     name: Annotated[str, Field(min_length=1)]
     version: Annotated[int, Field(ge=1)]
-    effective_from: AwareDatetime
+    effective_from: Moment
     level_basis: LevelBasis
     turnover_currency: Currency
     currencies: dict[Currency, CurrencyRule] = Field(min_length=1)

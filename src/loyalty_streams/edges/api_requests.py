@@ -9,7 +9,6 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -20,6 +19,7 @@ from pydantic import (
 
 from loyalty_streams.domain.commands import Points, Text
 from loyalty_streams.domain.events import Identifier
+from loyalty_streams.domain.moments import Moment
 from loyalty_streams.domain.money import Amount
 from loyalty_streams.domain.programme import Promotion
 
@@ -65,7 +65,7 @@ class UpdateStatus(PlayerRequest):
     """Seed 0's `POST /loyalty/status/update`: force a level, until a moment or for good."""
 
     level: Annotated[str, Field(min_length=1, max_length=50)]
-    until: AwareDatetime | None = None
+    until: Moment | None = None
     reason: Text
 
 
@@ -83,5 +83,5 @@ class SetPromotions(BaseModel):
     model_config = _STRICT
 
     promotions: tuple[Promotion, ...]
-    effective_from: AwareDatetime | None = Field(None, description="Default: now")
+    effective_from: Moment | None = Field(None, description="Default: now")
     reason: Text
