@@ -7,13 +7,18 @@ the store behind its back. Eviction drops the record written longest ago: every 
 ends in a write, so that is the player least recently folded.
 """
 
+from collections import OrderedDict
+
 from loyalty_streams.domain.player import PlayerState
 
 
 class PlayerCache:
+    """An `OrderedDict` in write order: a plain dict evicting `next(iter(...))` walks over every
+    slot its evictions emptied, so each eviction grows dearer until the dict is rebuilt."""
+
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._records: dict[str, PlayerState] = {}
+        self._records: OrderedDict[str, PlayerState] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._records)
@@ -23,13 +28,13 @@ class PlayerCache:
 
     def put(self, key: str, state: PlayerState) -> None:
         """Remember a checkpointed record as the newest; forget the oldest beyond capacity."""
-        records = self._records
-        records.pop(key, None)
         if self.capacity <= 0:
             return
+        records = self._records
         records[key] = state
+        records.move_to_end(key)
         if len(records) > self.capacity:
-            del records[next(iter(records))]
+            records.popitem(last=False)
 
     def clear(self) -> None:
         self._records.clear()
