@@ -146,6 +146,7 @@ class Processor:
         self._delivery_errors: list[KafkaError] = []
         self._changelog_offsets: dict[int, int] = {}
         self._cache = PlayerCache(settings.player_cache_size)
+        self._on_delivery = self._delivered  # one bound method, not one per record
         self._consumer = Consumer(
             {
                 **kafka_client_config(settings),
@@ -352,7 +353,19 @@ class Processor:
     def _produce(
         self, topic: str, value: bytes | None, key: bytes | None, partition: int = UNASSIGNED
     ) -> None:
-        produce(self._producer, topic, value, key, partition=partition, on_delivery=self._delivered)
+        # runs three or four times per event: positional arguments, and the waiting wrapper
+        # only when librdkafka's queue is full
+        try:
+            self._producer.produce(topic, value, key, partition, self._on_delivery)
+        except BufferError:
+            produce(
+                self._producer,
+                topic,
+                value,
+                key,
+                partition=partition,
+                on_delivery=self._on_delivery,
+            )
 
     def _delivered(self, error: KafkaError | None, message: Message) -> None:
         if error is not None:
