@@ -353,19 +353,9 @@ class Processor:
     def _produce(
         self, topic: str, value: bytes | None, key: bytes | None, partition: int = UNASSIGNED
     ) -> None:
-        # runs three or four times per event: positional arguments, and the waiting wrapper
-        # only when librdkafka's queue is full
-        try:
-            self._producer.produce(topic, value, key, partition, self._on_delivery)
-        except BufferError:
-            produce(
-                self._producer,
-                topic,
-                value,
-                key,
-                partition=partition,
-                on_delivery=self._on_delivery,
-            )
+        produce(
+            self._producer, topic, value, key, partition=partition, on_delivery=self._on_delivery
+        )
 
     def _delivered(self, error: KafkaError | None, message: Message) -> None:
         if error is not None:
