@@ -21,6 +21,11 @@ BLOOM_BITS_PER_KEY = 10
 block: every event asks whether its id was applied before, and nearly always it was not
 (measured 4.7 µs such a read without them, 0.9 µs with)."""
 
+MEMTABLE_BLOOM_RATIO = 0.1
+"""A whole-key bloom filter over the memtable too, a tenth of its size: the SST filters above do
+not cover the newest records, and a read of an absent key searched the whole memtable's skip
+list (measured 4-5 µs with about 500,000 records in it, 1.1-1.6 µs with the filter)."""
+
 CHECKPOINT_KEY = b"\x00checkpoint"
 """Player keys never start with a NUL byte (ids are printable), so bookkeeping cannot collide."""
 
@@ -92,6 +97,8 @@ def _options() -> Options:
     table = BlockBasedOptions()
     table.set_bloom_filter(BLOOM_BITS_PER_KEY, False)
     options.set_block_based_table_factory(table)
+    options.set_memtable_whole_key_filtering(True)
+    options.set_memtable_prefix_bloom_ratio(MEMTABLE_BLOOM_RATIO)
     return options
 
 
