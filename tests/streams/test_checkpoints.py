@@ -1,0 +1,227 @@
+"""The fold loop's checkpoints in flight, with the cluster's acknowledgements held back by hand.
+
+The producer and the consumer's commit are replaced by recorders (no broker); the player table is
+a real RocksDB. Each test releases acknowledgements step by step and checks that a batch reaches
+the store and the committed offsets only in the checkpoint's order, while later batches fold on
+the records of the batches still in flight.
+"""
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import KafkaError
+
+from loyalty_streams.domain.events import PlayerEvent
+from loyalty_streams.domain.player import PlayerState
+from loyalty_streams.settings import Settings
+from loyalty_streams.streams.metrics import Metrics
+from loyalty_streams.streams.processor import DeliveryFailed, Processor
+from loyalty_streams.streams.state_store import PlayerTable
+from loyalty_streams.streams.topics import PLAYER_EVENTS, PLAYERS_CHANGELOG, POINTS_ACCRUED
+from tests.domain.builders import T0, bet, programme
+
+KEY = "aurora-casino:p1"
+
+Delivery = Callable[[KafkaError | None, "Delivered"], None]
+
+
+@dataclass
+class Delivered:
+    """What a delivery report carries about its record."""
+
+    _topic: str
+    _partition: int
+    _offset: int
+
+    def topic(self) -> str:
+        return self._topic
+
+    def partition(self) -> int:
+        return self._partition
+
+    def offset(self) -> int:
+        return self._offset
+
+
+@dataclass
+class HeldProducer:
+    """Takes records and reports them delivered only when a test releases them."""
+
+    held: list[tuple[str, bytes | None, bytes | None, int, Delivery]] = field(default_factory=list)
+    ends: dict[tuple[str, int], int] = field(default_factory=dict)
+
+    def produce(
+        self, topic: str, value: bytes | None, key: bytes | None, partition: int, on_delivery: Any
+    ) -> None:
+        self.held.append((topic, key, value, max(partition, 0), on_delivery))
+
+    def poll(self, timeout: float = 0) -> int:
+        return 0
+
+    def flush(self, timeout: float = 0) -> int:
+        self.release()
+        return 0
+
+    def release(self, topic: str | None = None, error: KafkaError | None = None) -> None:
+        """Acknowledge the held records (of one topic), in the order they were produced."""
+        kept = []
+        for record in self.held:
+            name, _, _, partition, on_delivery = record
+            if topic is not None and name != topic:
+                kept.append(record)
+                continue
+            offset = self.ends.get((name, partition), 0)
+            self.ends[name, partition] = offset + 1
+            on_delivery(error, Delivered(name, partition, offset))
+        self.held = kept
+
+    def values(self, topic: str, key: str | None = None) -> list[bytes | None]:
+        """Values held for a topic (and a key)."""
+        return [
+            value
+            for name, held_key, value, _, _ in self.held
+            if name == topic and (key is None or held_key == key.encode())
+        ]
+
+
+@dataclass
+class CommitRecorder:
+    commits: list[dict[tuple[str, int], int]] = field(default_factory=list)
+
+    def commit(self, offsets: list[Any], asynchronous: bool) -> None:
+        self.commits.append({(tp.topic, tp.partition): tp.offset for tp in offsets})
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class Inbound:
+    """An inbound message as the consumer hands it over."""
+
+    event: PlayerEvent
+    _offset: int
+
+    def error(self) -> None:
+        return None
+
+    def topic(self) -> str:
+        return PLAYER_EVENTS
+
+    def partition(self) -> int:
+        return 0
+
+    def offset(self) -> int:
+        return self._offset
+
+    def key(self) -> bytes:
+        return self.event.key.encode()
+
+    def value(self) -> bytes:
+        return self.event.model_dump_json().encode()
+
+    def timestamp(self) -> tuple[int, int]:
+        return (0, 0)
+
+
+@pytest.fixture
+def table(tmp_path: Path) -> Iterator[PlayerTable]:
+    made = PlayerTable(tmp_path / "players")
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def held(table: PlayerTable, tmp_path: Path) -> Iterator[tuple[Processor, HeldProducer]]:
+    settings = Settings(bootstrap_servers="127.0.0.1:1", data_dir=tmp_path)
+    rules = programme()
+    made = Processor(
+        settings, lambda brand, at: rules, table, lambda: T0, lambda _: None, Metrics()
+    )
+    made._consumer.close()
+    producer = HeldProducer()
+    made._producer = producer  # type: ignore[assignment]
+    made._consumer = CommitRecorder()  # type: ignore[assignment]
+    yield made, producer
+
+
+def fold_and_seal(processor: Processor, *messages: Inbound) -> None:
+    processor._fold(list(messages))  # type: ignore[arg-type]
+    assert processor._open is not None
+    processor._seal(processor._open)
+
+
+def stored(table: PlayerTable) -> PlayerState | None:
+    return table.player(0, KEY)
+
+
+def turnover(raw: bytes | None) -> Decimal:
+    assert raw is not None
+    return PlayerState.from_json(raw).cumulative_turnover
+
+
+def test_a_batch_reaches_the_store_and_the_offsets_only_after_its_changelog_and_in_order(
+    held: tuple[Processor, HeldProducer], table: PlayerTable
+) -> None:
+    processor, producer = held
+    commits = processor._consumer.commits  # type: ignore[attr-defined]
+    fold_and_seal(processor, Inbound(bet("100"), 0))
+    fold_and_seal(processor, Inbound(bet("50"), 1))  # folds on the first batch, still in flight
+
+    # nothing acknowledged: two outputs out, no changelog, nothing stored or committed
+    assert len(producer.values(POINTS_ACCRUED)) == 2
+    assert producer.values(PLAYERS_CHANGELOG) == []
+    assert stored(table) is None and commits == []
+
+    producer.release(POINTS_ACCRUED)
+    processor._advance()
+    # the first batch's outputs are acknowledged: its record goes to the changelog, the second
+    # batch waits its turn
+    records = producer.values(PLAYERS_CHANGELOG, KEY)
+    assert [turnover(v) for v in records] == [Decimal("100")]
+    assert stored(table) is None and commits == []
+
+    producer.release(PLAYERS_CHANGELOG)
+    processor._advance()
+    first = stored(table)
+    assert first is not None and first.cumulative_turnover == Decimal("100")
+    assert commits == [{(PLAYER_EVENTS, 0): 1}]
+    records = producer.values(PLAYERS_CHANGELOG, KEY)
+    assert [turnover(v) for v in records] == [Decimal("150")]  # the second batch's turn
+
+    producer.release(PLAYERS_CHANGELOG)
+    processor._advance()
+    second = stored(table)
+    assert second is not None and second.cumulative_turnover == Decimal("150")
+    assert commits[-1] == {(PLAYER_EVENTS, 0): 2}
+    assert table.partition(0).changelog_offset == producer.ends[PLAYERS_CHANGELOG, 0] - 1
+    assert not processor._in_flight
+
+
+def test_a_record_the_cluster_refused_stops_the_loop_before_anything_is_stored(
+    held: tuple[Processor, HeldProducer], table: PlayerTable
+) -> None:
+    processor, producer = held
+    fold_and_seal(processor, Inbound(bet("100"), 0))
+    producer.release(POINTS_ACCRUED, error=KafkaError(KafkaError._MSG_TIMED_OUT))
+    with pytest.raises(DeliveryFailed):
+        processor._advance()
+    assert producer.values(PLAYERS_CHANGELOG) == []
+    assert stored(table) is None
+    assert processor._consumer.commits == []  # type: ignore[attr-defined]
+
+
+def test_draining_checkpoints_the_open_batch_and_every_batch_in_flight(
+    held: tuple[Processor, HeldProducer], table: PlayerTable
+) -> None:
+    processor, _ = held
+    fold_and_seal(processor, Inbound(bet("100"), 0))
+    processor._fold([Inbound(bet("20"), 1)])  # type: ignore[list-item]
+    processor._drain()
+    state = stored(table)
+    assert state is not None and state.cumulative_turnover == Decimal("120")
+    assert processor._open is None and not processor._in_flight
