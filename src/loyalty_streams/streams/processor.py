@@ -12,13 +12,13 @@ an order that makes a crash at any point harmless:
 3. they are written to RocksDB with the changelog offset they reach;
 4. its inbound offsets are committed.
 
-The fold does not wait for a checkpoint: while a batch's records travel, the next batches fold
-(reading the newest records from the batches still in flight), and delivery reports move the
-oldest batch through the steps above. The fold thread would otherwise sit idle for two round
-trips to the cluster per batch (about a third of its time at 5,000 events/s on the embedded
-broker). Batches are checkpointed strictly in order, so the store and the committed offsets
-never run ahead of the changelog; the sweep, a rebalance and a stop first wait for every batch
-in flight.
+A batch collects what is fetched for up to `BATCH_S`, so checkpoints write few, full record
+batches. The fold does not wait for a checkpoint: while a batch's records travel, the next
+batch folds (reading the newest records from the batches still in flight), and delivery reports
+move the oldest batch through the steps above; the fold thread would otherwise sit idle for two
+round trips to the cluster per batch. Batches are checkpointed strictly in order, so the store
+and the committed offsets never run ahead of the changelog; the sweep, a rebalance and a stop
+first wait for every batch in flight.
 
 A crash before 2 replays the batch and re-sends outputs with the same derived ids (consumers
 drop repeats by id); after 2, the replayed events are already in the records' idempotency stamps
