@@ -13,7 +13,7 @@ from loyalty_streams.edges.topic_reader import Records, read_topics
 from loyalty_streams.settings import get_settings
 from loyalty_streams.streams.topics import COMMAND_REJECTIONS, COMMANDS, REDEMPTIONS, REWARDS
 from tests.domain.builders import bet, command, programme, win
-from tests.pipeline.conftest import Cluster, get, wait_until
+from tests.pipeline.conftest import Cluster, get, settled, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -82,6 +82,7 @@ def test_a_redemption_is_held_then_confirmed_and_a_repeat_has_no_effect(
     assert found["rd-2:rejected"]["code"] == "insufficient_points"
     assert "3000 points requested, 2000.00 available" in found["rd-2:rejected"]["reason"]
 
+    settled(worker)
     status, body = get(worker, "/loyalty/aurora-casino/redeemer")
     assert status == 200
     points = body["points"]

@@ -22,7 +22,7 @@ from loyalty_streams.edges.service_process import ServiceProcess
 from loyalty_streams.edges.topic_reader import Records, read_topics
 from loyalty_streams.streams.topics import LEVEL_CHANGED, PLAYER_EVENTS, POINTS_ACCRUED, REWARDS
 from tests.domain.builders import bet, deposit, win
-from tests.pipeline.conftest import CATALOGUE, Cluster, get, owned, wait_until
+from tests.pipeline.conftest import CATALOGUE, Cluster, get, owned, settled, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -150,6 +150,7 @@ def test_exact_points_a_two_level_jump_and_a_downgrade_by_the_sweep(cluster: Clu
     # the sweep changed nobody else: every other output came from an event
     assert set(got) - set(want) == {sweep_down, cashback}
 
+    settled(worker)
     for key in ("aurora-casino:jumper", "aurora-casino:small", "lucky-sweeps:sweeper"):
         assert_lookup_matches(worker, replayed.states[key])
     _, body = get(worker, "/loyalty/aurora-casino/jumper")
@@ -177,6 +178,7 @@ def test_any_worker_answers_a_lookup_for_any_player(cluster: Cluster) -> None:
     cluster.publish(synthetic(players=30, count=300, seed=11))
     replayed = expected(cluster)
     read_outputs(cluster, {output.output_id for output in replayed.outputs})
+    settled(first, second)
 
     forwarded = 0
     for state in replayed.states.values():
@@ -214,6 +216,7 @@ def test_a_killed_worker_loses_and_doubles_nothing(cluster: Cluster) -> None:
     assert got == want  # every output once (copies identical), none extra
     assert survivor.running, survivor.log_tail()
     wait_until(lambda: len(owned(survivor)) == 12, 30, "the survivor to own every partition")
+    settled(survivor)
     for state in replayed.states.values():
         assert_lookup_matches(survivor, state)
 
@@ -243,6 +246,7 @@ def test_the_same_events_published_twice_change_nothing(cluster: Cluster) -> Non
         until=lambda r: {f"{e.event_id}:points" for e in closing} <= set(outputs_by_id(r)),
         timeout=60,
     )
+    settled(worker)
     accrued = [orjson.loads(r.value) for r in records[POINTS_ACCRUED]]
     ids = [value["output_id"] for value in accrued]
     assert (

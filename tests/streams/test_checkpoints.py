@@ -221,7 +221,9 @@ def test_draining_checkpoints_the_open_batch_and_every_batch_in_flight(
     processor, _ = held
     fold_and_seal(processor, Inbound(bet("100"), 0))
     processor._fold([Inbound(bet("20"), 1)])  # type: ignore[list-item]
+    assert processor.in_flight_records == 2  # one sealed, one open: what /health reports
     processor._drain()
+    assert processor.in_flight_records == 0
     state = stored(table)
     assert state is not None and state.cumulative_turnover == Decimal("120")
     assert processor._open is None and not processor._in_flight

@@ -179,6 +179,7 @@ class Pipeline(Service):
             "partitions": sorted(self.processor.owned),
             "programmes": self.tables.catalogue.brands,
             "loop_age_s": round(time.monotonic() - self.processor.last_loop, 3),
+            "in_flight_records": self.processor.in_flight_records,
             "failure": None if self.processor.failure is None else repr(self.processor.failure),
         }
 

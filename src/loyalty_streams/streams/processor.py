@@ -232,6 +232,15 @@ class Processor:
     def alive(self) -> bool:
         return self._thread.is_alive() and self.failure is None
 
+    @property
+    def in_flight_records(self) -> int:
+        """Records folded whose batch is not checkpointed yet (read from any thread): their
+        outputs may be out, while lookups still show the record before them."""
+        open_batch = self._open
+        waiting = list(self._in_flight)  # a copy: the fold thread changes the deque
+        pending = len(open_batch.messages) if open_batch is not None else 0
+        return pending + sum(len(batch.messages) for batch in waiting)
+
     # -- the loop ----------------------------------------------------------------------------
 
     def _run(self) -> None:
@@ -261,6 +270,8 @@ class Processor:
         except BaseException as error:
             self.failure = error
             log.critical("the fold loop stopped: %r", error, exc_info=True)
+            self._open = None  # never checkpointed: replayed by the partitions' next owner,
+            self._in_flight.clear()  # and not retried by the revoke that closing calls
             raise
         finally:
             self._consumer.close()  # leaves the group: the partitions move on at once
