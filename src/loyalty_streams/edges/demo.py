@@ -85,10 +85,23 @@ def run_demo(duration: float, players: int = 300, rate: float = 200.0, seed: int
                 return 1
             code = _summarise(records, report, waited)
             top = _top_player(records)
+            _wait_for_checkpoints(settings)
             if top is not None:
                 view = _show_player(settings, *top)
                 code = max(code, _redeem(settings, *top, Decimal(view["points"]["available"])))
         return code
+
+
+def _wait_for_checkpoints(settings: Settings, timeout: float = 30.0) -> None:
+    """Until the worker has written every record it folded: outputs leave before the record a
+    lookup reads is checkpointed, so the lookup could otherwise lag what was just counted."""
+    deadline = time.monotonic() + timeout
+    url = f"http://127.0.0.1:{settings.web_port}/health"
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(url, timeout=5) as reply:
+            if orjson.loads(reply.read())["in_flight_records"] == 0:
+                return
+        time.sleep(0.1)
 
 
 def _top_player(records: Records) -> tuple[str, str] | None:
