@@ -9,6 +9,7 @@ Last, the top player redeems their points through `loyalty.commands`.
 import secrets
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
@@ -98,9 +99,12 @@ def _wait_for_checkpoints(settings: Settings, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     url = f"http://127.0.0.1:{settings.web_port}/health"
     while time.monotonic() < deadline:
-        with urllib.request.urlopen(url, timeout=5) as reply:
-            if orjson.loads(reply.read())["in_flight_records"] == 0:
-                return
+        try:
+            with urllib.request.urlopen(url, timeout=5) as reply:
+                if orjson.loads(reply.read())["in_flight_records"] == 0:
+                    return
+        except urllib.error.URLError:  # a failed agent answers 503: the lookup below shows it
+            return
         time.sleep(0.1)
 
 
