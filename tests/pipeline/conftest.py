@@ -141,15 +141,10 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-def settled(*workers: ServiceProcess, timeout: float = 30) -> None:
-    """Until every record the workers folded is checkpointed: outputs leave before the record a
-    lookup reads is written, so a lookup right after an output may show the record before it."""
+def settled(*workers: ServiceProcess) -> None:
+    """Until every record the workers folded is checkpointed (see `ServiceProcess.settled`)."""
     for worker in workers:
-        wait_until(
-            lambda w=worker: get(w, "/health")[1]["in_flight_records"] == 0,
-            timeout,
-            "the worker's checkpoints",
-        )
+        assert worker.settled(), f"the worker's checkpoints\n{worker.log_tail()}"
 
 
 def owned(worker: ServiceProcess) -> list[int]:

@@ -9,7 +9,6 @@ Last, the top player redeems their points through `loyalty.commands`.
 import secrets
 import tempfile
 import time
-import urllib.error
 import urllib.request
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
@@ -86,26 +85,11 @@ def run_demo(duration: float, players: int = 300, rate: float = 200.0, seed: int
                 return 1
             code = _summarise(records, report, waited)
             top = _top_player(records)
-            _wait_for_checkpoints(settings)
+            worker.settled()  # else the lookup below could lag the outputs just counted
             if top is not None:
                 view = _show_player(settings, *top)
                 code = max(code, _redeem(settings, *top, Decimal(view["points"]["available"])))
         return code
-
-
-def _wait_for_checkpoints(settings: Settings, timeout: float = 30.0) -> None:
-    """Until the worker has written every record it folded: outputs leave before the record a
-    lookup reads is checkpointed, so the lookup could otherwise lag what was just counted."""
-    deadline = time.monotonic() + timeout
-    url = f"http://127.0.0.1:{settings.web_port}/health"
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as reply:
-                if orjson.loads(reply.read())["in_flight_records"] == 0:
-                    return
-        except urllib.error.URLError:  # a failed agent answers 503: the lookup below shows it
-            return
-        time.sleep(0.1)
 
 
 def _top_player(records: Records) -> tuple[str, str] | None:

@@ -9,12 +9,19 @@ import os
 import signal
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+import orjson
+
 from loyalty_streams.settings import Settings
+
+SETTLE_POLL_S = 0.1
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -75,6 +82,27 @@ class ServiceProcess:
                 self._process.kill()
                 self._process.wait()
         return self._process.returncode
+
+    def settled(self, timeout: float = 30.0) -> bool:
+        """Wait until the worker has checkpointed every record it folded (`in_flight_records`
+        on `/health` reads 0); False on timeout or when its agent failed (`/health` says 503).
+
+        Outputs leave before the record a lookup reads is written, so a lookup made right
+        after an output can otherwise show the record before it.
+        """
+        url = f"http://127.0.0.1:{self.settings.web_port}/health"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(url, timeout=5) as reply:
+                    if orjson.loads(reply.read())["in_flight_records"] == 0:
+                        return True
+            except urllib.error.HTTPError:
+                return False
+            except OSError:  # not listening (yet)
+                pass
+            time.sleep(SETTLE_POLL_S)
+        return False
 
     def kill(self) -> None:
         """SIGKILL: a crash, with no chance to commit or flush anything."""

@@ -417,7 +417,7 @@ class Processor:
         self._in_flight.append(batch)
         self._advance()
         while (
-            sum(len(earlier.messages) for earlier in self._in_flight) > IN_FLIGHT
+            self.in_flight_records > IN_FLIGHT
             and not self._stop.is_set()  # then the loop's drain decides
         ):
             self._producer.poll(BUSY_POLL_S)
