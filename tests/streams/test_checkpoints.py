@@ -55,7 +55,13 @@ class HeldProducer:
     ends: dict[tuple[str, int], int] = field(default_factory=dict)
 
     def produce(
-        self, topic: str, value: bytes | None, key: bytes | None, partition: int, on_delivery: Any
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None,
+        partition: int = -1,
+        *,
+        on_delivery: Any,
     ) -> None:
         self.held.append((topic, key, value, max(partition, 0), on_delivery))
 

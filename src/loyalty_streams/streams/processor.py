@@ -67,9 +67,6 @@ from loyalty_streams.streams.topics import INBOUND, PLAYERS_CHANGELOG
 
 log = logging.getLogger(__name__)
 
-UNASSIGNED = -1
-"""librdkafka's "no partition given": the configured partitioner picks one from the key."""
-
 BATCH = 5_000
 """Most records folded per checkpoint: large enough to amortise the round trips, small enough
 to keep a checkpoint well under a second."""
@@ -150,15 +147,21 @@ class Batch:
             writes.update(outcome.writes)
         self.outputs.extend(outcome.outputs)
 
-    def delivered(self, error: KafkaError | None, message: Message) -> None:
-        """librdkafka's report on one of the batch's records (served on the fold thread)."""
+    def delivered(self, error: KafkaError | None, _: Message) -> None:
+        """librdkafka's report on one of the batch's outputs (served on the fold thread)."""
         self.unacked -= 1
         if error is not None:
             self.errors.append(error)
-        elif message.topic() == PLAYERS_CHANGELOG:
-            partition, offset = int(message.partition() or 0), int(message.offset() or 0)
-            if offset > self.changelog_offsets.get(partition, -1):
-                self.changelog_offsets[partition] = offset
+
+    def logged(self, error: KafkaError | None, message: Message) -> None:
+        """librdkafka's report on one of the batch's changelog records."""
+        self.unacked -= 1
+        if error is not None:
+            self.errors.append(error)
+            return
+        partition, offset = int(message.partition() or 0), int(message.offset() or 0)
+        if offset > self.changelog_offsets.get(partition, -1):
+            self.changelog_offsets[partition] = offset
 
 
 class DeliveryFailed(RuntimeError):
@@ -299,10 +302,11 @@ class Processor:
 
         def seen(applied_id: str) -> bool:
             key = SEEN_PREFIX + applied_id.encode()
-            if key in batch.writes.get(partition, {}) or any(
-                key in earlier.writes.get(partition, {}) for earlier in in_flight
-            ):
+            if key in batch.writes.get(partition, ()):
                 return True
+            for earlier in in_flight:
+                if key in earlier.writes.get(partition, ()):
+                    return True
             store = self.table.opened(partition)
             return store is not None and store.get(key) is not None
 
@@ -464,9 +468,18 @@ class Processor:
         batch.changelog_sent = True
         for name, (partition, state) in batch.states.items():
             batch.writes.setdefault(partition, {})[name.encode()] = state.to_json()
+        producer = self._producer
         for partition, records in batch.writes.items():
+            batch.unacked += len(records)
             for key, raw in records.items():
-                self._produce(batch, PLAYERS_CHANGELOG, raw, key, partition)
+                produce(
+                    producer,
+                    PLAYERS_CHANGELOG,
+                    raw,
+                    key,
+                    partition=partition,
+                    on_delivery=batch.logged,
+                )
 
     def _store(self, batch: Batch) -> None:
         """Steps 3 and 4: RocksDB, with the changelog offsets reached; then the inbound offsets."""
@@ -481,19 +494,11 @@ class Processor:
             )
 
     def _send(self, batch: Batch, outcome: Outcome) -> None:
+        """An outcome's outputs, to the partition of their key."""
+        producer = self._producer
+        batch.unacked += len(outcome.sends)
         for topic, key, value in outcome.sends:
-            self._produce(batch, topic, value, key)
-
-    def _produce(
-        self,
-        batch: Batch,
-        topic: str,
-        value: bytes | None,
-        key: bytes | None,
-        partition: int = UNASSIGNED,
-    ) -> None:
-        produce(self._producer, topic, value, key, partition=partition, on_delivery=batch.delivered)
-        batch.unacked += 1
+            produce(producer, topic, value, key, on_delivery=batch.delivered)
 
     # -- rebalances (called by librdkafka from inside consume) -----------------------------
 

@@ -106,8 +106,11 @@ ProgrammeFor = Callable[[str, datetime], Programme | None]
 """The programme version in effect for a brand at a moment (see `domain.catalogue`)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Record:
+    """An inbound record as the fold reads it (not frozen: a frozen dataclass's `__init__` sets
+    each field through `object.__setattr__`, measured 0.9 µs more per record)."""
+
     topic: str
     partition: int
     offset: int
@@ -221,8 +224,11 @@ def history_key(
     if occurred_at is None:
         return key
     # ISO UTC to the microsecond, e.g. 2026-11-21T09:30:00.000000Z: fixed width, so keys sort by
-    # time (isoformat is several times cheaper than strftime, and this runs per output)
-    moment = occurred_at.astimezone(UTC).isoformat(timespec="microseconds")[:26]
+    # time (isoformat is several times cheaper than strftime, and this runs per output; the
+    # engine's times are already in UTC, see `domain.moments`)
+    if occurred_at.tzinfo is not UTC:
+        occurred_at = occurred_at.astimezone(UTC)
+    moment = occurred_at.isoformat(timespec="microseconds")[:26]
     return key + f"{moment}Z:{output_id}".encode()
 
 
