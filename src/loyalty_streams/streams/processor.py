@@ -2,10 +2,10 @@
 
 It consumes `casino.player-events` and `loyalty.commands` in one consumer: the two topics are
 co-partitioned and the range assignor gives a worker the same partitions of both, so each
-player's events and commands meet the one record they change. Records are folded one by one
-through `records.handle` (the domain, no rules here), and each record's outputs are produced
-at once, so they travel while the rest of the batch folds. Each batch is then checkpointed, in
-an order that makes a crash at any point harmless:
+player's events and commands meet the one record they change. What a fetch brought is decoded
+first, then folded record by record through `records.fold` (the domain, no rules here), and
+each record's outputs are produced at once, so they travel while the rest of the batch folds.
+Each batch is then checkpointed, in an order that makes a crash at any point harmless:
 
 1. its outputs are acknowledged by the cluster;
 2. its changed player records are produced to the changelog and acknowledged;
@@ -58,7 +58,8 @@ from loyalty_streams.streams.records import (
     Outcome,
     ProgrammeFor,
     Record,
-    handle,
+    decode,
+    fold,
     history_key,
     sweep,
 )
@@ -310,28 +311,33 @@ class Processor:
             store = self.table.opened(partition)
             return store is not None and store.get(key) is not None
 
+        decoded = []  # all of them first: see `records.decode`
         for message in messages:
             error = message.error()
             if error is not None:
                 log.warning("consumer error: %s", error)
                 continue
-            topic = str(message.topic())
-            partition = int(message.partition() or 0)
-            offset = int(message.offset() or 0)
             value = message.value()
             record = Record(
-                topic,
-                partition,
-                offset,
+                str(message.topic()),
+                int(message.partition() or 0),
+                int(message.offset() or 0),
                 message.key(),
                 value if isinstance(value, bytes) else b"",  # a tombstone is no event
             )
-            outcome = handle(record, self.programme_for, load, seen=seen)
+            decoded.append((record, decode(record)))
+        for record, inbound in decoded:
+            partition = record.partition
+            outcome = (
+                inbound
+                if isinstance(inbound, Outcome)  # a dead letter
+                else fold(record, inbound, self.programme_for, load, seen=seen)
+            )
             self._send(batch, outcome)
             batch.add(outcome, partition)
             if outcome.dead:
-                batch.dead[topic] += 1
-            batch.commits[topic, partition] = offset + 1
+                batch.dead[record.topic] += 1
+            batch.commits[record.topic, partition] = record.offset + 1
 
     def _count(self, batch: Batch) -> None:
         """Metrics of an inbound batch whose outputs are acknowledged: records, dead letters,

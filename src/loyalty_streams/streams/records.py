@@ -13,9 +13,9 @@ from typing import get_args
 import orjson
 from pydantic import ValidationError
 
-from loyalty_streams.domain.commands import CommandEnvelope, decode_command
+from loyalty_streams.domain.commands import Command, CommandEnvelope, decode_command
 from loyalty_streams.domain.engine import EventRejected, apply
-from loyalty_streams.domain.events import decode_player_event
+from loyalty_streams.domain.events import PlayerEvent, decode_player_event
 from loyalty_streams.domain.hooks import follow_ups
 from loyalty_streams.domain.lifecycle import execute
 from loyalty_streams.domain.outputs import (
@@ -134,6 +134,9 @@ class Outcome:
     """What `sends` carries, before encoding: for the metrics."""
 
 
+Inbound = PlayerEvent | Command
+
+
 def handle(
     record: Record,
     programme_for: ProgrammeFor,
@@ -146,6 +149,21 @@ def handle(
     `seen` tells whether an id was already applied: the records' own stamps catch replays by
     offset and the player's last 32 ids; this catches any older re-publish as well.
     """
+    decoded = decode(record, clock)
+    if isinstance(decoded, Outcome):
+        return decoded
+    return fold(record, decoded, programme_for, load_state, clock, seen)
+
+
+def decode(
+    record: Record, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+) -> Inbound | Outcome:
+    """The record's event or command (by its topic), or its dead letter.
+
+    The agent decodes what it fetched in one pass before folding it: interleaved with the rest
+    of the fold, the validator's code is cold, and decoding cost 16-19 µs an event instead of
+    9-10 µs (measured in the fold loop).
+    """
     is_command = record.topic == COMMANDS
     try:
         inbound = (decode_command if is_command else decode_player_event)(record.value)
@@ -154,6 +172,18 @@ def handle(
         return _dead(record, f"invalid {kind}: {validation_summary(error)}", clock)
     if record.key is not None and record.key != inbound.key.encode():
         return _dead(record, f"key {record.key!r} does not match {inbound.key!r}", clock)
+    return inbound
+
+
+def fold(
+    record: Record,
+    inbound: Inbound,
+    programme_for: ProgrammeFor,
+    load_state: Callable[[str], PlayerState | None],
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    seen: Callable[[str], bool] = lambda _: False,
+) -> Outcome:
+    """`handle` for a record already decoded."""
     if isinstance(inbound, CommandEnvelope):
         moment, applied_id = inbound.issued_at, f"cmd:{inbound.command_id}"
     else:
