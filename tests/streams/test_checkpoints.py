@@ -12,6 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from confluent_kafka import KafkaError
 
@@ -21,7 +22,12 @@ from loyalty_streams.settings import Settings
 from loyalty_streams.streams.metrics import Metrics
 from loyalty_streams.streams.processor import DeliveryFailed, Processor
 from loyalty_streams.streams.state_store import PlayerTable
-from loyalty_streams.streams.topics import PLAYER_EVENTS, PLAYERS_CHANGELOG, POINTS_ACCRUED
+from loyalty_streams.streams.topics import (
+    DEAD_LETTER,
+    PLAYER_EVENTS,
+    PLAYERS_CHANGELOG,
+    POINTS_ACCRUED,
+)
 from tests.domain.builders import T0, bet, programme
 
 KEY = "aurora-casino:p1"
@@ -134,6 +140,14 @@ class Inbound:
         return (0, 0)
 
 
+@dataclass
+class Garbled(Inbound):
+    """An inbound message whose value is not an event."""
+
+    def value(self) -> bytes:
+        return b"{not json"
+
+
 @pytest.fixture
 def table(tmp_path: Path) -> Iterator[PlayerTable]:
     made = PlayerTable(tmp_path / "players")
@@ -233,3 +247,28 @@ def test_draining_checkpoints_the_open_batch_and_every_batch_in_flight(
     state = stored(table)
     assert state is not None and state.cumulative_turnover == Decimal("120")
     assert processor._open is None and not processor._in_flight
+
+
+def test_a_fetch_decoded_first_still_folds_and_sends_in_the_order_of_its_records(
+    held: tuple[Processor, HeldProducer], table: PlayerTable
+) -> None:
+    processor, producer = held
+    fold_and_seal(
+        processor,
+        Inbound(bet("100", event_id="e1"), 0),
+        Garbled(bet("1"), 1),
+        Inbound(bet("50", event_id="e2"), 2),
+    )
+    sent = [(name, orjson.loads(value or b"null")) for name, _, value, _, _ in producer.held]
+    assert [(name, body.get("event_id", body.get("offset"))) for name, body in sent] == [
+        (POINTS_ACCRUED, "e1"),
+        (DEAD_LETTER, 1),
+        (POINTS_ACCRUED, "e2"),  # folded on the record e1 left, as if decoded one by one
+    ]
+    assert sent[2][1]["points_available"] == str(
+        Decimal(sent[0][1]["points"]) + Decimal(sent[2][1]["points"])
+    )
+    processor._drain()
+    assert processor._consumer.commits == [{(PLAYER_EVENTS, 0): 3}]  # type: ignore[attr-defined]
+    state = stored(table)
+    assert state is not None and state.cumulative_turnover == Decimal("150")
