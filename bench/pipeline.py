@@ -11,8 +11,8 @@ Targets: at least 10,000 events/s; p99 under 500 ms at 5,000 events/s.
 Run: .venv/bin/python bench/pipeline.py [--events N] [--players N] [--rate R] [--seconds S]
 
 The worker runs on the bench's own interpreter, which is printed first: the fold is one Python
-thread, and a CPython built without profile-guided optimisation (pyenv's default) folds about a
-quarter slower than Debian's python3.11 or the official Docker image's.
+thread, and a CPython built without profile-guided optimisation (pyenv's default) folds a fifth
+to a quarter slower than Debian's python3.11 or the official Docker image's.
 """
 
 import argparse
