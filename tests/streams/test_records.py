@@ -1,6 +1,7 @@
 """The agent's logic without a broker: fold good records, dead-letter everything else."""
 
 import base64
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import get_args
 
@@ -12,9 +13,12 @@ from loyalty_streams.domain.player import PlayerState
 from loyalty_streams.domain.programme import shipped_programmes
 from loyalty_streams.streams.records import (
     OUTPUT_TOPICS,
+    Outcome,
+    ProgrammeFor,
     Record,
     cashback_key,
-    handle,
+    decode,
+    fold,
     history_key,
     sweep,
 )
@@ -33,6 +37,20 @@ from tests.domain.builders import bet, command
 
 PROGRAMMES = Catalogue(shipped_programmes()).in_effect
 NOW = datetime(2026, 11, 21, tzinfo=UTC)
+
+
+def handle(
+    rec: Record,
+    programme_for: ProgrammeFor,
+    load_state: Callable[[str], PlayerState | None],
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    seen: Callable[[str], bool] = lambda _: False,
+) -> Outcome:
+    """One record through the agent's two steps, as the worker takes it."""
+    decoded = decode(rec, clock)
+    if isinstance(decoded, Outcome):
+        return decoded
+    return fold(rec, decoded, programme_for, load_state, clock, seen)
 
 
 def record(value: bytes, key: bytes | None = b"aurora-casino:p1", offset: int = 0) -> Record:

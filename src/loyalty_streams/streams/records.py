@@ -137,24 +137,6 @@ class Outcome:
 Inbound = PlayerEvent | Command
 
 
-def handle(
-    record: Record,
-    programme_for: ProgrammeFor,
-    load_state: Callable[[str], PlayerState | None],
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    seen: Callable[[str], bool] = lambda _: False,
-) -> Outcome:
-    """Fold one event or command (by the record's topic); `load_state` reads a player by key.
-
-    `seen` tells whether an id was already applied: the records' own stamps catch replays by
-    offset and the player's last 32 ids; this catches any older re-publish as well.
-    """
-    decoded = decode(record, clock)
-    if isinstance(decoded, Outcome):
-        return decoded
-    return fold(record, decoded, programme_for, load_state, clock, seen)
-
-
 def decode(
     record: Record, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 ) -> Inbound | Outcome:
@@ -183,7 +165,11 @@ def fold(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     seen: Callable[[str], bool] = lambda _: False,
 ) -> Outcome:
-    """`handle` for a record already decoded."""
+    """Fold one decoded event or command; `load_state` reads a player by key.
+
+    `seen` tells whether an id was already applied: the records' own stamps catch replays by
+    offset and the player's last 32 ids; this catches any older re-publish as well.
+    """
     if isinstance(inbound, CommandEnvelope):
         moment, applied_id = inbound.issued_at, f"cmd:{inbound.command_id}"
     else:
