@@ -168,6 +168,7 @@ def main() -> None:
             data_dir=Path(tmp) / "data",
             web_port=free_port(),
             log_level="warning",
+            development=True,  # the worker it starts may keep the default token secret
         )
         apply_topics(settings, load_specs(settings.topics_dir))
         worker = throughput(settings, events, Path(tmp) / "worker.log")

@@ -30,10 +30,12 @@ def kafka() -> Iterator[str]:
 
 @pytest.fixture
 def settings(kafka: str, tmp_path: Path) -> Settings:
-    """Settings aimed at the session broker, with the repo's topics and a fresh data dir."""
+    """Settings aimed at the session broker, with the repo's topics and a fresh data dir; a
+    development run, so the workers it starts accept the default secrets."""
     return Settings(
         bootstrap_servers=kafka,
         security_protocol="PLAINTEXT",
         topics_dir=TOPICS_DIR,
         data_dir=tmp_path / "data",
+        development=True,
     )

@@ -12,6 +12,12 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+MIN_SECRET_BYTES = 32
+"""The shortest secret accepted outside development: HS256 and HMAC-SHA256 want a key of at
+least 256 bits (RFC 7518, section 3.2)."""
+PUBLIC_DEFAULT_SECRET = "change-me"
+"""The secrets' default, public by definition: accepted only in development."""
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LOYALTY_", extra="ignore", frozen=True)
@@ -56,10 +62,15 @@ class Settings(BaseSettings):
         description="Consumer group session timeout; short, so workers join and fail over fast",
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    development: bool = Field(
+        False,
+        description="A laptop or test run: accept the public default or a short secret "
+        "(never in production)",
+    )
 
     api_token_secret: str = Field(
-        "change-me",
-        description="HS256 key of the API's bearer tokens (JWT); set a long random one",
+        PUBLIC_DEFAULT_SECRET,
+        description="HS256 key of the API's bearer tokens (JWT): random, at least 32 bytes",
     )
     api_token_ttl_s: int = Field(
         3600, gt=0, description="Lifetime of tokens issued by `loyalty-streams token`"
@@ -69,7 +80,12 @@ class Settings(BaseSettings):
         None, description="Where level changes are POSTed for the PMS; unset: no delivery"
     )
     pms_webhook_secret: str = Field(
-        "change-me", description="HMAC-SHA256 key of the webhook's signature header"
+        PUBLIC_DEFAULT_SECRET,
+        description="HMAC-SHA256 key of the webhook's signature header: random, at least 32 bytes",
+    )
+    pms_webhook_secret_previous: str | None = Field(
+        None,
+        description="During a rotation, the secret being replaced: requests are signed with both",
     )
     pms_webhook_max_attempts: int = Field(
         8, ge=1, description="Attempts per notification before it goes to the dead letters"
@@ -97,6 +113,35 @@ class Settings(BaseSettings):
     @property
     def worker_url(self) -> str:
         return self.advertised_url or f"http://{self.web_host}:{self.web_port}"
+
+    def secret_problems(self, *names: str) -> list[str]:
+        """Why the secret settings `names` (field names) must not be used: one line each.
+
+        Empty is always refused (nothing can be signed with it); the public default and anything
+        shorter than MIN_SECRET_BYTES in UTF-8 are refused unless `development` is set. An
+        optional secret that is unset (None) is fine. Raises KeyError for an unknown name.
+        """
+        problems = []
+        for name in names:
+            if name not in type(self).model_fields:
+                raise KeyError(name)
+            secret: str | None = getattr(self, name)
+            if secret is None or (self.development and secret):
+                continue
+            size = len(secret.encode())
+            if secret == PUBLIC_DEFAULT_SECRET:
+                what = f"the public default {PUBLIC_DEFAULT_SECRET!r}"
+            elif size < MIN_SECRET_BYTES:
+                what = f"{size} bytes long" if secret else "empty"
+            else:
+                continue
+            problems.append(
+                f"LOYALTY_{name.upper()} is {what}: set a random secret of at least "
+                f"{MIN_SECRET_BYTES} bytes (python3 -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))')"
+                + ("" if not secret else "; only LOYALTY_DEVELOPMENT=true accepts a weak one")
+            )
+        return problems
 
 
 @lru_cache(maxsize=1)

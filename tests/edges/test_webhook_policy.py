@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from loyalty_streams.edges.webhook_policy import (
+    TOLERANCE_S,
     Backoff,
     BreakerState,
     CircuitBreaker,
@@ -31,34 +32,85 @@ class FakeClock:
 
 # -- signature -----------------------------------------------------------------------------
 
+NOW = 1_764_400_000  # 2025-11-29T07:06:40Z, unix seconds
+BODY = b'{"output_id":"e-1:level","to_level":"Gold"}'
 
-def test_signature_is_hmac_sha256_of_the_exact_bytes_as_hex() -> None:
-    body = b'{"output_id":"e-1:level","to_level":"Gold"}'
-    expected = hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
-    assert sign(body, "s3cret") == f"sha256={expected}"
+
+def test_the_header_signs_the_timestamp_with_the_exact_body_bytes() -> None:
+    expected = hmac.new(b"s3cret", b"%d." % NOW + BODY, hashlib.sha256).hexdigest()
+    assert sign(BODY, ["s3cret"], NOW) == f"t={NOW},v1={expected}"
     # a known vector, so a receiver in another language can check its implementation
-    assert sign(b"", "key") == (
-        "sha256=5d5d139563c95b5967b9bd9a8c9b233a9dedb45072794cd232dc1b74832607d0"
+    assert sign(b"", ["key"], 1_700_000_000) == (
+        "t=1700000000,v1=0f1cc1f811f42fd12af9618acf321769899fa521fe07a642f70a61785e130770"
     )
 
 
-def test_verify_accepts_only_the_same_body_and_secret() -> None:
-    body = b'{"a": 1}'
-    signature = sign(body, "s3cret")
-    assert verify(body, "s3cret", signature)
-    assert not verify(b'{"a":1}', "s3cret", signature)  # re-serialised: different bytes
-    assert not verify(body, "other", signature)
-    assert not verify(body, "s3cret", None)
-    assert not verify(body, "s3cret", signature.removeprefix("sha256="))
-    assert not verify(body, "s3cret", "sha256=é\udc80")  # junk headers do not raise
+def test_verify_accepts_only_the_same_body_secret_and_timestamp() -> None:
+    header = sign(BODY, ["s3cret"], NOW)
+    assert verify(header, BODY, ["s3cret"], TOLERANCE_S, NOW)
+    assert not verify(header, b'{"output_id": "e-1:level"}', ["s3cret"], TOLERANCE_S, NOW)
+    assert not verify(header, BODY, ["other"], TOLERANCE_S, NOW)
+    assert not verify(None, BODY, ["s3cret"], TOLERANCE_S, NOW)
+    # the timestamp is signed: moving it forward to look fresh breaks the signature
+    assert not verify(header.replace(f"t={NOW}", f"t={NOW + 1}"), BODY, ["s3cret"], 300, NOW)
 
 
-@given(body=st.binary(max_size=512), secret=st.text(min_size=1, max_size=64))
-def test_a_signature_always_verifies_and_has_the_documented_shape(body: bytes, secret: str) -> None:
-    signature = sign(body, secret)
-    assert verify(body, secret, signature)
-    prefix, _, digest = signature.partition("=")
-    assert prefix == "sha256" and len(digest) == 64 and int(digest, 16) >= 0
+def test_a_captured_delivery_does_not_replay_after_the_tolerance() -> None:
+    header = sign(BODY, ["s3cret"], NOW)
+    assert verify(header, BODY, ["s3cret"], TOLERANCE_S, NOW + TOLERANCE_S)
+    assert not verify(header, BODY, ["s3cret"], TOLERANCE_S, NOW + TOLERANCE_S + 1)
+    assert not verify(header, BODY, ["s3cret"], TOLERANCE_S, NOW - TOLERANCE_S - 1)  # future
+    assert TOLERANCE_S == 300  # what the README tells receivers, as Stripe does
+
+
+def test_during_a_rotation_the_sender_signs_with_both_and_either_secret_verifies() -> None:
+    header = sign(BODY, ["new-secret", "old-secret"], NOW)
+    assert header.count(",v1=") == 2
+    assert verify(header, BODY, ["old-secret"], TOLERANCE_S, NOW)  # a PMS not yet rotated
+    assert verify(header, BODY, ["new-secret"], TOLERANCE_S, NOW)  # a PMS already rotated
+    one = sign(BODY, ["new-secret"], NOW)
+    assert verify(one, BODY, ["new-secret", "old-secret"], TOLERANCE_S, NOW)  # a receiver's pair
+    assert not verify(one, BODY, ["old-secret"], TOLERANCE_S, NOW)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "",
+        "sha256=abc",
+        f"v1={'0' * 64}",
+        "t=,v1=abc",
+        "t=soon,v1=abc",
+        f"t={NOW}",
+        f"t={NOW},v1=é\udc80",
+        f"t={NOW}.5,v1=abc",
+        f"t={NOW},t={NOW},v1=abc",
+    ],
+)
+def test_junk_headers_are_refused_without_raising(header: str) -> None:
+    assert not verify(header, BODY, ["s3cret"], TOLERANCE_S, NOW)
+
+
+def test_secrets_are_a_sequence_never_one_string() -> None:
+    with pytest.raises(TypeError):
+        sign(BODY, "s3cret", NOW)
+    with pytest.raises(ValueError):
+        verify(sign(BODY, ["s3cret"], NOW), BODY, [], TOLERANCE_S, NOW)
+
+
+@given(
+    body=st.binary(max_size=512),
+    secret=st.text(min_size=1, max_size=64),
+    timestamp=st.integers(min_value=0, max_value=2**40),
+)
+def test_a_signature_always_verifies_and_has_the_documented_shape(
+    body: bytes, secret: str, timestamp: int
+) -> None:
+    header = sign(body, [secret], timestamp)
+    assert verify(header, body, [secret], TOLERANCE_S, timestamp)
+    stamp, digest = header.split(",")
+    assert stamp == f"t={timestamp}"
+    assert digest.startswith("v1=") and len(digest) == 67 and int(digest[3:], 16) >= 0
 
 
 # -- backoff -------------------------------------------------------------------------------

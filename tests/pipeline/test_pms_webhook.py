@@ -25,7 +25,7 @@ from loyalty_streams.edges.broker import free_port
 from loyalty_streams.edges.pms_webhook import group_id, run_pms_webhook
 from loyalty_streams.edges.service_process import ServiceProcess
 from loyalty_streams.edges.topic_reader import read_topics
-from loyalty_streams.edges.webhook_policy import verify
+from loyalty_streams.edges.webhook_policy import TOLERANCE_S, verify
 from loyalty_streams.kafka_config import kafka_client_config, producer_config
 from loyalty_streams.settings import Settings
 from loyalty_streams.streams.topics import LEVEL_CHANGED, PMS_WEBHOOK_DEAD_LETTER
@@ -33,10 +33,17 @@ from tests.pipeline.conftest import Cluster, wait_until
 
 pytestmark = pytest.mark.integration
 
-SECRET = "pms-test-secret"
+SECRET = "pms-test-secret-of-at-least-32-bytes"
+URL_TOKEN = "url-query-token-never-logged"
+"""A secret in the webhook URL's query, as some PMSs want: it must not reach a log line."""
 
 
 # -- a PMS stand-in ------------------------------------------------------------------------
+
+
+def signed(header: str | None, body: bytes) -> bool:
+    """What a PMS checks: signed with the shared secret over these bytes, and recently."""
+    return verify(header, body, [SECRET], TOLERANCE_S, time.time())
 
 
 @dataclass(frozen=True)
@@ -65,14 +72,14 @@ class Receiver:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/pms/level-changes"
+        return f"http://127.0.0.1:{self.port}/pms/level-changes?token={URL_TOKEN}"
 
     def respond(self, headers: Any, body: bytes) -> int:
         key = headers.get("Idempotency-Key")
         with self.lock:
             if self.always_fail or len(self.requests) < self.fail_first:
                 status = 500
-            elif not verify(body, SECRET, headers.get("X-Loyalty-Signature")) or key is None:
+            elif not signed(headers.get("X-Loyalty-Signature"), body) or key is None:
                 status = 401
             else:
                 if key not in self.acted:  # what a PMS does: act once per idempotency key
@@ -286,7 +293,7 @@ def test_every_level_change_arrives_once_per_key_through_failures_outage_and_a_c
     by_id = {record.output_id: record for record in everything}
     for request in requests:
         assert request.key is not None
-        assert verify(request.body, SECRET, request.signature)
+        assert signed(request.signature, request.body)
         assert request.body == by_id[request.key].value
         assert request.content_type == "application/json"
         assert request.event == "LevelChanged"
@@ -361,6 +368,9 @@ def test_a_record_the_pms_always_refuses_goes_to_the_dead_letters_after_max_atte
         attempts[request.key].append(request.attempt)
     assert attempts == {p.output_id: ["1", "2", "3"] for p in produced}
     assert receiver.acted == []
+    # the URL's secret was sent, never shown
+    assert URL_TOKEN not in deliverer.log_text() + str(letters)
+    assert "/pms/level-changes?***" in deliverer.log_text()
     # moved on: both offsets committed, so a restart does not send them again
     assert committed_offsets(settings) == ends(produced)
 

@@ -112,7 +112,9 @@ def test_worker_refuses_to_start_when_topics_are_missing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with EmbeddedBroker() as bare:
-        settings = Settings(bootstrap_servers=bare.bootstrap_servers, data_dir=tmp_path)
+        settings = Settings(
+            bootstrap_servers=bare.bootstrap_servers, data_dir=tmp_path, development=True
+        )
         assert run_worker(settings) == 2
     assert "loyalty-streams topics apply" in capsys.readouterr().err
 
@@ -123,7 +125,9 @@ def test_worker_refuses_to_start_when_commands_and_events_are_not_co_partitioned
     specs = load_specs(Path(__file__).resolve().parents[2] / "topics")
     skewed = [replace(s, partitions=6) if s.name == COMMANDS else s for s in specs]
     with EmbeddedBroker() as bare:
-        settings = Settings(bootstrap_servers=bare.bootstrap_servers, data_dir=tmp_path)
+        settings = Settings(
+            bootstrap_servers=bare.bootstrap_servers, data_dir=tmp_path, development=True
+        )
         assert apply_topics(settings, skewed).ok
         assert run_worker(settings) == 2
     error = capsys.readouterr().err

@@ -57,6 +57,8 @@ def run_demo(duration: float, players: int = 300, rate: float = 200.0, seed: int
                 "data_dir": Path(tmp) / "data",
                 "web_port": free_port(),
                 "api_token_secret": secrets.token_urlsafe(32),
+                # the demo is a development run: nothing it starts needs the user's secrets
+                "development": True,
             }
         )
         print(apply_topics(settings, load_specs(settings.topics_dir)).render())

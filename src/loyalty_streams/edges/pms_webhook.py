@@ -10,6 +10,7 @@ a dead endpoint is probed, not hammered. Synchronous on purpose: level changes a
 request in flight keeps the ordering and the offset bookkeeping trivial.
 """
 
+import http.client
 import logging
 import random
 import signal
@@ -18,7 +19,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import FrameType
@@ -27,6 +28,7 @@ from typing import Any
 import orjson
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from loyalty_streams.edges.redaction import redact, redact_url
 from loyalty_streams.edges.topic_admin import missing_topics_problem, partition_counts
 from loyalty_streams.edges.webhook_policy import Backoff, CircuitBreaker, sign
 from loyalty_streams.kafka_config import kafka_client_config, producer_config
@@ -68,9 +70,11 @@ _opener = urllib.request.build_opener(_NoRedirect())
 
 
 def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Attempt:
-    """POST `body`; any 2xx is delivered, anything else (status, refusal, timeout) is not."""
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    """POST `body` to `url`; any 2xx is delivered, anything else (a status, a refusal, a
+    timeout, a URL or an answer that does not parse) is not. Never raises; the Attempt's
+    detail holds no secret of `url` (user info, query), so it can be logged."""
     try:
+        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
         with _opener.open(request, timeout=timeout) as reply:
             reply.read()
             status = int(reply.status)
@@ -78,19 +82,23 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Atte
     except urllib.error.HTTPError as error:
         error.close()
         return Attempt(False, error.code, f"HTTP {error.code} {error.reason}")
-    except (urllib.error.URLError, OSError, ValueError) as error:
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as error:
         reason = error.reason if isinstance(error, urllib.error.URLError) else error
-        return Attempt(False, None, f"{type(reason).__name__}: {reason}")
+        return Attempt(False, None, redact(f"{type(reason).__name__}: {reason}", url))
 
 
-def request_headers(body: bytes, secret: str, output_id: str, event: str) -> dict[str, str]:
-    """What the PMS receives besides the body: what it is, who signed it, how to de-duplicate."""
+def request_headers(
+    body: bytes, secrets: Sequence[str], output_id: str, event: str, timestamp: int, attempt: int
+) -> dict[str, str]:
+    """What the PMS receives besides the body: what it is, who signed it and when (unix
+    seconds), how to de-duplicate, which attempt this is."""
     return {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
         "X-Loyalty-Event": event,
-        "X-Loyalty-Signature": sign(body, secret),
+        "X-Loyalty-Signature": sign(body, secrets, timestamp),
         "Idempotency-Key": output_id,
+        "X-Loyalty-Delivery-Attempt": str(attempt),
     }
 
 
@@ -104,13 +112,21 @@ class Deliverer:
         *,
         clock: Callable[[], float] = time.monotonic,
         jitter: Callable[[], float] = random.random,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
+        """Raises ValueError if `settings` name no webhook URL. `clock` times the breaker,
+        `wall_clock` (unix seconds) dates each request's signature."""
         if settings.pms_webhook_url is None:
             raise ValueError("pms_webhook_url is not set")
         self.settings = settings
         self.url = settings.pms_webhook_url
+        self.secrets = [settings.pms_webhook_secret]
+        """Each request is signed with all: the current secret, and during a rotation the old."""
+        if settings.pms_webhook_secret_previous is not None:
+            self.secrets.append(settings.pms_webhook_secret_previous)
         self.stop = stop
         self.jitter = jitter
+        self.wall_clock = wall_clock
         self.backoff = Backoff(settings.pms_webhook_backoff_s, settings.pms_webhook_backoff_max_s)
         self.breaker = CircuitBreaker(
             settings.pms_webhook_breaker_failures, settings.pms_webhook_breaker_reset_s, clock
@@ -121,7 +137,10 @@ class Deliverer:
     def run(self) -> None:
         self.consumer.subscribe([LEVEL_CHANGED])
         log.info(
-            "delivering %s to %s as group %s", LEVEL_CHANGED, self.url, group_id(self.settings)
+            "delivering %s to %s as group %s",
+            LEVEL_CHANGED,
+            redact_url(self.url),
+            group_id(self.settings),
         )
         try:
             while not self.stop.is_set():
@@ -152,23 +171,33 @@ class Deliverer:
         except (orjson.JSONDecodeError, KeyError, TypeError) as problem:
             return self.dead_letter(message, f"not a level change with an output_id: {problem!r}")
 
-        headers = request_headers(body, self.settings.pms_webhook_secret, output_id, event)
+        attempt = self.deliver(body, output_id, event)
+        if attempt is None:
+            return False
+        if attempt.delivered:
+            return True
+        reason = (
+            f"PMS webhook gave up on {output_id} after "
+            f"{self.settings.pms_webhook_max_attempts} attempt(s); last: {attempt.detail}"
+        )
+        return self.dead_letter(message, reason)
+
+    def deliver(self, body: bytes, output_id: str, event: str) -> Attempt | None:
+        """POST `body` until the PMS takes it or the attempts run out, each attempt signed
+        afresh at the time it is sent; the last attempt, or None if a stop came first."""
         attempt: Attempt | None = None
         for number in range(1, self.settings.pms_webhook_max_attempts + 1):
             if number > 1 and not self.sleep(self.backoff.delay(number - 2, self.jitter)):
-                return False
+                return None
             if not self.wait_for_breaker():
-                return False
-            attempt = post(
-                self.url,
-                body,
-                {**headers, "X-Loyalty-Delivery-Attempt": str(number)},
-                REQUEST_TIMEOUT_S,
-            )
+                return None
+            timestamp = int(self.wall_clock())
+            headers = request_headers(body, self.secrets, output_id, event, timestamp, number)
+            attempt = post(self.url, body, headers, REQUEST_TIMEOUT_S)
             if attempt.delivered:
                 self.breaker.record_success()
                 log.info("delivered %s (attempt %d, %s)", output_id, number, attempt.detail)
-                return True
+                return attempt
             self.breaker.record_failure()
             log.warning(
                 "attempt %d/%d of %s failed: %s (breaker %s)",
@@ -179,11 +208,7 @@ class Deliverer:
                 self.breaker.state,
             )
         assert attempt is not None  # max_attempts >= 1
-        reason = (
-            f"PMS webhook gave up on {output_id} after "
-            f"{self.settings.pms_webhook_max_attempts} attempt(s); last: {attempt.detail}"
-        )
-        return self.dead_letter(message, reason)
+        return attempt
 
     def wait_for_breaker(self) -> bool:
         """Hold the record while the breaker is open; False if a stop came first."""
@@ -277,15 +302,18 @@ def consumer_config(settings: Settings) -> dict[str, str]:
 
 
 def run_pms_webhook(settings: Settings) -> int:
-    """Deliver level changes until SIGTERM/SIGINT (0); 2 if it cannot start."""
+    """Deliver level changes until SIGTERM/SIGINT (0); 2 if it cannot start (no URL, a weak
+    secret, missing topics), with the reason on stderr."""
     if not settings.pms_webhook_url:
         print(
             "LOYALTY_PMS_WEBHOOK_URL is not set: nowhere to deliver level changes to",
             file=sys.stderr,
         )
         return 2
-    if settings.pms_webhook_secret == "change-me":
-        log.warning("LOYALTY_PMS_WEBHOOK_SECRET is the default: set a shared secret with the PMS")
+    weak = settings.secret_problems("pms_webhook_secret", "pms_webhook_secret_previous")
+    if weak:
+        print("\n".join(weak), file=sys.stderr)
+        return 2
     # subscribing to a missing topic could auto-create it with the wrong partition count
     needed = (LEVEL_CHANGED, PMS_WEBHOOK_DEAD_LETTER)
     missing = missing_topics_problem(settings, needed, partition_counts(settings))

@@ -17,7 +17,6 @@ import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from types import FrameType
-from urllib.parse import urlsplit, urlunsplit
 
 import redis
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
@@ -27,6 +26,7 @@ from redis.typing import EncodableT, FieldT
 from loyalty_streams.domain.player import PlayerState
 from loyalty_streams.domain.programme import Programme
 from loyalty_streams.domain.standing import standing
+from loyalty_streams.edges.redaction import redact, redact_url
 from loyalty_streams.edges.topic_admin import missing_topics_problem, partition_counts
 from loyalty_streams.kafka_config import kafka_client_config
 from loyalty_streams.settings import Settings
@@ -117,11 +117,10 @@ def connect(settings: Settings) -> redis.Redis | None:
 
 
 def target(settings: Settings) -> str:
-    """Where the mirror writes, for the log: without the URL's credentials."""
+    """Where the mirror writes, for the log: without the URL's user info and query."""
     if settings.redis_sentinels:
         return f"master {settings.redis_sentinel_service!r} of sentinels {settings.redis_sentinels}"
-    url = urlsplit(settings.redis_url or "")
-    return urlunsplit(url._replace(netloc=url.netloc.rpartition("@")[2]))
+    return redact_url(settings.redis_url or "")
 
 
 class Mirror:
@@ -187,7 +186,7 @@ class Mirror:
                     "batch not written to Redis, retrying in %.1f s: %s: %s",
                     backoff,
                     type(error).__name__,
-                    error,
+                    redact(str(error), self.settings.redis_url or ""),
                 )
                 if self.stop.wait(backoff):
                     return  # not committed: the next start writes this batch again
@@ -251,7 +250,7 @@ def run_redis_mirror(settings: Settings) -> int:
     try:
         client = connect(settings)
     except ValueError as error:
-        print(error, file=sys.stderr)
+        print(redact(str(error), settings.redis_url or ""), file=sys.stderr)
         return 2
     if client is None:
         print(

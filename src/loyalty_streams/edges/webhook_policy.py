@@ -1,4 +1,4 @@
-"""The PMS webhook's rules, free of I/O: how a body is signed, how long to wait, when to stop.
+"""The PMS webhook's rules, free of I/O: how a request is signed, how long to wait, when to stop.
 
 Kept apart from the delivery loop so every rule runs in unit tests with a fake clock and a
 fake random source, and so a receiver can import `verify` to check signatures the same way.
@@ -6,29 +6,78 @@ fake random source, and so a receiver can import `verify` to check signatures th
 
 import hashlib
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-SIGNATURE_PREFIX = "sha256="
+SCHEME = "v1"
+"""The signature scheme: hex HMAC-SHA256 of `<t>.<raw body>`."""
+TOLERANCE_S = 300
+"""How far from its own clock a receiver should accept a signature's timestamp (5 minutes, as
+Stripe recommends): a captured delivery replays for at most this long, so a receiver that also
+acts once per Idempotency-Key is safe from replays altogether."""
 
 
-def sign(body: bytes, secret: str) -> str:
-    """`sha256=<hex>`: HMAC-SHA256 of the exact body bytes, the value of X-Loyalty-Signature.
+def _check(secrets: Sequence[str]) -> None:
+    """Raises TypeError for one string (a sequence of characters), ValueError for none."""
+    if isinstance(secrets, str):
+        raise TypeError("secrets: a sequence of secrets, not one string")
+    if not secrets:
+        raise ValueError("secrets: at least one")
 
-    The bytes sent are the bytes signed: no re-serialisation, so a receiver verifies the raw
-    request body before parsing it.
+
+def _digest(secret: str, timestamp: int, body: bytes) -> str:
+    return hmac.new(secret.encode(), b"%d." % timestamp + body, hashlib.sha256).hexdigest()
+
+
+def sign(body: bytes, secrets: Sequence[str], timestamp: int) -> str:
+    """The value of X-Loyalty-Signature: `t=<timestamp>,v1=<hex>`, one `v1` per secret.
+
+    Each `v1` is the HMAC-SHA256 of `<timestamp>.<body>` with one of `secrets` (the current
+    one, then the one being rotated out); `timestamp` is the unix time in whole seconds when
+    the request is sent. The bytes sent are the bytes signed: no re-serialisation, so a
+    receiver verifies the raw request body before parsing it. Raises TypeError if `secrets`
+    is a single string, ValueError if it is empty.
     """
-    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return f"{SIGNATURE_PREFIX}{digest}"
+    _check(secrets)
+    signatures = "".join(f",{SCHEME}={_digest(s, timestamp, body)}" for s in secrets)
+    return f"t={timestamp}{signatures}"
 
 
-def verify(body: bytes, secret: str, signature: str | None) -> bool:
-    """Whether `signature` is the one `sign` gives for `body`; constant time against probing."""
-    if signature is None:
+def verify(
+    header: str | None, body: bytes, secrets: Sequence[str], tolerance_s: float, now: float
+) -> bool:
+    """Whether `header` (an X-Loyalty-Signature value) signs `body` with any of `secrets`
+    (a receiver's current secret, and its previous one during a rotation) at a timestamp
+    within `tolerance_s` of `now` (unix seconds), earlier or later.
+
+    A missing or malformed header (no `t`, two of them, no `v1`) is refused; signatures of
+    other schemes are ignored. Every comparison runs in constant time. Raises TypeError if
+    `secrets` is a single string, ValueError if it is empty.
+    """
+    _check(secrets)
+    if header is None:
         return False
-    # as bytes: compare_digest refuses str with non-ASCII characters, which a caller can send
-    return hmac.compare_digest(sign(body, secret).encode(), signature.encode(errors="replace"))
+    stamps: list[str] = []
+    candidates: list[bytes] = []
+    for item in header.split(","):
+        name, _, value = item.strip().partition("=")
+        if name == "t":
+            stamps.append(value)
+        elif name == SCHEME:
+            # as bytes: compare_digest refuses str with non-ASCII characters, which anyone can send
+            candidates.append(value.encode(errors="replace"))
+    if len(stamps) != 1 or not stamps[0].isascii() or not stamps[0].isdigit() or not candidates:
+        return False
+    timestamp = int(stamps[0])
+    if abs(now - timestamp) > tolerance_s:
+        return False
+    matched = False
+    for secret in secrets:
+        expected = _digest(secret, timestamp, body).encode()
+        for candidate in candidates:
+            matched |= hmac.compare_digest(expected, candidate)
+    return matched
 
 
 @dataclass(frozen=True, slots=True)

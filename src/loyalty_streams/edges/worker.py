@@ -59,16 +59,13 @@ def topic_problems(settings: Settings) -> list[str]:
 
 
 def run_worker(settings: Settings) -> int:
-    problems = topic_problems(settings)
+    """Run the worker until a signal: 0, or 1 if its agent failed; 2 (with the reasons on
+    stderr) if it cannot start: a weak API token secret, missing or skewed topics."""
+    # the secret first: it needs no broker, and a worker must not serve with a public key
+    problems = settings.secret_problems("api_token_secret") or topic_problems(settings)
     if problems:
         print("\n".join(problems), file=sys.stderr)
         return 2
-    if settings.api_token_secret == Settings.model_fields["api_token_secret"].default:
-        print(
-            "warning: LOYALTY_API_TOKEN_SECRET is the default; anyone can sign API tokens. "
-            "Set a long random secret outside a laptop.",
-            file=sys.stderr,
-        )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     pipeline = Pipeline(settings)
     app = create_app(settings, pipeline)
