@@ -14,6 +14,7 @@ import jsonschema
 import pytest
 import yaml
 
+from loyalty_streams.settings import Settings
 from loyalty_streams.streams.metrics import Metrics
 from tests.deploy.support import ROOT, SCHEMAS, cli, setting_names
 
@@ -23,13 +24,28 @@ ALERTS = ROOT / "helm" / "loyalty-streams" / "files" / "alerts.yml"  # the chart
 PROVISIONING = ROOT / "deploy" / "grafana" / "provisioning"
 DASHBOARDS = ROOT / "deploy" / "grafana" / "dashboards"
 
-# ${VAR:-default} and ${VAR-default}: compose's interpolation, resolved to the default
-INTERPOLATION = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}")
+# compose's interpolation: ${VAR:-default} and ${VAR-default} resolve to the default,
+# ${VAR:?message} and ${VAR?message} to what the operator must set (compose refuses to start
+# without it)
+INTERPOLATION = re.compile(r"\$\{(\w+)(?:(:?[-?])([^}]*))?\}")
+OPERATOR_ENV = {
+    "LOYALTY_API_TOKEN_SECRET": "an-operator-chosen-random-key-of-32-bytes-or-more",
+    "GRAFANA_ADMIN_PASSWORD": "an-operator-chosen-password",
+}
+"""What the operator sets in .env: the variables compose requires."""
+SECRET = re.compile(r"SECRET|PASSWORD|TOKEN|KEY")
+
+
+def resolve(match: re.Match[str]) -> str:
+    name, operator, word = match.groups()
+    if operator and operator.endswith("?"):
+        return OPERATOR_ENV[name]  # a KeyError: a required variable this file does not know
+    return word or ""
 
 
 def interpolate(value: Any) -> Any:
     if isinstance(value, str):
-        return INTERPOLATION.sub(lambda m: m.group(2) or "", value)
+        return INTERPOLATION.sub(resolve, value)
     if isinstance(value, list):
         return [interpolate(item) for item in value]
     if isinstance(value, dict):
@@ -44,7 +60,8 @@ def raw() -> dict[str, Any]:
 
 
 def compose() -> dict[str, Any]:
-    """The compose file as `docker compose config` sees it without a .env: defaults filled in."""
+    """The compose file as `docker compose config` sees it with the operator's .env
+    (OPERATOR_ENV): defaults and required variables filled in."""
     resolved: dict[str, Any] = interpolate(copy.deepcopy(raw()))
     return resolved
 
@@ -264,6 +281,31 @@ def test_the_generator_is_an_optional_profile() -> None:
 @pytest.mark.parametrize("name", ["setup", "generator"])
 def test_the_jobs_do_not_restart(name: str) -> None:
     assert services()[name]["restart"] == "no"
+
+
+def test_no_secret_falls_back_to_a_public_value() -> None:
+    """Every variable that carries a secret is required: without it compose refuses to start,
+    saying what to set; none has a default anyone could read here."""
+    text = COMPOSE.read_text()
+    secrets = [m for m in INTERPOLATION.finditer(text) if SECRET.search(m.group(1))]
+    assert {m.group(1) for m in secrets} == set(OPERATOR_ENV)
+    for match in secrets:
+        name, operator, message = match.groups()
+        assert operator == ":?", f"{name} falls back to {message!r}"
+        assert name in message, match.group(0)
+    for name, service in services().items():
+        for key, value in environment(service).items():
+            if SECRET.search(key):
+                assert value in OPERATOR_ENV.values(), f"{name}: {key} is written in the file"
+
+
+def test_the_workers_run_as_production_with_the_operators_token_key() -> None:
+    for name, worker in workers().items():
+        env = environment(worker)
+        assert "LOYALTY_DEVELOPMENT" not in env, name
+        secret = env["LOYALTY_API_TOKEN_SECRET"]
+        assert secret == OPERATOR_ENV["LOYALTY_API_TOKEN_SECRET"], name
+        assert Settings(api_token_secret=secret).secret_problems("api_token_secret") == []
 
 
 def test_every_loyalty_variable_is_a_setting() -> None:
