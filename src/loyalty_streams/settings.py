@@ -54,6 +54,23 @@ class Settings(BaseSettings):
         description="Decoded player records the fold thread keeps in memory (3-6 KB each), "
         "so returning players skip RocksDB; 0 turns the cache off",
     )
+    event_max_ahead_s: float = Field(
+        300.0,
+        ge=0,
+        description="An event dated more than this after its record's timestamp is a dead letter",
+    )
+    event_max_age_days: float = Field(
+        90.0,
+        gt=0,
+        description="An event dated more than this before its record's timestamp is a dead "
+        "letter: late corrections and backfills pass, an implausible time does not",
+    )
+    command_clock_skew_s: float = Field(
+        300.0,
+        ge=0,
+        description="A command whose issued_at differs from its record's timestamp by more "
+        "than this is rejected (code clock_skew); rules run on the record's timestamp",
+    )
     seed_programmes: bool = Field(
         True, description="Publish the shipped programmes when loyalty.programmes is empty"
     )

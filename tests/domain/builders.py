@@ -1,6 +1,6 @@
 """Small builders for domain tests: events with sensible defaults, the shipped programmes."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import cache
 from itertools import count
@@ -8,6 +8,9 @@ from typing import Any
 
 from loyalty_streams.domain.commands import COMMAND, Command
 from loyalty_streams.domain.events import BetPlaced, BonusRedeemed, DepositMade, WinCredited
+from loyalty_streams.domain.lifecycle import execute
+from loyalty_streams.domain.outputs import Output
+from loyalty_streams.domain.player import PlayerState, SourcePosition
 from loyalty_streams.domain.programme import Programme, shipped_programmes
 
 T0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
@@ -63,3 +66,19 @@ def command(kind: str, **fields: Any) -> Command:
         **fields,
     }
     return COMMAND.validate_python(data)
+
+
+SKEW = timedelta(minutes=5)
+"""The shipped `command_clock_skew_s`."""
+
+
+def received(
+    state: PlayerState | None,
+    made: Command,
+    rules: Programme,
+    source: SourcePosition | None = None,
+    at: datetime | None = None,
+) -> tuple[PlayerState, tuple[Output, ...]]:
+    """`execute` as the stream runs it, for a command received at `at` (by default at the
+    `issued_at` it carries)."""
+    return execute(state, made, rules, made.issued_at if at is None else at, SKEW, source)

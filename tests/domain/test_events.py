@@ -54,7 +54,21 @@ def test_an_event_time_with_any_offset_is_held_as_the_same_instant_in_utc() -> N
         ({"amount": "1e3"}, "non-negative decimal string"),
         ({"amount": "NaN"}, "non-negative decimal string"),
         ({"amount": "0.001"}, "more than 2 decimal places"),
-        ({"occurred_at": "2026-11-02T12:00:00"}, "timezone"),
+        ({"occurred_at": "2026-11-02T12:00:00"}, "with an offset"),
+        # times are RFC 3339 text only: pydantic alone reads numbers as Unix times (0 is 1970)
+        ({"occurred_at": 0}, "RFC 3339"),
+        ({"occurred_at": 1764000000.5}, "RFC 3339"),
+        ({"occurred_at": "1764000000"}, "RFC 3339"),
+        ({"occurred_at": "2026-11-02 12:00:00Z"}, "RFC 3339"),
+        # converting to UTC leaves the calendar: was an OverflowError, not a validation error
+        ({"occurred_at": "0001-01-01T00:00:00+14:00"}, "outside the years 1-9999"),
+        ({"occurred_at": "9999-12-31T23:59:59-14:00"}, "outside the years 1-9999"),
+        # ids with control or invisible characters look like other ids everywhere they show
+        ({"player_id": "p\u0000"}, "player_id"),
+        ({"player_id": "p\u200b1"}, "player_id"),
+        ({"bet_id": "b\u202e1"}, "bet_id"),
+        ({"game_id": "g\ufeff"}, "game_id"),
+        ({"brand_id": "aurora\u0085"}, "brand_id"),
         ({"currency": "XYZ"}, "currency"),
         ({"game_category": "bingo"}, "game_category"),
         ({"type": "BetCancelled"}, "BetCancelled"),

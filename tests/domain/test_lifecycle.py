@@ -8,7 +8,6 @@ from pydantic import ValidationError
 
 from loyalty_streams.domain.commands import decode_command
 from loyalty_streams.domain.engine import EventRejected, apply, evaluate
-from loyalty_streams.domain.lifecycle import execute
 from loyalty_streams.domain.multipliers import Boost, boosted
 from loyalty_streams.domain.outputs import (
     AuditAction,
@@ -26,7 +25,7 @@ from loyalty_streams.domain.outputs import (
     ReleaseReason,
 )
 from loyalty_streams.domain.player import PlayerState, SourcePosition
-from tests.domain.builders import T0, bet, command, programme
+from tests.domain.builders import T0, bet, command, programme, received
 
 Run = tuple[PlayerState, tuple[Output, ...]]
 
@@ -41,7 +40,7 @@ def player_with(points: str, brand_id: str = "aurora-casino") -> PlayerState:
 def run(state: PlayerState | None, kind: str, brand_id: str = "aurora-casino", **fields) -> Run:  # type: ignore[no-untyped-def]
     """Execute a command; operators' audit entries are left out (the audit tests check them)."""
     return unaudited(
-        execute(state, command(kind, brand_id=brand_id, **fields), programme(brand_id))
+        received(state, command(kind, brand_id=brand_id, **fields), programme(brand_id))
     )
 
 
@@ -51,7 +50,7 @@ def unaudited(result: Run) -> Run:
 
 
 def audit_of(state: PlayerState | None, kind: str, **fields) -> AuditEntry | None:  # type: ignore[no-untyped-def]
-    _, outputs = execute(state, command(kind, **fields), programme())
+    _, outputs = received(state, command(kind, **fields), programme())
     entries = [o for o in outputs if isinstance(o, AuditEntry)]
     assert len(entries) <= 1
     return entries[0] if entries else None
@@ -147,22 +146,22 @@ def test_held_points_cannot_be_redeemed_twice() -> None:
 def test_the_same_command_twice_has_one_effect() -> None:
     state = player_with("5000")
     hold = command("RedeemPoints", points="1000")
-    once, first = execute(state, hold, programme())
-    twice, second = execute(once, hold, programme())
+    once, first = received(state, hold, programme())
+    twice, second = received(once, hold, programme())
     assert first and second == () and twice is once
     refusal = command("RedeemPoints", points="9000")
-    refused, outputs = execute(state, refusal, programme())
+    refused, outputs = received(state, refusal, programme())
     assert rejected(outputs).code == "insufficient_points"
-    assert execute(refused, refusal, programme()) == (refused, ())
+    assert received(refused, refusal, programme()) == (refused, ())
 
 
 def test_a_redelivered_command_offset_changes_nothing() -> None:
     source = SourcePosition("loyalty.commands:0", 7)
-    state, _ = execute(
+    state, _ = received(
         player_with("5000"), command("RedeemPoints", points="1000"), programme(), source
     )
     other = command("RedeemPoints", points="1000")  # a new id, but an offset already applied
-    assert execute(state, other, programme(), source) == (state, ())
+    assert received(state, other, programme(), source) == (state, ())
 
 
 def test_execute_never_changes_the_record_it_was_given() -> None:
@@ -174,7 +173,7 @@ def test_execute_never_changes_the_record_it_was_given() -> None:
 
 def test_a_command_of_another_brand_is_refused_as_unusable() -> None:
     with pytest.raises(EventRejected):
-        execute(None, command("ClaimBirthdayGift", brand_id="lucky-sweeps"), programme())
+        received(None, command("ClaimBirthdayGift", brand_id="lucky-sweeps"), programme())
 
 
 # -- adjustments ------------------------------------------------------------------------------
@@ -331,6 +330,81 @@ def test_a_birthday_gift_once_per_calendar_year_of_the_brand() -> None:
 def test_a_level_without_a_gift_rejects_the_claim() -> None:
     _, outputs = run(player_with("100"), "ClaimBirthdayGift")
     assert rejected(outputs).code == "no_gift"
+
+
+# -- the command's clock ----------------------------------------------------------------------
+
+
+def test_a_command_runs_at_the_time_it_was_received_not_the_time_it_claims() -> None:
+    sweeps = programme("lucky-sweeps")
+    state = player_with("1500", "lucky-sweeps")
+    now = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+    gifts = 0
+    for year in (2027, 2028, 2099):  # each was a gift of its own year, paid at once
+        claim = command(
+            "ClaimBirthdayGift", brand_id="lucky-sweeps", issued_at=now.replace(year=year)
+        )
+        state, outputs = received(state, claim, sweeps, at=now)
+        assert rejected(outputs).code == "clock_skew"
+        assert str(year) in rejected(outputs).reason
+        gifts += sum(isinstance(o, BirthdayGiftGranted) for o in outputs)
+    assert gifts == 0 and state.birthday_year is None
+    state, (gift,) = received(
+        state, command("ClaimBirthdayGift", brand_id="lucky-sweeps", issued_at=now), sweeps, at=now
+    )
+    assert isinstance(gift, BirthdayGiftGranted) and gift.year == 2026
+
+
+def test_a_redemption_dated_far_ahead_holds_nothing() -> None:
+    state = player_with("5000")
+    later = datetime(2100, 1, 1, tzinfo=UTC)
+    after, outputs = received(
+        state, command("RedeemPoints", points="1000", issued_at=later), programme(), at=T0
+    )
+    assert rejected(outputs).code == "clock_skew"
+    assert balances(after) == (Decimal(5000), Decimal(0)) and not after.holds
+
+
+def test_a_confirmation_received_after_the_timeout_is_late_whatever_it_claims() -> None:
+    held_state, _ = run(player_with("5000"), "RedeemPoints", points="2500", command_id="r1")
+    timeout = T0 + timedelta(minutes=30)
+    confirm = command(
+        "ConfirmRedemption", redemption_id="r1", issued_at=timeout - timedelta(minutes=2)
+    )
+    late, outputs = unaudited(
+        received(held_state, confirm, programme(), at=timeout + timedelta(minutes=1))
+    )
+    assert [type(o) for o in outputs] == [RedemptionReleased, CommandRejected]
+    assert rejected(outputs[1:]).code == "hold_expired"
+    assert balances(late) == (Decimal(5000), Decimal(0))
+
+
+def test_the_clock_skew_allowed_is_inclusive_and_outputs_carry_the_received_time() -> None:
+    at = T0 + timedelta(minutes=5)  # issued_at is T0: exactly the skew
+    _, (held,) = unaudited(
+        received(player_with("5000"), command("RedeemPoints", points="1000"), programme(), at=at)
+    )
+    assert isinstance(held, RedemptionHeld) and held.occurred_at == at
+    _, outputs = received(
+        player_with("5000"),
+        command("RedeemPoints", points="1000"),
+        programme(),
+        at=at + timedelta(microseconds=1),
+    )
+    assert rejected(outputs).code == "clock_skew"
+
+
+def test_an_audit_entry_keeps_the_time_the_sender_wrote_and_the_time_it_ran() -> None:
+    issued = T0 - timedelta(minutes=3)
+    adjust = command(
+        "AdjustPoints", points="50", direction="credit", reason="goodwill", actor="anna",
+        issued_at=issued,
+    )  # fmt: skip
+    _, outputs = received(player_with("100"), adjust, programme(), at=T0)
+    (entry,) = [o for o in outputs if isinstance(o, AuditEntry)]
+    assert (entry.occurred_at, entry.issued_at) == (T0, issued)
+    (adjusted,) = [o for o in outputs if isinstance(o, PointsAdjusted)]
+    assert adjusted.occurred_at == T0
 
 
 # -- multipliers ------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 from loyalty_streams.domain.commands import Command, CommandEnvelope
 from loyalty_streams.domain.engine import apply
 from loyalty_streams.domain.events import PlayerEvent
-from loyalty_streams.domain.lifecycle import execute
 from loyalty_streams.domain.outputs import (
     AdjustmentDirection,
     CommandRejected,
@@ -22,7 +21,7 @@ from loyalty_streams.domain.outputs import (
 )
 from loyalty_streams.domain.player import PlayerState
 from loyalty_streams.domain.sweep import sweep_player
-from tests.domain.builders import T0, bet, command, programme, win
+from tests.domain.builders import T0, bet, command, programme, received, win
 
 minutes = st.integers(min_value=0, max_value=20).map(lambda m: timedelta(minutes=m))
 gaps = st.one_of(
@@ -117,7 +116,7 @@ def _run_one(
         swept = sweep_player(state, clock, programme())
         return swept.state, swept.outputs
     if isinstance(made, CommandEnvelope):
-        return execute(state, made, programme())  # type: ignore[arg-type]
+        return received(state, made, programme())  # type: ignore[arg-type]
     return apply(state, made, programme())  # type: ignore[arg-type]
 
 

@@ -3,9 +3,8 @@
 from datetime import timedelta
 
 from loyalty_streams.domain.engine import apply
-from loyalty_streams.domain.lifecycle import execute
 from loyalty_streams.domain.standing import standing
-from tests.domain.builders import T0, bet, command, programme
+from tests.domain.builders import T0, bet, command, programme, received
 
 AURORA = programme()
 
@@ -53,7 +52,7 @@ def test_holds_a_forced_level_rewards_and_the_expiry_date_are_shown() -> None:
         ("RedeemPoints", {"points": "1000", "command_id": "r1"}),
         ("ForceLevel", {"level": "Gold", "reason": "status match", "actor": "ops", "until": until}),
     ):
-        state, _ = execute(state, command(kind, brand_id="lucky-sweeps", **fields), sweeps)
+        state, _ = received(state, command(kind, brand_id="lucky-sweeps", **fields), sweeps)
     view = standing(state, sweeps, T0)
     assert (view["points"]["available"], view["points"]["held"]) == ("500.00", "1000")
     assert view["points"]["expires_at"] == (T0 + timedelta(days=365)).isoformat()

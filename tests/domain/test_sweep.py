@@ -5,7 +5,6 @@ from decimal import Decimal
 from typing import TypeVar
 
 from loyalty_streams.domain.engine import apply
-from loyalty_streams.domain.lifecycle import execute
 from loyalty_streams.domain.outputs import (
     CashbackAwarded,
     LevelChanged,
@@ -18,7 +17,7 @@ from loyalty_streams.domain.outputs import (
 )
 from loyalty_streams.domain.player import PlayerState
 from loyalty_streams.domain.sweep import sweep_player
-from tests.domain.builders import T0, bet, bonus, command, programme, win
+from tests.domain.builders import T0, bet, bonus, command, programme, received, win
 
 T = TypeVar("T")
 SWEEPS = "lucky-sweeps"
@@ -71,7 +70,7 @@ def test_a_level_without_a_reward_pays_nothing() -> None:
 
 def test_the_sweep_releases_a_hold_left_past_its_timeout() -> None:
     state, _ = fold([bet("2000")])
-    held, _ = execute(state, command("RedeemPoints", points="1000", command_id="r9"), programme())
+    held, _ = received(state, command("RedeemPoints", points="1000", command_id="r9"), programme())
     early = sweep_player(held, T0 + timedelta(minutes=29), programme())
     assert early.state.points_held == 1000 and not of_type(early.outputs, RedemptionReleased)
     late = sweep_player(held, T0 + timedelta(minutes=30), programme())
@@ -104,7 +103,7 @@ def test_play_or_a_credit_restarts_the_expiry_clock() -> None:
     state, _ = fold([bet("100")])
     later = T0 + timedelta(days=300)
     played, _ = apply(state, bet("1", occurred_at=later), programme())
-    credited, _ = execute(
+    credited, _ = received(
         state,
         command("AdjustPoints", direction="credit", points="5", reason="win-back", actor="crm",
                 issued_at=later),

@@ -5,18 +5,17 @@ from datetime import timedelta
 import pytest
 
 from loyalty_streams.domain.engine import apply
-from loyalty_streams.domain.lifecycle import execute
 from loyalty_streams.domain.player import PlayerState
 from loyalty_streams.edges.redis_mirror import FIELDS, mirror_fields, redis_key, run_redis_mirror
 from loyalty_streams.settings import Settings
-from tests.domain.builders import T0, bet, command, programme
+from tests.domain.builders import T0, bet, command, programme, received
 
 AURORA = programme()
 
 
 def test_a_player_hash_holds_level_points_and_turnover_as_the_lookup_shows_them() -> None:
     state, _ = apply(None, bet("12000.50"), AURORA)
-    state, _ = execute(state, command("RedeemPoints", points="1000", command_id="r1"), AURORA)
+    state, _ = received(state, command("RedeemPoints", points="1000", command_id="r1"), AURORA)
     # the mirror reads records back from the changelog's JSON
     fields = mirror_fields(PlayerState.from_json(state.to_json()), AURORA, T0)
     assert fields == {

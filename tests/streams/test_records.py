@@ -11,8 +11,11 @@ from loyalty_streams.domain.catalogue import Catalogue
 from loyalty_streams.domain.outputs import Output
 from loyalty_streams.domain.player import PlayerState
 from loyalty_streams.domain.programme import shipped_programmes
+from loyalty_streams.settings import Settings
+from loyalty_streams.streams.partitioner import partition_of
 from loyalty_streams.streams.records import (
     OUTPUT_TOPICS,
+    Boundary,
     Outcome,
     ProgrammeFor,
     Record,
@@ -33,10 +36,13 @@ from loyalty_streams.streams.topics import (
     REDEMPTIONS,
     REWARDS,
 )
-from tests.domain.builders import bet, command
+from tests.domain.builders import T0, bet, command
 
 PROGRAMMES = Catalogue(shipped_programmes()).in_effect
 NOW = datetime(2026, 11, 21, tzinfo=UTC)
+BOUNDARY = Boundary.of(Settings(), partitions=12)
+HOME = partition_of(b"aurora-casino:p1", 12)
+"""The partition aurora-casino:p1 hashes to."""
 
 
 def handle(
@@ -44,17 +50,24 @@ def handle(
     programme_for: ProgrammeFor,
     load_state: Callable[[str], PlayerState | None],
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    seen: Callable[[str], bool] = lambda _: False,
+    applied: Callable[[str], bytes | None] = lambda _: None,
 ) -> Outcome:
     """One record through the agent's two steps, as the worker takes it."""
-    decoded = decode(rec, clock)
+    decoded = decode(rec, BOUNDARY, clock)
     if isinstance(decoded, Outcome):
         return decoded
-    return fold(rec, decoded, programme_for, load_state, clock, seen)
+    return fold(rec, decoded, BOUNDARY, programme_for, load_state, clock, applied)
 
 
-def record(value: bytes, key: bytes | None = b"aurora-casino:p1", offset: int = 0) -> Record:
-    return Record("casino.player-events", 3, offset, key, value)
+def record(
+    value: bytes,
+    key: bytes | None = b"aurora-casino:p1",
+    offset: int = 0,
+    received_at: datetime = NOW,
+    partition: int = HOME,
+) -> Record:
+    """An event's record, on its player's partition, with NOW for its timestamp."""
+    return Record("casino.player-events", partition, offset, key, value, received_at)
 
 
 def run(rec: Record, store: dict[str, PlayerState]) -> tuple[list[str], list[dict[str, object]]]:
@@ -72,7 +85,7 @@ def test_a_bet_is_folded_and_its_outputs_are_addressed_to_their_topics() -> None
     assert values[1]["to_level"] == "Silver"
     assert (values[2]["trigger"], values[2]["to_level"]) == ("OnLevelUp", "Silver")
     assert (values[3]["template"], values[3]["cause_id"]) == ("level_up", values[1]["output_id"])
-    assert store["aurora-casino:p1"].applied_offsets == {"casino.player-events:3": 0}
+    assert store["aurora-casino:p1"].applied_offsets == {f"casino.player-events:{HOME}": 0}
 
 
 def test_a_replayed_offset_writes_nothing_and_sends_nothing() -> None:
@@ -90,7 +103,7 @@ def test_garbage_goes_to_the_dead_letter_topic_with_the_original_bytes() -> None
     assert base64.b64decode(letter["value_b64"]) == b"\x00not json"
     assert (letter["topic"], letter["partition"], letter["offset"]) == (
         "casino.player-events",
-        3,
+        HOME,
         0,
     )
 
@@ -104,7 +117,8 @@ def test_schema_violations_name_the_field() -> None:
 
 def test_unknown_brand_and_rejected_currency_are_dead_letters() -> None:
     other = bet("10", brand_id="nowhere-casino").model_dump_json().encode()
-    _, (letter,) = run(record(other, key=b"nowhere-casino:p1"), {})
+    nowhere = b"nowhere-casino:p1"
+    _, (letter,) = run(record(other, key=nowhere, partition=partition_of(nowhere, 12)), {})
     assert "no programme of brand 'nowhere-casino'" in letter["reason"]
     coins = bet("10", currency="GC").model_dump_json().encode()
     _, (letter,) = run(record(coins), {})
@@ -117,8 +131,9 @@ def test_a_key_that_does_not_match_the_event_is_refused() -> None:
 
 
 def test_an_event_before_the_first_version_took_effect_is_a_dead_letter() -> None:
-    early = bet("10", occurred_at=datetime(2025, 6, 1, tzinfo=UTC)).model_dump_json().encode()
-    _, (letter,) = run(record(early), {})
+    then = datetime(2025, 6, 1, tzinfo=UTC)
+    early = bet("10", occurred_at=then).model_dump_json().encode()
+    _, (letter,) = run(record(early, received_at=then), {})
     assert "in effect at 2025-06-01" in letter["reason"]
 
 
@@ -159,17 +174,31 @@ def test_an_event_id_seen_before_is_skipped_however_long_ago() -> None:
     raw = bet("10").model_dump_json().encode()
     first = handle(record(raw, offset=1), PROGRAMMES, store.get)
     assert first.applied_id is not None and first.state is not None
-    again = handle(
-        record(raw, offset=900), PROGRAMMES, store.get, seen={first.applied_id}.__contains__
-    )
+    assert first.applied_from == f"casino.player-events:{HOME}:1".encode()
+    applied = {first.applied_id: first.applied_from}.get
+    again = handle(record(raw, offset=900), PROGRAMMES, store.get, applied=applied)
     assert again.state is None and again.sends == [] and again.applied_id is None
+
+
+def test_the_record_an_id_was_applied_from_is_folded_again_when_its_effect_is_missing() -> None:
+    """A checkpoint cut after its applied ids and before its player records: the replay folds."""
+    raw = bet("10").model_dump_json().encode()
+    first = handle(record(raw, offset=1), PROGRAMMES, {}.get)
+    applied = {first.applied_id or "": first.applied_from}.get
+    replayed = handle(record(raw, offset=1), PROGRAMMES, {}.get, applied=applied)  # no record
+    assert replayed.state == first.state and replayed.sends == first.sends
+    assert first.state is not None
+    stored = {first.state.key: first.state}.get  # the record has it: a repeat
+    again = handle(record(raw, offset=1), PROGRAMMES, stored, applied=applied)
+    assert again.state is None and again.sends == []
 
 
 # -- commands ---------------------------------------------------------------------------------
 
 
-def command_record(value: bytes, offset: int = 0) -> Record:
-    return Record(COMMANDS, 3, offset, b"aurora-casino:p1", value)
+def command_record(value: bytes, offset: int = 0, received_at: datetime = T0) -> Record:
+    """A command's record, received at T0 (the builders' `issued_at`)."""
+    return Record(COMMANDS, HOME, offset, b"aurora-casino:p1", value, received_at)
 
 
 def encoded(kind: str, **fields: object) -> bytes:
@@ -187,7 +216,7 @@ def test_commands_are_executed_and_their_outputs_go_to_their_topics() -> None:
     assert topics == [COMMAND_REJECTIONS] and refusal["code"] == "insufficient_points"
     topics, (done,) = run(command_record(encoded("ConfirmRedemption", redemption_id="r"), 2), store)
     assert topics == [REDEMPTIONS] and done["type"] == "PointsRedeemed" and done["value"] == "20.00"
-    assert store["aurora-casino:p1"].applied_offsets["loyalty.commands:3"] == 2
+    assert store["aurora-casino:p1"].applied_offsets[f"loyalty.commands:{HOME}"] == 2
 
 
 def test_a_command_id_seen_before_is_remembered_apart_from_event_ids() -> None:
@@ -228,7 +257,9 @@ def test_points_and_level_changes_and_refusals_are_kept_in_the_players_history()
     store: dict[str, PlayerState] = {}
     bet_at = datetime(2026, 11, 21, 9, 30, 0, 250000, tzinfo=UTC)
     folded = handle(
-        record(bet("10000", occurred_at=bet_at).model_dump_json().encode()), PROGRAMMES, store.get
+        record(bet("10000", occurred_at=bet_at).model_dump_json().encode(), received_at=bet_at),
+        PROGRAMMES,
+        store.get,
     )
     keys = [key for key, _ in folded.writes]
     prefix = b"\x00history:aurora-casino:p1:2026-11-21T09:30:00.250000Z:"
@@ -239,7 +270,7 @@ def test_points_and_level_changes_and_refusals_are_kept_in_the_players_history()
     store[folded.state.key] = folded.state
     refused = command("RedeemPoints", points="999999", issued_at=bet_at)
     outcome = handle(
-        Record(COMMANDS, 3, 0, b"aurora-casino:p1", refused.model_dump_json().encode()),
+        command_record(refused.model_dump_json().encode(), received_at=bet_at),
         PROGRAMMES,
         store.get,
     )

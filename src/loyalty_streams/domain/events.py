@@ -18,8 +18,15 @@ from pydantic import (
 from loyalty_streams.domain.moments import Moment
 from loyalty_streams.domain.money import Amount, Currency, check_places
 
-Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\s:]+$")]
-"""An id that can sit on either side of the `brand_id:player_id` key: no colon, no spaces."""
+INVISIBLE = r"\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff"
+"""Control characters (C0, C1) and the invisible format characters (zero-width spaces and
+joiners, bidirectional marks and overrides, the byte-order mark), as regular-expression
+escapes that JSON Schema, Python and pydantic's Rust engine read alike: an id holding one looks like
+another id on every screen and in every log."""
+
+Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=rf"^[^\s:{INVISIBLE}]+$")]
+"""An id that can sit on either side of the `brand_id:player_id` key: no colon, no white space,
+no control or invisible character."""
 
 
 class GameCategory(StrEnum):

@@ -66,16 +66,24 @@ def execute(
     state: PlayerState | None,
     command: Command,
     programme: Programme,
+    at: datetime,
+    max_skew: timedelta,
     source: SourcePosition | None = None,
 ) -> tuple[PlayerState, tuple[Output, ...]]:
-    """Carry out one command on the player's record; a repeat changes and emits nothing."""
+    """Carry out one command on the player's record; a repeat changes and emits nothing.
+
+    `at` (UTC) is the command's time for every rule: when the stream received it, a time its
+    sender cannot choose. The sender's own `issued_at` is kept for the audit trail; a command
+    whose `issued_at` differs from `at` by more than `max_skew` is refused (`clock_skew`), so a
+    command dated in another year, or replayed long after it was written, does nothing.
+    """
     if command.brand_id != programme.brand_id:
         raise EventRejected(
             f"command for brand {command.brand_id!r} given programme of {programme.brand_id!r}"
         )
     command_id = command.command_id
     if state is None:
-        new = new_player(command.brand_id, command.player_id, programme, command.issued_at)
+        new = new_player(command.brand_id, command.player_id, programme, at)
     elif state.replayed(source) or command_id in state.recent_command_ids:
         return state, ()
     else:
@@ -86,35 +94,46 @@ def execute(
     before = _snapshot(new, programme)
     with localcontext(EXACT):
         try:
-            outputs = _carry_out(new, command, programme)
+            _check_clock(command, at, max_skew)
+            outputs = _carry_out(new, command, programme, at)
         except Refused as refusal:
-            outputs = (_rejected(new, command, refusal.code, refusal.reason),)
+            outputs = (_rejected(new, command, refusal.code, refusal.reason, at),)
     if command.actor is not None:
-        outputs = (*outputs, _audit(command, command.actor, before, new, programme, outputs))
+        outputs = (*outputs, _audit(command, command.actor, before, new, programme, outputs, at))
     return new, outputs
 
 
-def _carry_out(state: PlayerState, command: Command, programme: Programme) -> tuple[Output, ...]:
+def _check_clock(command: Command, at: datetime, max_skew: timedelta) -> None:
+    if abs(command.issued_at - at) > max_skew:
+        raise Refused(
+            "clock_skew",
+            f"issued_at {command.issued_at.isoformat()} is more than {max_skew} from "
+            f"{at.isoformat()}, when the command was received",
+        )
+
+
+def _carry_out(
+    state: PlayerState, command: Command, programme: Programme, at: datetime
+) -> tuple[Output, ...]:
     """Check first, then change: a refusal leaves every balance as it was."""
     if isinstance(command, RedeemPoints):
-        return (_hold(state, command, programme),)
+        return (_hold(state, command, programme, at),)
     if isinstance(command, ConfirmRedemption):
-        return _confirm(state, command, programme)
+        return _confirm(state, command, programme, at)
     if isinstance(command, CancelRedemption):
         hold = _open_hold(state, command.redemption_id)
-        return (
-            release(
-                state, command.redemption_id, hold, ReleaseReason.CANCELLED, command, programme
-            ),
-        )
+        reason = ReleaseReason.CANCELLED
+        return (release(state, command.redemption_id, hold, reason, command, programme, at),)
     if isinstance(command, AdjustPoints):
-        return (_adjust(state, command, programme),)
+        return (_adjust(state, command, programme, at),)
     if isinstance(command, ForceLevel):
-        return _force(state, command, programme)
-    return (_birthday(state, command, programme),)
+        return _force(state, command, programme, at)
+    return (_birthday(state, command, programme, at),)
 
 
-def _hold(state: PlayerState, command: RedeemPoints, programme: Programme) -> RedemptionHeld:
+def _hold(
+    state: PlayerState, command: RedeemPoints, programme: Programme, at: datetime
+) -> RedemptionHeld:
     policies = programme.policies
     points = command.points
     if points < policies.redemption_min_points:
@@ -135,7 +154,6 @@ def _hold(state: PlayerState, command: RedeemPoints, programme: Programme) -> Re
     value = (points / policies.redemption_points * policies.redemption_value).quantize(
         CENT, rounding=ROUND_DOWN
     )
-    at = command.issued_at
     hold = Hold(
         points,
         value,
@@ -165,18 +183,18 @@ def _hold(state: PlayerState, command: RedeemPoints, programme: Programme) -> Re
 
 
 def _confirm(
-    state: PlayerState, command: ConfirmRedemption, programme: Programme
+    state: PlayerState, command: ConfirmRedemption, programme: Programme, at: datetime
 ) -> tuple[Output, ...]:
     redemption_id = command.redemption_id
     hold = _open_hold(state, redemption_id)
-    if command.issued_at >= hold.expires_at:
-        released = release(state, redemption_id, hold, ReleaseReason.TIMED_OUT, None, programme)
+    if at >= hold.expires_at:
+        released = timed_out(state, redemption_id, hold, programme)
         reason = f"redemption {redemption_id!r} timed out at {hold.expires_at.isoformat()}"
-        return released, _rejected(state, command, "hold_expired", reason)
+        return released, _rejected(state, command, "hold_expired", reason, at)
     del state.holds[redemption_id]
     state.points_held -= hold.points
     state.points_redeemed += hold.points
-    _touch(state, command.issued_at)
+    _touch(state, at)
     return (
         PointsRedeemed(
             output_id=f"{redemption_id}:redeemed",
@@ -184,7 +202,7 @@ def _confirm(
             redemption_id=redemption_id,
             brand_id=state.brand_id,
             player_id=state.player_id,
-            occurred_at=command.issued_at,
+            occurred_at=at,
             points=hold.points,
             value=hold.value,
             currency=programme.policies.redemption_currency,
@@ -202,8 +220,9 @@ def release(
     reason: ReleaseReason,
     cause: Command | None,
     programme: Programme,
+    at: datetime,
 ) -> RedemptionReleased:
-    """Give a hold back: by a cancel command, or (no cause) when it timed out."""
+    """Give a hold back at `at` (UTC): by a cancel command, or (no cause) when it timed out."""
     del state.holds[redemption_id]
     state.points_held -= hold.points
     state.points_available += hold.points
@@ -213,12 +232,21 @@ def release(
         redemption_id=redemption_id,
         brand_id=state.brand_id,
         player_id=state.player_id,
-        occurred_at=hold.expires_at if cause is None else cause.issued_at,
+        occurred_at=at,
         points=hold.points,
         reason=reason,
         points_available=state.points_available,
         points_held=state.points_held,
         programme_version=programme.version,
+    )
+
+
+def timed_out(
+    state: PlayerState, redemption_id: str, hold: Hold, programme: Programme
+) -> RedemptionReleased:
+    """Give a hold back when its timeout passed, dated at the timeout."""
+    return release(
+        state, redemption_id, hold, ReleaseReason.TIMED_OUT, None, programme, hold.expires_at
     )
 
 
@@ -233,7 +261,9 @@ def _open_hold(state: PlayerState, redemption_id: str) -> Hold:
     return hold
 
 
-def _adjust(state: PlayerState, command: AdjustPoints, programme: Programme) -> PointsAdjusted:
+def _adjust(
+    state: PlayerState, command: AdjustPoints, programme: Programme, at: datetime
+) -> PointsAdjusted:
     points = command.points
     if command.direction is AdjustmentDirection.DEBIT:
         if points > state.points_available:
@@ -247,13 +277,13 @@ def _adjust(state: PlayerState, command: AdjustPoints, programme: Programme) -> 
     else:
         state.points_available += points
         state.points_credited += points
-        _touch(state, command.issued_at)  # a goodwill credit must not expire overnight
+        _touch(state, at)  # a goodwill credit must not expire overnight
     return PointsAdjusted(
         output_id=f"{command.command_id}:adjusted",
         command_id=command.command_id,
         brand_id=state.brand_id,
         player_id=state.player_id,
-        occurred_at=command.issued_at,
+        occurred_at=at,
         direction=command.direction,
         points=points,
         reason=command.reason,
@@ -263,7 +293,9 @@ def _adjust(state: PlayerState, command: AdjustPoints, programme: Programme) -> 
     )
 
 
-def _force(state: PlayerState, command: ForceLevel, programme: Programme) -> tuple[Output, ...]:
+def _force(
+    state: PlayerState, command: ForceLevel, programme: Programme, at: datetime
+) -> tuple[Output, ...]:
     names = [level.name for level in programme.levels]
     if command.level not in names:
         raise Refused(
@@ -272,7 +304,6 @@ def _force(state: PlayerState, command: ForceLevel, programme: Programme) -> tup
             f"its levels are {', '.join(names)}",
         )
     target = names.index(command.level)
-    at = command.issued_at
     state.forced = ForcedLevel(
         programme.levels[target].rank, command.reason, command.actor, at, command.until
     )
@@ -284,9 +315,8 @@ def _force(state: PlayerState, command: ForceLevel, programme: Programme) -> tup
 
 
 def _birthday(
-    state: PlayerState, command: ClaimBirthdayGift, programme: Programme
+    state: PlayerState, command: ClaimBirthdayGift, programme: Programme, at: datetime
 ) -> BirthdayGiftGranted:
-    at = command.issued_at
     year = at.astimezone(programme.zone).year
     if state.birthday_year == year:
         raise Refused("already_claimed", f"the birthday gift of {year} was already claimed")
@@ -309,14 +339,16 @@ def _birthday(
     )
 
 
-def _rejected(state: PlayerState, command: Command, code: str, reason: str) -> CommandRejected:
+def _rejected(
+    state: PlayerState, command: Command, code: str, reason: str, at: datetime
+) -> CommandRejected:
     return CommandRejected(
         output_id=f"{command.command_id}:rejected",
         command_id=command.command_id,
         command_type=command.type,
         brand_id=state.brand_id,
         player_id=state.player_id,
-        occurred_at=command.issued_at,
+        occurred_at=at,
         code=code,
         reason=reason,
     )
@@ -339,6 +371,7 @@ def _audit(
     state: PlayerState,
     programme: Programme,
     outputs: tuple[Output, ...],
+    at: datetime,
 ) -> AuditEntry:
     """The audit trail's entry for an operator's command, carried out or refused."""
     refusal = next((o for o in outputs if isinstance(o, CommandRejected)), None)
@@ -347,7 +380,8 @@ def _audit(
         output_id=f"{command.command_id}:audit",
         brand_id=state.brand_id,
         player_id=state.player_id,
-        occurred_at=command.issued_at,
+        occurred_at=at,
+        issued_at=command.issued_at,
         actor=actor,
         action=AUDIT_ACTIONS[command.type],
         outcome=AuditOutcome.APPLIED if refusal is None else AuditOutcome.REJECTED,

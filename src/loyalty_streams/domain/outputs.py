@@ -365,6 +365,9 @@ class AuditEntry:
     command_id: str | None
     before: dict[str, Any] | None
     after: dict[str, Any] | None
+    issued_at: datetime | None = None
+    """A command's own `issued_at`, as its sender wrote it (`occurred_at` is when the stream
+    received it, the time its rules ran at); absent for entries of no command."""
     type: Literal["AuditEntry"] = "AuditEntry"
 
 

@@ -20,14 +20,13 @@ from datetime import date, datetime, time, timedelta
 from decimal import ROUND_DOWN, Decimal, localcontext
 
 from loyalty_streams.domain.engine import EXACT, reevaluate
-from loyalty_streams.domain.lifecycle import release
+from loyalty_streams.domain.lifecycle import timed_out
 from loyalty_streams.domain.money import CENT
 from loyalty_streams.domain.outputs import (
     CashbackAwarded,
     Output,
     PointsExpired,
     PointsExpiring,
-    ReleaseReason,
 )
 from loyalty_streams.domain.player import ZERO, PlayerState
 from loyalty_streams.domain.programme import Programme
@@ -77,9 +76,7 @@ def sweep_player(state: PlayerState, now: datetime, programme: Programme) -> Swe
 
 def _release_timed_out(state: PlayerState, now: datetime, programme: Programme) -> list[Output]:
     due = [(rid, hold) for rid, hold in state.holds.items() if hold.expires_at <= now]
-    return [
-        release(state, rid, hold, ReleaseReason.TIMED_OUT, None, programme) for rid, hold in due
-    ]
+    return [timed_out(state, rid, hold, programme) for rid, hold in due]
 
 
 def _expire(state: PlayerState, now: datetime, programme: Programme) -> list[Output]:

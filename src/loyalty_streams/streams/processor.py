@@ -33,7 +33,7 @@ from collections import Counter as Tally
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from confluent_kafka import (
     TIMESTAMP_NOT_AVAILABLE,
@@ -55,6 +55,7 @@ from loyalty_streams.streams.metrics import Census, Metrics
 from loyalty_streams.streams.player_cache import PlayerCache
 from loyalty_streams.streams.records import (
     CASHBACK_PREFIX,
+    Boundary,
     Outcome,
     ProgrammeFor,
     Record,
@@ -64,7 +65,7 @@ from loyalty_streams.streams.records import (
     sweep,
 )
 from loyalty_streams.streams.state_store import PlayerTable
-from loyalty_streams.streams.topics import INBOUND, PLAYERS_CHANGELOG
+from loyalty_streams.streams.topics import INBOUND, PLAYER_EVENTS, PLAYERS_CHANGELOG
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,8 @@ LAG_INTERVAL_S = 10.0
 """How often the consumer lag gauge is refreshed."""
 
 SEEN_PREFIX = b"\x00seen:"
-"""Event ids applied in a partition, kept in its store and changelog (survive a fail-over)."""
+"""Event ids applied in a partition, kept in its store and changelog (survive a fail-over):
+`<prefix><id>` holds `<day applied>|<the record's position>` (see `Record.position`)."""
 
 LOG_DAYS = 400
 """How long rows of the daily cashback log and of players' histories are kept: a year of
@@ -125,7 +127,8 @@ class Batch:
     day: bytes
     """The day the batch is applied (ordinal, from the worker's clock): stamped on its event ids."""
     messages: list[Message] = field(default_factory=list)
-    states: dict[str, tuple[int, PlayerState]] = field(default_factory=dict)
+    states: dict[str, tuple[int, PlayerState, bytes]] = field(default_factory=dict)
+    """Changed player records by key: partition, record, the record encoded."""
     writes: dict[int, dict[bytes, bytes | None]] = field(default_factory=dict)
     commits: dict[tuple[str, int], int] = field(default_factory=dict)
     outputs: list[Output] = field(default_factory=list)
@@ -140,11 +143,12 @@ class Batch:
 
     def add(self, outcome: Outcome, partition: int) -> None:
         if outcome.state is not None:
-            self.states[outcome.state.key] = (partition, outcome.state)
+            self.states[outcome.state.key] = (partition, outcome.state, outcome.state_json)
         if outcome.applied_id is not None or outcome.writes:
             writes = self.writes.setdefault(partition, {})
             if outcome.applied_id is not None:
-                writes[SEEN_PREFIX + outcome.applied_id.encode()] = self.day
+                seen = self.day + b"|" + outcome.applied_from
+                writes[SEEN_PREFIX + outcome.applied_id.encode()] = seen
             writes.update(outcome.writes)
         self.outputs.extend(outcome.outputs)
 
@@ -200,6 +204,8 @@ class Processor:
         self._in_flight: deque[Batch] = deque()
         """Sealed batches not yet checkpointed, oldest first."""
         self._cache = PlayerCache(settings.player_cache_size)
+        self.boundary = Boundary.of(settings, partitions=0)
+        """Set with the inbound topics' partition count when partitions are assigned."""
         self._consumer = Consumer(
             {
                 **kafka_client_config(settings),
@@ -301,16 +307,22 @@ class Processor:
                 return entry[1]
             return self._cache.get(key) or self.table.player(partition, key)
 
-        def seen(applied_id: str) -> bool:
+        def applied(applied_id: str) -> bytes | None:
             key = SEEN_PREFIX + applied_id.encode()
-            if key in batch.writes.get(partition, ()):
-                return True
-            for earlier in in_flight:
-                if key in earlier.writes.get(partition, ()):
-                    return True
-            store = self.table.opened(partition)
-            return store is not None and store.get(key) is not None
+            value = batch.writes.get(partition, {}).get(key)
+            if value is None:
+                for earlier in reversed(in_flight):
+                    value = earlier.writes.get(partition, {}).get(key)
+                    if value is not None:
+                        break
+            if value is None:
+                store = self.table.opened(partition)
+                value = None if store is None else store.get(key)
+            return None if value is None else value.partition(b"|")[2]
 
+        boundary = self.boundary
+        now = self.clock()
+        now_ms = now.timestamp() * 1000
         decoded = []  # all of them first: see `records.decode`
         for message in messages:
             error = message.error()
@@ -318,20 +330,25 @@ class Processor:
                 log.warning("consumer error: %s", error)
                 continue
             value = message.value()
+            kind, stamp = message.timestamp()
             record = Record(
                 str(message.topic()),
                 int(message.partition() or 0),
                 int(message.offset() or 0),
                 message.key(),
                 value if isinstance(value, bytes) else b"",  # a tombstone is no event
+                # the broker's time, or the producer's; never ahead of this worker's clock
+                now
+                if kind == TIMESTAMP_NOT_AVAILABLE or stamp >= now_ms
+                else datetime.fromtimestamp(stamp / 1000, UTC),
             )
-            decoded.append((record, decode(record)))
+            decoded.append((record, decode(record, boundary)))
         for record, inbound in decoded:
             partition = record.partition
             outcome = (
                 inbound
                 if isinstance(inbound, Outcome)  # a dead letter
-                else fold(record, inbound, self.programme_for, load, seen=seen)
+                else fold(record, inbound, boundary, self.programme_for, load, applied=applied)
             )
             self._send(batch, outcome)
             batch.add(outcome, partition)
@@ -403,8 +420,8 @@ class Processor:
                     self.metrics.count_outputs(batch.outputs)
                     self.metrics.count_closed_days(closed)
                     batch, closed = Batch(batch.day), []
-            for key, day in store.items(SEEN_PREFIX):
-                if day < forget_before:
+            for key, seen in store.items(SEEN_PREFIX):
+                if seen.partition(b"|")[0] < forget_before:
                     batch.writes.setdefault(partition, {})[key] = None
             for key, _ in store.items(CASHBACK_PREFIX):
                 if key[-10:] < log_from:  # keys end with the row's ISO day
@@ -472,8 +489,8 @@ class Processor:
     def _send_changelog(self, batch: Batch) -> None:
         """Step 2: the batch's changed records, to the changelog partition of their store."""
         batch.changelog_sent = True
-        for name, (partition, state) in batch.states.items():
-            batch.writes.setdefault(partition, {})[name.encode()] = state.to_json()
+        for name, (partition, _, encoded) in batch.states.items():
+            batch.writes.setdefault(partition, {})[name.encode()] = encoded
         producer = self._producer
         for partition, records in batch.writes.items():
             batch.unacked += len(records)
@@ -491,7 +508,7 @@ class Processor:
         """Steps 3 and 4: RocksDB, with the changelog offsets reached; then the inbound offsets."""
         for partition, records in batch.writes.items():
             self.table.partition(partition).write(records, batch.changelog_offsets[partition])
-        for name, (_, state) in batch.states.items():
+        for name, (_, state, _) in batch.states.items():
             self._cache.put(name, state)
         if batch.commits:
             self._consumer.commit(
@@ -511,11 +528,17 @@ class Processor:
     def _assigned(self, _: Consumer, partitions: list[TopicPartition]) -> None:
         self._drain(DRAIN_S)
         numbers = sorted({tp.partition for tp in partitions})  # the same of both inputs
+        self.boundary = Boundary.of(self.settings, self._inbound_partitions())
         self._cache.clear()  # the restore below writes the store directly
         restored = restore(self.settings, self.table, numbers)
         self.owned = frozenset(numbers)
         log.info("assigned partitions %s (%d changelog records restored)", numbers, restored)
         self.on_assignment(tuple(numbers))
+
+    def _inbound_partitions(self) -> int:
+        """The partition count of the inbound topics (co-partitioned: the same for both)."""
+        topics = self._consumer.list_topics(PLAYER_EVENTS, timeout=30).topics
+        return len(topics[PLAYER_EVENTS].partitions)
 
     def _revoked(self, _: Consumer, partitions: list[TopicPartition]) -> None:
         self._drain(DRAIN_S)  # checkpoint what was folded before another worker takes over

@@ -1,13 +1,26 @@
 """One inbound record in, the player's new record and the records to emit out.
 
-The agent's whole job, without Faust: decode, pick the brand's programme, fold with the domain,
-encode. Anything that cannot be used becomes a dead letter instead of an exception, so a worker
-never stops on input.
+The agent's whole job, without Faust: decode, check the record against the boundary, pick the
+brand's programme, fold with the domain, encode. Anything that cannot be used becomes a dead
+letter instead of an exception, whatever it holds and whatever goes wrong with it, so a worker
+never stops on input (faults of Kafka or RocksDB are not input: they stop the worker).
+
+The boundary (what a record must be to be folded):
+- its value decodes as an event or a command of the contract, as JSON without duplicate keys;
+- its key is the event's `brand_id:player_id`, and it sits on the partition that key hashes to
+  (Kafka's murmur2): a record elsewhere would fold into a second record of the same player;
+- an event's `occurred_at` is at most `event_max_ahead_s` after the record's timestamp and at
+  most `event_max_age_days` before it;
+- a command's rules run at the record's timestamp (`received_at`), never at the `issued_at` its
+  sender wrote (see `domain.lifecycle.execute`).
+A record's timestamp is bounded by the worker's clock: one from the future counts as now.
 """
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import get_args
 
 import orjson
@@ -41,7 +54,9 @@ from loyalty_streams.domain.outputs import (
 from loyalty_streams.domain.player import PlayerState, SourcePosition
 from loyalty_streams.domain.programme import Programme
 from loyalty_streams.domain.sweep import CashbackDay, sweep_player
-from loyalty_streams.streams.dead_letter import dead_letter, encode_dead_letter
+from loyalty_streams.settings import Settings
+from loyalty_streams.streams.dead_letter import dead_letter, dead_letter_key, encode_dead_letter
+from loyalty_streams.streams.partitioner import partition_of
 from loyalty_streams.streams.topics import (
     AUDIT,
     CAMPAIGN_TRIGGERS,
@@ -116,6 +131,33 @@ class Record:
     offset: int
     key: bytes | None
     value: bytes
+    received_at: datetime
+    """The record's timestamp (UTC), at most the worker's clock when it was fetched."""
+
+    @property
+    def position(self) -> bytes:
+        """Where the record sits: `<topic>:<partition>:<offset>`."""
+        return f"{self.topic}:{self.partition}:{self.offset}".encode()
+
+
+@dataclass(frozen=True, slots=True)
+class Boundary:
+    """What a record must satisfy to be folded (see the module's docstring)."""
+
+    partitions: int
+    """Partitions of the inbound topics: a record must sit on the one its key hashes to."""
+    event_max_ahead: timedelta
+    event_max_age: timedelta
+    command_skew: timedelta
+
+    @classmethod
+    def of(cls, settings: Settings, partitions: int) -> "Boundary":
+        return cls(
+            partitions,
+            timedelta(seconds=settings.event_max_ahead_s),
+            timedelta(days=settings.event_max_age_days),
+            timedelta(seconds=settings.command_clock_skew_s),
+        )
 
 
 @dataclass(slots=True)
@@ -128,6 +170,11 @@ class Outcome:
     applied_id: str | None = None
     """Set when an event or command was applied: the id to remember, so a re-publish is
     recognised (`cmd:<command_id>` for a command; an event id has no colon)."""
+    applied_from: bytes = b""
+    """The applied record's `position`, remembered with its id: the same record read again
+    (a replay) is told apart from the same id published again (a re-publish)."""
+    state_json: bytes = b""
+    """`state` encoded for the store and its changelog."""
     writes: list[tuple[bytes, bytes]] = field(default_factory=list)
     """Other records for the partition's store: rows of the daily cashback log."""
     outputs: tuple[Output, ...] = ()
@@ -138,40 +185,112 @@ Inbound = PlayerEvent | Command
 
 
 def decode(
-    record: Record, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    record: Record,
+    boundary: Boundary,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Inbound | Outcome:
-    """The record's event or command (by its topic), or its dead letter.
+    """The record's event or command (by its topic), or its dead letter; never raises.
 
     The agent decodes what it fetched in one pass before folding it: interleaved with the rest
     of the fold, the validator's code is cold, and decoding cost 16-19 µs an event instead of
     9-10 µs (measured in the fold loop).
     """
     is_command = record.topic == COMMANDS
+    kind = "command" if is_command else "event"
     try:
         inbound = (decode_command if is_command else decode_player_event)(record.value)
+        refusal = _misplaced(record, inbound, boundary) or _duplicate_key(record, inbound)
+        if refusal is None and not is_command:
+            refusal = _implausible(record, inbound, boundary)  # type: ignore[arg-type]
     except ValidationError as error:
-        kind = "command" if is_command else "event"
-        return _dead(record, f"invalid {kind}: {validation_summary(error)}", clock)
-    if record.key is not None and record.key != inbound.key.encode():
-        return _dead(record, f"key {record.key!r} does not match {inbound.key!r}", clock)
-    return inbound
+        refusal = f"invalid {kind}: {validation_summary(error)}"
+    except Exception as error:  # whatever a record holds, it must not stop the worker
+        refusal = f"undecodable {kind}: {type(error).__name__}: {error}"
+    return inbound if refusal is None else _dead(record, refusal, clock)
+
+
+def _misplaced(record: Record, inbound: Inbound, boundary: Boundary) -> str | None:
+    """Why the record is not where the player's record lives, if it is not."""
+    key = inbound.key.encode()
+    if record.key is None:
+        return f"misrouted: no key; {inbound.key!r} belongs on partition {_home(key, boundary)}"
+    if record.key != key:
+        return f"key {record.key!r} does not match {inbound.key!r}"
+    home = _home(key, boundary)
+    if home != record.partition:
+        return f"misrouted: {inbound.key!r} belongs on partition {home}"
+    return None
+
+
+def _home(key: bytes, boundary: Boundary) -> int:
+    return _partition_of(key, boundary.partitions)
+
+
+_partition_of = lru_cache(maxsize=1 << 16)(partition_of)
+"""murmur2 in Python costs 2-3 µs a key; players come back, so their keys are cached."""
+
+_KEY = re.compile(rb'(?<!\\)"\s*:')
+"""The end of an object key in JSON text: a quote, then a colon (after white space, if any)."""
+
+
+def _duplicate_key(record: Record, inbound: Inbound) -> str | None:
+    """Why the value's JSON names a field twice, if it does (JSON parsers keep the last one).
+
+    Every field of the contracts is flat and every key in the value is a known field (unknown
+    ones are refused), so the value names a field twice exactly when it has more keys than the
+    fields it set. A key is a quote followed by a colon; a string value holds one only with an
+    escaped quote, which `_KEY` passes over.
+    """
+    value = record.value
+    if b"\\" in value or b" :" in value or b"\t:" in value or b"\n:" in value or b"\r:" in value:
+        keys = len(_KEY.findall(value))
+    else:  # the common case, compact JSON: a C-speed count
+        keys = value.count(b'":')
+    if keys > len(inbound.model_fields_set):
+        return f"invalid {'command' if record.topic == COMMANDS else 'event'}: a key appears twice"
+    return None
+
+
+def _implausible(record: Record, event: PlayerEvent, boundary: Boundary) -> str | None:
+    """Why an event's time cannot be true, if it cannot: too far after or before its record."""
+    ahead = event.occurred_at - record.received_at
+    if ahead > boundary.event_max_ahead:
+        return (
+            f"implausible time: occurred_at {event.occurred_at.isoformat()} is more than "
+            f"{boundary.event_max_ahead} after the record's timestamp "
+            f"{record.received_at.isoformat()}"
+        )
+    if -ahead > boundary.event_max_age:
+        return (
+            f"implausible time: occurred_at {event.occurred_at.isoformat()} is more than "
+            f"{boundary.event_max_age.days} days before the record's timestamp "
+            f"{record.received_at.isoformat()}"
+        )
+    return None
 
 
 def fold(
     record: Record,
     inbound: Inbound,
+    boundary: Boundary,
     programme_for: ProgrammeFor,
     load_state: Callable[[str], PlayerState | None],
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    seen: Callable[[str], bool] = lambda _: False,
+    applied: Callable[[str], bytes | None] = lambda _: None,
 ) -> Outcome:
     """Fold one decoded event or command; `load_state` reads a player by key.
 
-    `seen` tells whether an id was already applied: the records' own stamps catch replays by
-    offset and the player's last 32 ids; this catches any older re-publish as well.
+    `applied` gives the position of the record an id was applied from (`Outcome.applied_from`),
+    or None: the records' own stamps catch replays by offset and the player's last 32 ids; this
+    catches any older re-publish as well. The same record read again is folded again (the
+    player's stamp then makes it a repeat), so a checkpoint whose ids reached the changelog
+    but whose player records did not is replayed in full.
+
+    `load_state`'s and `applied`'s faults (the store's) propagate; anything the rules or the
+    encoding raise for this record makes it a dead letter.
     """
     if isinstance(inbound, CommandEnvelope):
-        moment, applied_id = inbound.issued_at, f"cmd:{inbound.command_id}"
+        moment, applied_id = record.received_at, f"cmd:{inbound.command_id}"
     else:
         moment, applied_id = inbound.occurred_at, inbound.event_id
     programme = programme_for(inbound.brand_id, moment)
@@ -179,28 +298,35 @@ def fold(
         return _dead(
             record, f"no programme of brand {inbound.brand_id!r} in effect at {moment}", clock
         )
-    if seen(applied_id):
+    position = record.position
+    applied_from = applied(applied_id)
+    if applied_from is not None and applied_from != position:  # published again
         return Outcome()
     source = SourcePosition(f"{record.topic}:{record.partition}", record.offset)
     previous = load_state(inbound.key)
     try:
         if isinstance(inbound, CommandEnvelope):
-            state, outputs = execute(previous, inbound, programme, source)
+            at, skew = record.received_at, boundary.command_skew
+            state, outputs = execute(previous, inbound, programme, at, skew, source)
         else:
             state, outputs = apply(previous, inbound, programme, source)
+        if state is previous:  # a repeat: nothing to write or send
+            return Outcome()
+        outputs = (*outputs, *follow_ups(outputs, state, programme))
+        sends = _sends(inbound.key, outputs)
+        return Outcome(
+            state=state,
+            sends=sends,
+            applied_id=applied_id,
+            applied_from=position,
+            state_json=state.to_json(),
+            writes=_history(outputs, sends),
+            outputs=outputs,
+        )
     except EventRejected as error:
         return _dead(record, f"rejected: {error}", clock)
-    if state is previous:  # a repeat: nothing to write or send
-        return Outcome()
-    outputs = (*outputs, *follow_ups(outputs, state, programme))
-    sends = _sends(inbound.key, outputs)
-    return Outcome(
-        state=state,
-        sends=sends,
-        applied_id=applied_id,
-        writes=_history(outputs, sends),
-        outputs=outputs,
-    )
+    except Exception as error:  # the rules or the encoding failed on this record alone
+        return _dead(record, f"failed: {type(error).__name__}: {error}", clock)
 
 
 def sweep(state: PlayerState, programme_for: ProgrammeFor, now: datetime) -> Outcome:
@@ -214,6 +340,7 @@ def sweep(state: PlayerState, programme_for: ProgrammeFor, now: datetime) -> Out
     sends = _sends(state.key, outputs)
     return Outcome(
         state=swept.state if changed else None,
+        state_json=swept.state.to_json() if changed else b"",
         sends=sends,
         writes=[
             *_history(outputs, sends),
@@ -279,4 +406,6 @@ def _dead(record: Record, reason: str, clock: Callable[[], datetime]) -> Outcome
         value=record.value,
         failed_at=clock(),
     )
-    return Outcome(sends=[(DEAD_LETTER, record.key, encode_dead_letter(letter))], dead=True)
+    return Outcome(
+        sends=[(DEAD_LETTER, dead_letter_key(record.key), encode_dead_letter(letter))], dead=True
+    )
