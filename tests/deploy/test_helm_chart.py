@@ -30,11 +30,16 @@ KUBE_VERSIONS = ("1.27", "1.37")
 
 PRODUCTION = yaml.safe_load((CHART / "values-production.yaml").read_text())
 
+TOKEN_KEY = "an-operator-chosen-random-token-key-of-32-bytes"
+HMAC_KEY = "an-operator-chosen-random-webhook-key-32-bytes"
+KEYS = {"secrets": {"apiTokenSecret": TOKEN_KEY}}
+"""The one value without a default: the chart generates no key and ships none."""
+
 VARIANTS: dict[str, dict[str, Any]] = {
-    "defaults": {},
+    "defaults": KEYS,
     "production": PRODUCTION,
-    "keda-plaintext": {"autoscaling": {"enabled": True, "mode": "keda"}},
-    "hpa": {"autoscaling": {"enabled": True, "mode": "hpa"}},
+    "keda-plaintext": {**KEYS, "autoscaling": {"enabled": True, "mode": "keda"}},
+    "hpa": {**KEYS, "autoscaling": {"enabled": True, "mode": "hpa"}},
     "all-optional": {
         "metrics": {"serviceMonitor": {"enabled": True}},
         "pmsWebhook": {"enabled": True, "url": "https://pms.test/hook"},
@@ -259,17 +264,46 @@ def test_settings_come_from_a_config_map_and_a_secret(variant: str) -> None:
         assert secret_ref not in {s["metadata"]["name"] for s in secrets}
     else:
         secret = next(s for s in secrets if s["metadata"]["name"] == secret_ref)
-        for key in ("LOYALTY_API_TOKEN_SECRET", "LOYALTY_PMS_WEBHOOK_SECRET"):
-            assert len(base64.b64decode(secret["data"][key])) >= 32, key
+        assert base64.b64decode(secret["data"]["LOYALTY_API_TOKEN_SECRET"]) == TOKEN_KEY.encode()
+        assert "LOYALTY_PMS_WEBHOOK_SECRET" not in secret["data"]  # no webhook, no key
 
 
 def test_given_secrets_are_used_as_they_are() -> None:
-    docs = manifests_for(
-        {"secrets": {"apiTokenSecret": "token-key", "pmsWebhookSecret": "hmac-key"}}
-    )
+    rotating = {"apiTokenSecret": TOKEN_KEY, "pmsWebhookSecret": HMAC_KEY}
+    rotating["pmsWebhookSecretPrevious"] = "the-webhook-key-being-rotated-out-32-bytes"
+    docs = manifests_for({"secrets": rotating})
     secret = next(doc for doc in docs if doc["kind"] == "Secret")
-    assert base64.b64decode(secret["data"]["LOYALTY_API_TOKEN_SECRET"]) == b"token-key"
-    assert base64.b64decode(secret["data"]["LOYALTY_PMS_WEBHOOK_SECRET"]) == b"hmac-key"
+    assert {key: base64.b64decode(value).decode() for key, value in secret["data"].items()} == {
+        "LOYALTY_API_TOKEN_SECRET": TOKEN_KEY,
+        "LOYALTY_PMS_WEBHOOK_SECRET": HMAC_KEY,
+        "LOYALTY_PMS_WEBHOOK_SECRET_PREVIOUS": rotating["pmsWebhookSecretPrevious"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({}, "secrets.apiTokenSecret is required (or secrets.existingSecret)"),
+        ({"secrets": {"apiTokenSecret": "token-key"}}, "secrets.apiTokenSecret is 9 bytes long"),
+        (
+            {**KEYS, "pmsWebhook": {"enabled": True, "url": "https://pms.test/hook"}},
+            "secrets.pmsWebhookSecret is required (or secrets.existingSecret)",
+        ),
+        (
+            {"secrets": {"apiTokenSecret": TOKEN_KEY, "pmsWebhookSecretPrevious": "old"}},
+            "secrets.pmsWebhookSecretPrevious is 3 bytes long",
+        ),
+    ],
+)
+def test_a_secret_is_never_generated_nor_short(values: dict[str, Any], message: str) -> None:
+    """The operator gives every key (or a Secret of their own): a generated one would differ
+    per `helm template` run and could not be shared with the PMS."""
+    assert message in render_error(values)
+
+
+def test_an_existing_secret_needs_no_keys_in_the_values() -> None:
+    docs = manifests_for({"secrets": {"existingSecret": "mine"}})
+    assert [doc for doc in docs if doc["kind"] == "Secret"] == []
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
@@ -373,7 +407,8 @@ def test_rendering_fails_on_values_that_cannot_work(values: dict[str, Any], mess
 
 
 def test_the_bound_allows_exactly_the_partition_count() -> None:
-    docs = manifests_for({"autoscaling": {"enabled": True, "maxReplicas": 12}, "replicaCount": 12})
+    scaling = {"autoscaling": {"enabled": True, "maxReplicas": 12}, "replicaCount": 12}
+    docs = manifests_for({**KEYS, **scaling})
     scaled = next(doc for doc in docs if doc["kind"] == "ScaledObject")
     assert scaled["spec"]["maxReplicaCount"] == 12
 

@@ -105,6 +105,21 @@ app.kubernetes.io/component: {{ .component }}
 {{- if and .Values.redisMirror.enabled (not (or .Values.redisMirror.url .Values.redisMirror.sentinels)) }}
 {{- fail "redisMirror.url or redisMirror.sentinels is required when redisMirror.enabled" }}
 {{- end }}
+{{- /* The chart's own Secret: keys the operator gives, never a default (the processes refuse
+  one shorter than 32 bytes too, HS256 and HMAC-SHA256 want 256 bits). Key, and whether needed. */}}
+{{- if not .Values.secrets.existingSecret }}
+{{- $secrets := .Values.secrets }}
+{{- range list (list "apiTokenSecret" true) (list "pmsWebhookSecret" .Values.pmsWebhook.enabled) (list "pmsWebhookSecretPrevious" false) }}
+{{- $key := index . 0 }}
+{{- $value := get $secrets $key | default "" }}
+{{- if and (index . 1) (not $value) }}
+{{- fail (printf "secrets.%s is required (or secrets.existingSecret): a random secret of at least 32 bytes, e.g. openssl rand -base64 32" $key) }}
+{{- end }}
+{{- if and $value (lt (len $value) 32) }}
+{{- fail (printf "secrets.%s is %d bytes long: it must be a random secret of at least 32 bytes" $key (len $value)) }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{/* HPA scaling behaviour, shared by the HPA and KEDA's generated HPA. */}}
