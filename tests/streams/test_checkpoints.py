@@ -16,19 +16,22 @@ import orjson
 import pytest
 from confluent_kafka import KafkaError
 
+from loyalty_streams.domain.commands import Command
 from loyalty_streams.domain.events import PlayerEvent
 from loyalty_streams.domain.player import PlayerState
 from loyalty_streams.settings import Settings
 from loyalty_streams.streams.metrics import Metrics
 from loyalty_streams.streams.processor import DeliveryFailed, Processor
-from loyalty_streams.streams.state_store import PlayerTable
+from loyalty_streams.streams.records import Boundary
+from loyalty_streams.streams.state_store import CHECKPOINT_KEY, PlayerTable
 from loyalty_streams.streams.topics import (
+    COMMANDS,
     DEAD_LETTER,
     PLAYER_EVENTS,
     PLAYERS_CHANGELOG,
     POINTS_ACCRUED,
 )
-from tests.domain.builders import T0, bet, programme
+from tests.domain.builders import T0, bet, command, programme
 
 KEY = "aurora-casino:p1"
 
@@ -163,6 +166,7 @@ def held(table: PlayerTable, tmp_path: Path) -> Iterator[tuple[Processor, HeldPr
         settings, lambda brand, at: rules, table, lambda: T0, lambda _: None, Metrics()
     )
     made._consumer.close()
+    made.boundary = Boundary.of(settings, partitions=1)  # every key's home is partition 0
     producer = HeldProducer()
     made._producer = producer  # type: ignore[assignment]
     made._consumer = CommitRecorder()  # type: ignore[assignment]
@@ -272,3 +276,81 @@ def test_a_fetch_decoded_first_still_folds_and_sends_in_the_order_of_its_records
     assert processor._consumer.commits == [{(PLAYER_EVENTS, 0): 3}]  # type: ignore[attr-defined]
     state = stored(table)
     assert state is not None and state.cumulative_turnover == Decimal("150")
+
+
+@dataclass
+class CommandInbound(Inbound):
+    """A command message as the consumer hands it over (`event` holds the command)."""
+
+    command: Command | None = None
+
+    def topic(self) -> str:
+        return COMMANDS
+
+    def key(self) -> bytes:
+        assert self.command is not None
+        return self.command.key.encode()
+
+    def value(self) -> bytes:
+        assert self.command is not None
+        return self.command.model_dump_json().encode()
+
+
+def contents(table: PlayerTable) -> dict[bytes, bytes]:
+    """Everything partition 0's store holds but its changelog offset."""
+    store = table.partition(0)
+    everything = [*store.items(b"\x00"), *store.items()]  # bookkeeping, then players
+    return {key: value for key, value in everything if key != CHECKPOINT_KEY}
+
+
+def replay(
+    tmp: Path, prefix: list[tuple[bytes, bytes | None]], batch: list[Inbound]
+) -> PlayerTable:
+    """A new owner: the store restored from a prefix of the changelog, then the inbound batch
+    read again from its committed offset (none), every acknowledgement given at once."""
+    restored = PlayerTable(tmp)
+    if prefix:
+        restored.partition(0).write(dict(prefix), len(prefix) - 1)
+    settings = Settings(bootstrap_servers="127.0.0.1:1", data_dir=tmp)
+    rules = programme()
+    owner = Processor(
+        settings, lambda brand, at: rules, restored, lambda: T0, lambda _: None, Metrics()
+    )
+    owner._consumer.close()
+    owner.boundary = Boundary.of(settings, partitions=1)
+    owner._producer = HeldProducer()  # type: ignore[assignment]
+    owner._consumer = CommitRecorder()  # type: ignore[assignment]
+    owner._fold(list(batch))  # type: ignore[arg-type]
+    owner._drain()
+    return restored
+
+
+def test_a_checkpoint_cut_at_any_record_of_its_changelog_restores_and_replays_to_the_uncut_state(
+    held: tuple[Processor, HeldProducer], table: PlayerTable, tmp_path: Path
+) -> None:
+    """A large checkpoint goes to the changelog in several produce requests; the worker may die
+    between any two. Whatever prefix of its changelog records arrived, the next owner restores
+    it, replays the batch, and holds exactly what an uncut checkpoint holds."""
+    processor, producer = held
+    batch: list[Inbound] = [
+        Inbound(bet("100", event_id="e1"), 0),
+        Inbound(bet("12000", event_id="e2", player_id="p2"), 1),  # a level up: history rows
+        Inbound(bet("50", event_id="e3"), 2),
+        CommandInbound(bet("1"), 3, command("RedeemPoints", command_id="r1", points="100")),
+        Inbound(bet("7", event_id="e4", player_id="p3"), 4),
+    ]
+    processor._fold(list(batch))  # type: ignore[arg-type]
+    assert processor._open is not None
+    processor._seal(processor._open)
+    producer.release()  # the outputs
+    processor._advance()
+    changelog = [(key or b"", value) for name, key, value, _, _ in producer.held]
+    assert all(name == PLAYERS_CHANGELOG for name, *_ in producer.held)
+    producer.release()
+    processor._advance()
+    uncut = contents(table)
+    assert len(changelog) == len(uncut) > 10  # ids, history rows and three player records
+    for cut in range(len(changelog) + 1):
+        restored = replay(tmp_path / f"cut-{cut}", changelog[:cut], batch)
+        assert contents(restored) == uncut, f"cut after {cut} of {len(changelog)} records"
+        restored.close()
