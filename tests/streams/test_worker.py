@@ -19,6 +19,7 @@ from loyalty_streams.edges.topic_reader import Records, read_topics
 from loyalty_streams.edges.worker import run_worker
 from loyalty_streams.kafka_config import producer_config
 from loyalty_streams.settings import Settings
+from loyalty_streams.streams.partitioner import partition_of
 from loyalty_streams.streams.topics import (
     COMMANDS,
     DEAD_LETTER,
@@ -132,3 +133,54 @@ def test_worker_refuses_to_start_when_commands_and_events_are_not_co_partitioned
         assert run_worker(settings) == 2
     error = capsys.readouterr().err
     assert "same number of partitions" in error and "loyalty.commands has 6" in error
+
+
+def test_no_record_stops_the_worker_and_each_becomes_a_dead_letter_with_its_reason(
+    settings: Settings, worker: ServiceProcess
+) -> None:
+    """Records that once stopped every worker of the group, or split a player in two."""
+    run = uuid.uuid4().hex[:8]
+    player = f"poisoned-{run}"
+    good = bet("10.00", player_id=player)
+    key = good.key.encode()
+    home = partition_of(key, 12)
+    body = orjson.loads(good.model_dump_json())
+
+    def variant(**change: Any) -> bytes:
+        return orjson.dumps(body | {"event_id": uuid.uuid4().hex} | change)
+
+    poison = {
+        "outside the years 1-9999": variant(occurred_at="0001-01-01T00:00:00+14:00"),
+        "implausible time": variant(occurred_at="9999-12-31T23:59:59Z"),
+        "at most 128 characters": variant(game_id="g" * 900_000),  # base64 would pass 1 MB
+        "a key appears twice": variant()[:-1] + b',"amount":"99999"}',
+    }
+    producer = Producer(producer_config(settings))
+    for value in poison.values():
+        producer.produce(PLAYER_EVENTS, value, key, partition=home)
+    producer.produce(PLAYER_EVENTS, variant(), None, partition=home)  # no key
+    producer.produce(PLAYER_EVENTS, variant(), key, partition=(home + 1) % 12)  # misrouted
+    producer.produce(PLAYER_EVENTS, good.model_dump_json().encode(), key, partition=home)
+    assert producer.flush(10) == 0
+
+    def mine(topic: str, records: Records) -> list[dict[str, Any]]:
+        values = (orjson.loads(r.value) for r in records[topic])
+        return [v for v in values if player in v.get("player_id", "") or run in v.get("reason", "")
+                or player.encode() in base64.b64decode(v.get("value_b64", ""))]  # fmt: skip
+
+    records = read_topics(
+        settings,
+        (POINTS_ACCRUED, DEAD_LETTER),
+        until=lambda r: len(mine(POINTS_ACCRUED, r)) >= 1 and len(mine(DEAD_LETTER, r)) >= 6,
+        timeout=90,
+    )
+    assert worker.running, worker.log_tail()
+    (accrued,) = mine(POINTS_ACCRUED, records)
+    assert accrued["event_id"] == good.event_id  # the partition went on past every bad record
+    reasons = [letter["reason"] for letter in mine(DEAD_LETTER, records)]
+    for expected in poison:
+        assert any(expected in reason for reason in reasons), (expected, reasons)
+    assert f"misrouted: no key; {good.key!r} belongs on partition {home}" in reasons
+    assert f"misrouted: {good.key!r} belongs on partition {home}" in reasons
+    huge = next(v for v in mine(DEAD_LETTER, records) if v["value_size"] > 900_000)
+    assert huge["truncated"] and len(base64.b64decode(huge["value_b64"])) == 64 * 1024
