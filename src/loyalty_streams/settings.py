@@ -92,6 +92,18 @@ class Settings(BaseSettings):
     api_token_ttl_s: int = Field(
         3600, gt=0, description="Lifetime of tokens issued by `loyalty-streams token`"
     )
+    api_token_max_ttl_s: int = Field(
+        86_400,
+        gt=0,
+        description="The longest lifetime of a token the API accepts (exp - iat, or exp - now "
+        "without iat); a longer-lived token is refused",
+    )
+    api_token_issuer: str | None = Field(
+        None, description="When set, tokens must carry this `iss` (and the CLI writes it)"
+    )
+    api_token_audience: str | None = Field(
+        None, description="When set, tokens must carry this `aud` (and the CLI writes it)"
+    )
 
     pms_webhook_url: str | None = Field(
         None, description="Where level changes are POSTed for the PMS; unset: no delivery"

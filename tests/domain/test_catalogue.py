@@ -5,7 +5,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from loyalty_streams.domain.catalogue import Catalogue, StaleVersion
+from loyalty_streams.domain.catalogue import (
+    BACKDATE_TOLERANCE,
+    Backdated,
+    Catalogue,
+    StaleVersion,
+    publication_audit,
+)
+from loyalty_streams.domain.outputs import AuditAction, AuditOutcome
 from tests.domain.builders import programme
 
 AURORA = programme()
@@ -37,11 +44,11 @@ def test_a_new_version_must_number_above_the_latest_and_a_successor_does() -> No
     aurora = programme()
     catalogue = Catalogue([aurora])
     with pytest.raises(StaleVersion, match="version: 1 is not above the latest, 1"):
-        catalogue.check_new(aurora)
+        catalogue.check_new(aurora, START)
     later = datetime(2027, 1, 1, tzinfo=UTC)
     successor = catalogue.successor(aurora.brand_id, later, promotions=())
     assert (successor.version, successor.effective_from) == (2, later)
-    catalogue.check_new(successor)
+    catalogue.check_new(successor, START)
     with pytest.raises(KeyError):
         catalogue.successor("nobody", later)
     overlapping = [
@@ -50,3 +57,37 @@ def test_a_new_version_must_number_above_the_latest_and_a_successor_does() -> No
     ]
     with pytest.raises(ValidationError, match="overlap"):
         catalogue.successor(aurora.brand_id, later, promotions=overlapping)
+
+
+def test_a_new_version_takes_effect_from_now_on_unless_it_is_a_backfill() -> None:
+    catalogue = Catalogue([AURORA])
+    now = datetime(2026, 11, 29, 12, tzinfo=UTC)
+    at = {
+        offset: catalogue.successor(AURORA.brand_id, now + offset)
+        for offset in (
+            timedelta(days=1),
+            timedelta(0),
+            -BACKDATE_TOLERANCE,  # the request's own few seconds
+            -BACKDATE_TOLERANCE - timedelta(microseconds=1),
+            timedelta(days=-365),
+        )
+    }
+    for offset, version in at.items():
+        if offset >= -BACKDATE_TOLERANCE:
+            catalogue.check_new(version, now)
+        else:
+            with pytest.raises(Backdated, match=r"effective_from: .* is before now"):
+                catalogue.check_new(version, now)
+        catalogue.check_new(version, now, backfill=True)  # an admin's explicit backfill
+    with pytest.raises(StaleVersion):  # a backfill is still a new version
+        catalogue.check_new(AURORA, now, backfill=True)
+
+
+def test_the_audit_entry_of_a_version_that_takes_effect_before_it_was_published_says_so() -> None:
+    now = datetime(2026, 11, 29, 12, tzinfo=UTC)
+    later = AURORA.model_copy(update={"version": 2, "effective_from": now})
+    entry = publication_audit(later, AURORA, "anna", "new rules", now + timedelta(seconds=1))
+    assert entry.action == AuditAction.PROGRAMME_PUBLISH
+    backfilled = AURORA.model_copy(update={"version": 2, "effective_from": now - timedelta(days=3)})
+    entry = publication_audit(backfilled, AURORA, "anna", "late fix", now)
+    assert (entry.action, entry.outcome) == (AuditAction.PROGRAMME_BACKFILL, AuditOutcome.APPLIED)

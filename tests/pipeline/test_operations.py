@@ -40,7 +40,9 @@ def test_a_programme_loaded_at_run_time_governs_events_after_its_effective_time(
     monkeypatch.setenv("LOYALTY_BOOTSTRAP_SERVERS", cluster.settings.bootstrap_servers)
     get_settings.cache_clear()
     try:
-        assert cli.main(["programmes", "load", str(path)]) == 0
+        # it takes effect an hour ago: only an explicit backfill may publish it
+        assert cli.main(["programmes", "load", str(path)]) == 1
+        assert cli.main(["programmes", "load", "--backfill", str(path)]) == 0
         broken = tmp_path / "broken.json"
         broken.write_text(json.dumps(json.loads(path.read_text()) | {"levels": []}))
         assert cli.main(["programmes", "load", str(broken)]) == 1  # refused, nothing published

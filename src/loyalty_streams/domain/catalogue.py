@@ -2,19 +2,34 @@
 
 A new version takes effect for events at or after its `effective_from`; an event keeps the rules
 that were in force when it happened, however late it arrives. That is what lets an accrual name
-the version it used and be explained later.
+the version it used and be explained later, and why a new version takes effect from now on: one
+dated in the past would silently change the rules late events fold under, so only an explicit
+backfill may, and its audit entry says so.
 """
 
 from bisect import bisect_right
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from loyalty_streams.domain.outputs import AuditAction, AuditEntry, AuditOutcome
 from loyalty_streams.domain.programme import Programme
 
+BACKDATE_TOLERANCE = timedelta(seconds=5)
+"""How far before now a new version may still take effect without being a backfill: a request's
+own few seconds (and a client's clock a little behind)."""
+
 
 class StaleVersion(ValueError):
     """A new version must number above the brand's latest; an existing number is history."""
+
+
+class Backdated(ValueError):
+    """A new version must take effect from now on, unless it is an explicit backfill."""
+
+
+def backdated(programme: Programme, now: datetime) -> bool:
+    """Whether `programme` takes effect before `now`, beyond `BACKDATE_TOLERANCE`."""
+    return programme.effective_from < now - BACKDATE_TOLERANCE
 
 
 class Catalogue:
@@ -51,12 +66,19 @@ class Catalogue:
         """The brand's highest version number, whenever it takes effect."""
         return max(self.versions(brand_id), key=lambda p: p.version, default=None)
 
-    def check_new(self, programme: Programme) -> None:
-        """Refuse a version that does not number above the brand's latest (`StaleVersion`)."""
+    def check_new(self, programme: Programme, now: datetime, *, backfill: bool = False) -> None:
+        """Refuse a version that does not number above the brand's latest (`StaleVersion`), or
+        that takes effect before `now` unless `backfill` is asked for explicitly (`Backdated`)."""
         latest = self.latest(programme.brand_id)
         if latest is not None and programme.version <= latest.version:
             raise StaleVersion(
                 f"version: {programme.version} is not above the latest, {latest.version}"
+            )
+        if backdated(programme, now) and not backfill:
+            raise Backdated(
+                f"effective_from: {programme.effective_from.isoformat()} is before now "
+                f"({now.isoformat()}); a version takes effect from now on unless it is "
+                "published as a backfill"
             )
 
     def successor(self, brand_id: str, effective_from: datetime, **changes: Any) -> Programme:
@@ -84,14 +106,17 @@ class Catalogue:
 def publication_audit(
     programme: Programme, previous: Programme | None, actor: str, reason: str, at: datetime
 ) -> AuditEntry:
-    """The audit trail's entry for publishing a programme version: the whole before and after."""
+    """The audit trail's entry for publishing a programme version at `at`: the whole before and
+    after; its action is `programme.backfill` when the version takes effect before `at`."""
     return AuditEntry(
         output_id=f"programme:{programme.brand_id}:{programme.version}:{at.isoformat()}",
         brand_id=programme.brand_id,
         player_id=None,
         occurred_at=at,
         actor=actor,
-        action=AuditAction.PROGRAMME_PUBLISH,
+        action=AuditAction.PROGRAMME_BACKFILL
+        if backdated(programme, at)
+        else AuditAction.PROGRAMME_PUBLISH,
         outcome=AuditOutcome.APPLIED,
         reason=reason,
         command_id=None,

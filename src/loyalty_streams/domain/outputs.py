@@ -343,6 +343,8 @@ class AuditAction(StrEnum):
     REDEMPTION_CANCEL = "redemption.cancel"
     BIRTHDAY_CLAIM = "birthday.claim"
     PROGRAMME_PUBLISH = "programme.publish"
+    PROGRAMME_BACKFILL = "programme.backfill"
+    """A version published to take effect before its publication: an admin's explicit choice."""
 
 
 class AuditOutcome(StrEnum):

@@ -24,7 +24,7 @@ from aiohttp import web
 from faust.web import Request, Response
 from pydantic import ValidationError
 
-from loyalty_streams.domain.catalogue import StaleVersion
+from loyalty_streams.domain.catalogue import Backdated, StaleVersion
 from loyalty_streams.domain.commands import (
     AdjustPoints,
     CancelRedemption,
@@ -39,6 +39,7 @@ from loyalty_streams.domain.programme import Programme
 from loyalty_streams.edges.api_base import (
     ApiView,
     parse_body,
+    query_flag,
     query_integer,
     query_moment,
     refuse,
@@ -208,7 +209,12 @@ class ProgrammeView(ApiView):
         return self.json(programme.model_dump(mode="json"))
 
     async def post(self, request: Request, brand_id: str) -> Response:
+        """Publish a version: `?reason=` for the audit trail; `?backfill=true` (an admin's
+        explicit choice, audited as `programme.backfill`) lets it take effect in the past."""
         caller = self.authorize(request, Permission.PUBLISH_PROGRAMMES, brand_id)
+        backfill = query_flag(request.query.get("backfill"), "backfill")
+        if backfill:
+            self.authorize(request, Permission.BACKFILL_PROGRAMMES, brand_id)
         programme = await parse_body(request, Programme)
         if programme.brand_id != brand_id:
             raise refuse(
@@ -216,7 +222,7 @@ class ProgrammeView(ApiView):
                 f"brand_id: {programme.brand_id!r} does not match the path's {brand_id!r}",
             )
         reason = request.query.get("reason") or "published through the API"
-        return await publish(self, programme, caller, reason)
+        return await publish(self, programme, caller, reason, backfill=backfill)
 
 
 class ProgrammeVersionsView(ApiView):
@@ -261,13 +267,19 @@ class PromotionsView(ApiView):
         return await publish(self, programme, caller, body.reason)
 
 
-async def publish(view: ApiView, programme: Programme, caller: Caller, reason: str) -> Response:
-    """Publish a new version with its audit entry; answered once this worker has read it."""
+async def publish(
+    view: ApiView, programme: Programme, caller: Caller, reason: str, *, backfill: bool = False
+) -> Response:
+    """Publish a new version with its audit entry; answered 201 once this worker has read it.
+    Raises a WebError: 409 if its number is not above the latest, 422 if it takes effect in
+    the past and `backfill` is not set."""
     catalogue = view.pipeline.tables.catalogue
     try:
-        catalogue.check_new(programme)
+        catalogue.check_new(programme, view.pipeline.clock(), backfill=backfill)
     except StaleVersion as error:
         raise refuse(HTTPStatus.CONFLICT, str(error)) from error
+    except Backdated as error:
+        raise refuse(HTTPStatus.UNPROCESSABLE_ENTITY, str(error)) from error
     await asyncio.to_thread(
         publish_programmes,
         view.pipeline.settings,
@@ -300,7 +312,8 @@ class AuditView(ApiView):
             raise refuse(HTTPStatus.BAD_REQUEST, "brand_id is required for a brand-scoped token")
         if brand_id is not None:
             self.authorize(request, Permission.READ_AUDIT, brand_id)
-        since, until = query_moment(query.get("from")), query_moment(query.get("to"))
+        since = query_moment(query.get("from"), "from")
+        until = query_moment(query.get("to"), "to")
         limit = query_integer(query.get("limit"), "limit", 100, AUDIT_LIMIT)
         wanted = {
             name: query[name]

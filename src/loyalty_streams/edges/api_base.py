@@ -14,7 +14,8 @@ from faust.web import Request, Response, View
 from faust.web.exceptions import WebError
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from loyalty_streams.edges.auth import Caller, InvalidToken, Permission, verify_token
+from loyalty_streams.domain.moments import Moment
+from loyalty_streams.edges.auth import Caller, InvalidToken, Permission, TokenRules, verify_token
 from loyalty_streams.streams.app import Pipeline
 from loyalty_streams.validation import validation_summary
 
@@ -25,7 +26,7 @@ Body = TypeVar("Body", bound=BaseModel)
 
 CALLER = "loyalty.caller"
 
-_moment: TypeAdapter[datetime] = TypeAdapter(datetime)
+_moment: TypeAdapter[datetime] = TypeAdapter(Moment)
 
 
 def refuse(status: HTTPStatus, message: str) -> WebError:
@@ -48,7 +49,7 @@ class ApiView(View):
         if caller is None:
             try:
                 caller = verify_token(
-                    self.pipeline.settings.api_token_secret,
+                    TokenRules.of(self.pipeline.settings),
                     request.headers.get("Authorization"),
                     self.pipeline.clock(),
                 )
@@ -77,23 +78,33 @@ async def parse_body(request: Request, model: type[Body]) -> Body:
         raise refuse(status, validation_summary(error)) from error
 
 
-def query_moment(text: str | None) -> datetime | None:
-    """A query parameter's ISO time, which must have a UTC offset; None when absent."""
+def query_moment(text: str | None, name: str) -> datetime | None:
+    """The query parameter `name`'s time, RFC 3339 with an offset, in UTC; None when absent.
+    Raises a 400 WebError naming the parameter for anything else (a time outside the calendar
+    once in UTC included)."""
     if text is None:
         return None
     try:
-        moment = _moment.validate_python(text)
+        return _moment.validate_python(text)
     except ValidationError as error:
-        raise refuse(HTTPStatus.BAD_REQUEST, f"{text!r} is not an ISO time") from error
-    if moment.tzinfo is None:
-        raise refuse(HTTPStatus.BAD_REQUEST, f"{text!r} has no UTC offset")
-    return moment
+        raise refuse(HTTPStatus.BAD_REQUEST, f"{name}: {validation_summary(error)}") from error
 
 
 def query_integer(text: str | None, name: str, default: int, most: int) -> int:
-    """A query parameter's count from 1 to `most`; `default` when absent."""
+    """The query parameter `name`'s count from 1 to `most` (ASCII digits); `default` when
+    absent. Raises a 400 WebError for anything else."""
     if text is None:
         return default
-    if not text.isdigit() or not 1 <= int(text) <= most:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= most:
         raise refuse(HTTPStatus.BAD_REQUEST, f"{name}: {text!r} is not 1 to {most}")
     return int(text)
+
+
+def query_flag(text: str | None, name: str) -> bool:
+    """The query parameter `name` as a flag: `true` or `false`, false when absent. Raises a
+    400 WebError for anything else."""
+    if text is None or text == "false":
+        return False
+    if text == "true":
+        return True
+    raise refuse(HTTPStatus.BAD_REQUEST, f"{name}: {text!r} is neither true nor false")

@@ -59,8 +59,11 @@ def _worker(_: argparse.Namespace) -> int:
 
 
 def _programmes_load(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
     from pydantic import ValidationError
 
+    from loyalty_streams.domain.catalogue import Backdated, StaleVersion
     from loyalty_streams.domain.programme import load_programme, shipped_programmes
     from loyalty_streams.streams.global_tables import publish_programmes, read_catalogue
 
@@ -69,13 +72,22 @@ def _programmes_load(args: argparse.Namespace) -> int:
     except (OSError, ValidationError) as error:
         print(f"not loaded, nothing was published: {error}", file=sys.stderr)
         return 1
-    if args.shipped:
-        programmes.extend(shipped_programmes())
-    if not programmes:
+    if not programmes and not args.shipped:
         print("name programme files, or --shipped", file=sys.stderr)
         return 2
     settings = get_settings()
     current = read_catalogue(settings)  # the versions they supersede, for the audit trail
+    now = datetime.now(UTC)
+    for programme in programmes:
+        try:
+            current.check_new(programme, now, backfill=args.backfill)
+        except (StaleVersion, Backdated) as error:
+            print(f"not loaded, nothing was published: {error}", file=sys.stderr)
+            return 1
+    # the shipped programmes seed a new installation, as a worker's first start does: a system
+    # action, allowed to take effect in the past (audited as a backfill all the same)
+    if args.shipped:
+        programmes.extend(shipped_programmes())
     publish_programmes(
         settings,
         programmes,
@@ -147,7 +159,7 @@ def _token(args: argparse.Namespace) -> int:
     """Sign an API token with LOYALTY_API_TOKEN_SECRET."""
     from datetime import UTC, datetime, timedelta
 
-    from loyalty_streams.edges.auth import ALL_BRANDS, issue_token
+    from loyalty_streams.edges.auth import ALL_BRANDS, TokenRules, issue_token
 
     settings = get_settings()
     brands = [ALL_BRANDS] if args.all_brands else args.brand
@@ -155,11 +167,14 @@ def _token(args: argparse.Namespace) -> int:
         print("name the brands the token covers (--brand B ...), or --all-brands", file=sys.stderr)
         return 2
     ttl = timedelta(seconds=args.ttl or settings.api_token_ttl_s)
-    print(
-        issue_token(
-            settings.api_token_secret, args.subject, args.role, brands, datetime.now(UTC), ttl
+    try:
+        token = issue_token(
+            TokenRules.of(settings), args.subject, args.role, brands, datetime.now(UTC), ttl
         )
-    )
+    except ValueError as error:
+        print(f"no token signed: {error}", file=sys.stderr)
+        return 2
+    print(token)
     return 0
 
 
@@ -220,6 +235,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     load.add_argument("files", type=Path, nargs="*", help="programme JSON files")
     load.add_argument("--shipped", action="store_true", help="also the shipped programmes")
+    load.add_argument(
+        "--backfill",
+        action="store_true",
+        help="let the files' versions take effect in the past (audited as programme.backfill)",
+    )
     load.add_argument(
         "--reason", default="loaded from file", help="why, for the audit trail (loyalty.audit)"
     )

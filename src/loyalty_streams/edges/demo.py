@@ -23,7 +23,7 @@ from loyalty_streams.domain.catalogue import Catalogue
 from loyalty_streams.domain.commands import Command, ConfirmRedemption, RedeemPoints
 from loyalty_streams.domain.outputs import PointsAccrued
 from loyalty_streams.domain.programme import shipped_programmes
-from loyalty_streams.edges.auth import ALL_BRANDS, Role, issue_token
+from loyalty_streams.edges.auth import ALL_BRANDS, Role, TokenRules, issue_token
 from loyalty_streams.edges.broker import EmbeddedBroker, free_port
 from loyalty_streams.edges.command_publisher import publish_commands
 from loyalty_streams.edges.generator import GeneratorReport, run
@@ -107,7 +107,7 @@ def _show_player(settings: Settings, brand_id: str, player_id: str) -> dict[str,
     """What the lookup view says about a player, printed and returned."""
     url = f"http://127.0.0.1:{settings.web_port}/loyalty/{brand_id}/{player_id}"
     bearer = issue_token(
-        settings.api_token_secret, "demo", [Role.SERVICE], [ALL_BRANDS], datetime.now(UTC),
+        TokenRules.of(settings), "demo", [Role.SERVICE], [ALL_BRANDS], datetime.now(UTC),
         timedelta(minutes=5),
     )  # fmt: skip
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {bearer}"})

@@ -7,15 +7,18 @@ worker's own copy if it has one, marked `stale` and dated by `as_of`, rather tha
 Every view needs a bearer token whose roles may read players and whose brands cover the player.
 """
 
+from collections.abc import Mapping
 from datetime import datetime
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import faust
 from faust.web import Request, Response, View
 from prometheus_client import generate_latest
 from pydantic import TypeAdapter, ValidationError
+from yarl import URL
 
 from loyalty_streams.domain.events import Identifier
 from loyalty_streams.domain.player import PlayerState
@@ -29,6 +32,7 @@ from loyalty_streams.edges.api_base import (
     refuse,
 )
 from loyalty_streams.edges.auth import Permission
+from loyalty_streams.edges.http_errors import serve_json_errors
 from loyalty_streams.edges.openapi import openapi_document
 from loyalty_streams.streams.app import Pipeline
 from loyalty_streams.streams.records import HISTORY_TYPE_NAMES
@@ -49,6 +53,9 @@ _identifier: TypeAdapter[str] = TypeAdapter(Identifier)
 class PlayerView(ApiView):
     """A view of one player's data, answered by the worker owning the player's partition."""
 
+    suffix = ""
+    """What follows `/loyalty/{brand_id}/{player_id}` in the view's path."""
+
     async def get(self, request: Request, brand_id: str, player_id: str) -> Response:
         self.authorize(request, Permission.READ_PLAYERS)
         for name, value in (("brand_id", brand_id), ("player_id", player_id)):
@@ -62,7 +69,8 @@ class PlayerView(ApiView):
         partition = pipeline.partition_of(key)
         owner = None if request.headers.get(FORWARDED) else pipeline.owner_url(partition)
         if owner is not None and not pipeline.owns(partition):
-            forwarded = await self._forward(owner, request)
+            url = owner_url(owner, brand_id, player_id, self.suffix, request.query)
+            forwarded = await self._forward(url, request)
             if forwarded is not None:
                 return forwarded
         stale = not pipeline.owns(partition)
@@ -93,13 +101,13 @@ class PlayerView(ApiView):
         Raise a WebError for a bad query."""
         raise NotImplementedError
 
-    async def _forward(self, owner: str, request: Request) -> Response | None:
-        """The owner's answer, or None when it cannot be reached."""
+    async def _forward(self, url: URL, request: Request) -> Response | None:
+        """The owner's answer at `url`, or None when it cannot be reached."""
         try:
             async with (
                 aiohttp.ClientSession(timeout=FORWARD_TIMEOUT) as session,
                 session.get(
-                    f"{owner}{request.url.path_qs}",
+                    url,
                     headers={
                         FORWARDED: self.pipeline.worker_id,
                         **{h: request.headers[h] for h in PASSED_ON if h in request.headers},
@@ -115,7 +123,18 @@ class PlayerView(ApiView):
         return self.json({"error": message}, status=status)
 
 
+def owner_url(
+    owner: str, brand_id: str, player_id: str, suffix: str, query: Mapping[str, str]
+) -> URL:
+    """The URL at which the worker at `owner` answers `/loyalty/{brand_id}/{player_id}{suffix}`
+    with `query`: each id quoted whole, so a `%`, `#`, `?` or `/` in it stays part of the id."""
+    path = f"/loyalty/{quote(brand_id, safe='')}/{quote(player_id, safe='')}{suffix}"
+    return URL(f"{owner}{path}", encoded=True).with_query(query)
+
+
 def install_views(app: faust.App, pipeline: Pipeline) -> None:
+    """The worker's routes, every error of theirs answered as JSON."""
+    serve_json_errors(app)
     install_api(app, pipeline)
 
     @app.page("/loyalty/{player_id}")
@@ -147,6 +166,8 @@ def install_views(app: faust.App, pipeline: Pipeline) -> None:
     class CashbackLog(PlayerView):
         """The daily cashback log: one row per closed day with play, newest first."""
 
+        suffix = "/cashback"
+
         def answer(
             self, request: Request, state: PlayerState, partition: int, now: datetime
         ) -> dict[str, Any] | None:
@@ -157,6 +178,8 @@ def install_views(app: faust.App, pipeline: Pipeline) -> None:
     class History(PlayerView):
         """Points, levels, redemptions, rewards and refusals, newest first, a page at a time:
         `?limit=&cursor=&types=A,B&since=&until=&command_id=`."""
+
+        suffix = "/history"
 
         def answer(
             self, request: Request, state: PlayerState, partition: int, now: datetime
@@ -174,8 +197,8 @@ def install_views(app: faust.App, pipeline: Pipeline) -> None:
                 limit=query_integer(query.get("limit"), "limit", HISTORY_PAGE, HISTORY_MAX),
                 cursor=query.get("cursor"),
                 types=types,
-                since=query_moment(query.get("since")),
-                until=query_moment(query.get("until")),
+                since=query_moment(query.get("since"), "since"),
+                until=query_moment(query.get("until"), "until"),
                 command_id=query.get("command_id"),
             )
             return {
