@@ -21,7 +21,7 @@ from loyalty_streams.domain.catalogue import Catalogue
 from loyalty_streams.domain.commands import Command, CommandEnvelope
 from loyalty_streams.domain.events import PlayerEvent
 from loyalty_streams.domain.programme import Programme, shipped_programmes
-from loyalty_streams.edges.auth import ALL_BRANDS, Role, issue_token
+from loyalty_streams.edges.auth import ALL_BRANDS, Role, TokenRules, issue_token
 from loyalty_streams.edges.broker import EmbeddedBroker, free_port
 from loyalty_streams.edges.service_process import ServiceProcess
 from loyalty_streams.edges.topic_admin import apply_topics
@@ -36,7 +36,8 @@ SECRET = "pipeline-tests-token-secret-of-32-bytes-or-more"
 
 def token(*roles: Role, brands: Sequence[str] = (ALL_BRANDS,), subject: str = "tests") -> str:
     """A bearer token the test workers accept."""
-    return issue_token(SECRET, subject, roles, brands, datetime.now(UTC), timedelta(hours=1))
+    rules = TokenRules(SECRET, max_ttl=timedelta(hours=1))
+    return issue_token(rules, subject, roles, brands, datetime.now(UTC), timedelta(hours=1))
 
 
 READER = token(Role.SERVICE)
