@@ -71,11 +71,18 @@ class Cluster:
         return process
 
     def publish(self, items: Sequence[PlayerEvent | Command]) -> None:
-        """Events to the player-events topic, commands to the commands topic, in order."""
+        """Events to the player-events topic, commands to the commands topic, in order; each
+        record's timestamp is its item's own time, as a producer sending as things happen
+        writes them (the embedded broker keeps a producer's timestamp even where the topic asks
+        for the broker's time)."""
         producer = Producer(producer_config(self.settings))
         for item in items:
-            topic = COMMANDS if isinstance(item, CommandEnvelope) else PLAYER_EVENTS
-            producer.produce(topic, item.model_dump_json().encode(), item.key.encode())
+            if isinstance(item, CommandEnvelope):
+                topic, moment = COMMANDS, item.issued_at
+            else:
+                topic, moment = PLAYER_EVENTS, item.occurred_at
+            value, key = item.model_dump_json().encode(), item.key.encode()
+            producer.produce(topic, value, key, timestamp=int(moment.timestamp() * 1000))
         assert producer.flush(10) == 0
 
 
