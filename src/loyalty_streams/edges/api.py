@@ -11,7 +11,7 @@ versions are validated by the domain and published with their audit entry.
 import asyncio
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from http import HTTPStatus
 from typing import Any, cast
@@ -106,7 +106,11 @@ class CommandView(ApiView):
             f"{self.pipeline.settings.worker_url}"
             f"/loyalty/{command.brand_id}/{command.player_id}/history"
         )
-        query = {"command_id": command.command_id, "since": command.issued_at.isoformat()}
+        # the command's rows are dated when the stream received it, which is within the skew
+        # allowed of its issued_at (and may be below it: record timestamps are milliseconds)
+        skew = timedelta(seconds=self.pipeline.settings.command_clock_skew_s)
+        since = command.issued_at - skew
+        query = {"command_id": command.command_id, "since": since.isoformat()}
         headers = {"Authorization": request.headers["Authorization"]}
         deadline = time.monotonic() + wait
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
