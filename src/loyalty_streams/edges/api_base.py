@@ -26,6 +26,10 @@ Body = TypeVar("Body", bound=BaseModel)
 
 CALLER = "loyalty.caller"
 
+HISTORY_PAGE = 50
+"""A player's history rows a page holds by default (`?limit=`), and at most."""
+HISTORY_MAX = 500
+
 _moment: TypeAdapter[datetime] = TypeAdapter(Moment)
 
 

@@ -26,6 +26,8 @@ from loyalty_streams.domain.standing import standing
 from loyalty_streams.edges.api import install_api
 from loyalty_streams.edges.api_base import (
     BRAND_HEADER,
+    HISTORY_MAX,
+    HISTORY_PAGE,
     ApiView,
     query_integer,
     query_moment,
@@ -44,8 +46,6 @@ PASSED_ON = ("Authorization", BRAND_HEADER)
 """Headers a forwarded lookup keeps: the owner checks the token again."""
 
 FORWARD_TIMEOUT = aiohttp.ClientTimeout(total=2.0)
-HISTORY_PAGE = 50
-HISTORY_MAX = 500
 
 _identifier: TypeAdapter[str] = TypeAdapter(Identifier)
 
