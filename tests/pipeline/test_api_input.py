@@ -140,6 +140,12 @@ def test_every_error_is_json_even_from_the_router_and_the_http_parser(cluster: C
         worker, b"DELETE /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
     )
     assert status == 405 and "GET" in headers["Allow"] and "error" in orjson.loads(body)
+    status, headers, _ = raw(
+        worker, b"HEAD /loyalty/points/add HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    assert (status, headers["Allow"]) == (405, "POST")
+    status, answer = call(worker, "POST", "/loyalty/points/add", "x" * 2_000_000, ADMIN)
+    assert status == 413 and "error" in answer
     huge = "Bearer " + "A" * 100_000
     status, headers, body = raw(
         worker,

@@ -68,7 +68,13 @@ class ApiView(View):
         return caller
 
     async def on_request_error(self, request: Request, exc: WebError) -> Response:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.code == HTTPStatus.UNAUTHORIZED else None
+        """The error as JSON; a 401 says which scheme it wants, a 405 which methods it takes."""
+        headers = None
+        if exc.code == HTTPStatus.UNAUTHORIZED:
+            headers = {"WWW-Authenticate": "Bearer"}
+        elif exc.code == HTTPStatus.METHOD_NOT_ALLOWED:  # e.g. HEAD where there is no GET
+            taken = self.get_methods() - ({"HEAD"} if "GET" not in self.get_methods() else set())
+            headers = {"Allow": ", ".join(sorted(taken))}
         return self.error(exc.code, exc.detail, headers=headers)
 
 
