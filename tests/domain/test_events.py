@@ -69,6 +69,12 @@ def test_an_event_time_with_any_offset_is_held_as_the_same_instant_in_utc() -> N
         ({"bet_id": "b\u202e1"}, "bet_id"),
         ({"game_id": "g\ufeff"}, "game_id"),
         ({"brand_id": "aurora\u0085"}, "brand_id"),
+        ({"player_id": "hx\U000e0041"}, "player_id"),  # a tag character
+        ({"player_id": "hx\ufff91"}, "player_id"),
+        ({"player_id": "hx\u06001"}, "player_id"),
+        ({"player_id": "hx\u034f1"}, "player_id"),  # combining grapheme joiner
+        ({"player_id": "hx\u3164"}, "player_id"),  # Hangul filler
+        ({"player_id": "hx\ufe0f"}, "player_id"),  # a variation selector: looks like "hx"
         ({"currency": "XYZ"}, "currency"),
         ({"game_category": "bingo"}, "game_category"),
         ({"type": "BetCancelled"}, "BetCancelled"),

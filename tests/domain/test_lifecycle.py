@@ -219,6 +219,10 @@ def test_malformed_commands_are_refused_with_the_field_named() -> None:
         command("ForceLevel", level="Gold", reason="x", actor="ops", until=T0)
     with pytest.raises(ValidationError):
         decode_command(b'{"type": "RedeemPoints", "command_id": "c"}')
+    for actor in ("ev\nil", "anna\u202e", "\u200b", "ops\x00"):  # log injection, spoofing
+        with pytest.raises(ValidationError, match="actor"):
+            command("AdjustPoints", direction="credit", points="5", reason="x", actor=actor)
+    command("AdjustPoints", direction="credit", points="5", reason="x", actor="Anna Ödén@ops")
 
 
 # -- forced status ----------------------------------------------------------------------------

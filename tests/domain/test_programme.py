@@ -86,6 +86,12 @@ def _mutated(change: Any) -> dict[str, Any]:
         (lambda d: d["promotions"].append(dict(d["promotions"][0], name="Overlap")), "overlap"),
         (lambda d: d["promotions"][0].update(ends_at="2026-12-01T00:00:00Z"), "ends_at"),
         (lambda d: d["levels"][3].update(rank=2), "ranks"),
+        # a version every consumer can hold (32-bit), and a whole number, not "2", 2.0 or true
+        (lambda d: d.update(version=2**63), "version"),
+        (lambda d: d.update(version=10**30), "version"),
+        (lambda d: d.update(version="2"), "version"),
+        (lambda d: d.update(version=2.0), "version"),
+        (lambda d: d.update(version=True), "version"),
     ],
 )
 def test_inconsistent_programmes_are_refused_naming_the_field(change: Any, field: str) -> None:

@@ -77,6 +77,9 @@ def signed(claims: dict[str, object], key: str | None = SECRET, algorithm: str =
         (signed({"sub": "x", "exp": SOON, "brands": [1]}), "brands"),
         (signed({"sub": 7, "exp": SOON}), "(?i)sub"),
         (signed({"sub": "x", "exp": SOON, "nbf": SOON}), "not valid yet"),
+        # bytes outside ASCII: PyJWT raised UnicodeEncodeError, a 500
+        ("Bearer \xff\xfe", "not ASCII"),
+        ("Bearer éé", "not ASCII"),
     ],
 )
 def test_anything_but_a_valid_signed_token_is_refused(header: str | None, message: str) -> None:

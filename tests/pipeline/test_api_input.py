@@ -77,6 +77,21 @@ def test_times_at_the_edges_of_the_calendar_are_refused_with_the_field_named(
             assert status == 400 and "error" in answer, (query, answer)
     status, answer = get(worker, f"/loyalty/{BRAND}/p1/history?limit=%C2%B2")  # superscript 2
     assert status == 400 and "limit" in answer["error"], answer
+    status, answer = get(worker, f"/loyalty/{BRAND}/p1/history?limit={'9' * 5000}")
+    assert status == 400 and "limit" in answer["error"], answer  # past int()'s digit limit
+
+    # a body naming a field twice: parsers keep the last, so this credited 100,000 points
+    doubled = (
+        b'{"brand_id":"aurora-casino","player_id":"p1","points":"1","points":"100000","reason":"x"}'
+    )
+    status, _, body = raw(
+        worker,
+        b"POST /loyalty/points/add?wait=0 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        + f"Authorization: Bearer {ADMIN}\r\nContent-Type: application/json\r\n".encode()
+        + f"Content-Length: {len(doubled)}\r\n\r\n".encode()
+        + doubled,
+    )
+    assert status == 400 and "appears twice" in orjson.loads(body)["error"], body
 
 
 def test_a_programme_version_takes_effect_from_now_unless_an_admin_backfills_it(

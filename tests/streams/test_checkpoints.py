@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 import pytest
-from confluent_kafka import KafkaError
+from confluent_kafka import TIMESTAMP_CREATE_TIME, KafkaError
 
 from loyalty_streams.domain.commands import Command
 from loyalty_streams.domain.events import PlayerEvent
@@ -354,3 +354,31 @@ def test_a_checkpoint_cut_at_any_record_of_its_changelog_restores_and_replays_to
         restored = replay(tmp_path / f"cut-{cut}", changelog[:cut], batch)
         assert contents(restored) == uncut, f"cut after {cut} of {len(changelog)} records"
         restored.close()
+
+
+@dataclass
+class Stamped(Inbound):
+    """An inbound message with a producer's timestamp (ms): any 64-bit number."""
+
+    stamp: int = 0
+
+    def timestamp(self) -> tuple[int, int]:
+        return (TIMESTAMP_CREATE_TIME, self.stamp)
+
+
+def test_a_record_timestamp_the_calendar_cannot_hold_is_a_dead_letter_not_a_stop(
+    held: tuple[Processor, HeldProducer], table: PlayerTable
+) -> None:
+    """A producer wrote -10^14 ms (year -1199): building the time stopped the fold loop."""
+    processor, producer = held
+    fold_and_seal(
+        processor,
+        Stamped(bet("10", event_id="ancient"), 0, -(10**14)),  # read as 1970: far behind
+        Inbound(bet("20", event_id="after"), 1),
+    )
+    sent = [(name, orjson.loads(value or b"null")) for name, _, value, _, _ in producer.held]
+    assert [name for name, _ in sent] == [DEAD_LETTER, POINTS_ACCRUED]
+    assert "implausible time" in sent[0][1]["reason"]
+    processor._drain()
+    state = stored(table)
+    assert state is not None and state.cumulative_turnover == Decimal("20")

@@ -15,7 +15,7 @@ from pydantic import (
     model_validator,
 )
 
-from loyalty_streams.domain.events import Identifier, player_key
+from loyalty_streams.domain.events import INVISIBLE, Identifier, player_key
 from loyalty_streams.domain.moments import Moment
 from loyalty_streams.domain.money import Amount
 from loyalty_streams.domain.outputs import AdjustmentDirection
@@ -24,7 +24,15 @@ Points = Annotated[
     Amount, Field(description='Points as a decimal string with at most 2 places, e.g. "1500"')
 ]
 Text = Annotated[str, Field(min_length=1, max_length=500)]
-Actor = Annotated[str, Field(min_length=1, max_length=128, description="Who asked: an operator")]
+Actor = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=128,
+        pattern=rf"^[^{INVISIBLE}]+$",
+        description="Who asked: an operator (no control or invisible character)",
+    ),
+]
 
 
 class CommandEnvelope(BaseModel):

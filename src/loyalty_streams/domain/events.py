@@ -18,11 +18,18 @@ from pydantic import (
 from loyalty_streams.domain.moments import Moment
 from loyalty_streams.domain.money import Amount, Currency, check_places
 
-INVISIBLE = r"\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff"
-"""Control characters (C0, C1) and the invisible format characters (zero-width spaces and
-joiners, bidirectional marks and overrides, the byte-order mark), as regular-expression
-escapes that JSON Schema, Python and pydantic's Rust engine read alike: an id holding one looks like
-another id on every screen and in every log."""
+INVISIBLE = (
+    r"\x00-\x1f\x7f-\x9f\u00ad\u034f\u0600-\u0605\u061c\u06dd\u070f\u08e2\u115f\u1160"
+    r"\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f"
+    r"\ufeff\uffa0\ufff0-\ufffb"
+    # beyond the first plane no escape reads alike everywhere: the characters themselves
+    "\U000110bd\U000110cd\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff"
+)
+"""Control characters (C0, C1), the format characters (Unicode category Cf: zero-width spaces
+and joiners, bidirectional marks and overrides, the byte-order mark, tags) and the other
+default-ignorable code points (fillers, variation selectors), as a character class that JSON
+Schema, Python and pydantic's Rust engine read alike: an id holding one looks like another id
+on every screen and in every log."""
 
 Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=rf"^[^\s:{INVISIBLE}]+$")]
 """An id that can sit on either side of the `brand_id:player_id` key: no colon, no white space,

@@ -166,7 +166,7 @@ class Programme(BaseModel):
     brand_id: Identifier
     company_id: Identifier
     name: Annotated[str, Field(min_length=1)]
-    version: Annotated[int, Field(ge=1)]
+    version: Annotated[int, Field(ge=1, le=2**31 - 1, strict=True)]
     effective_from: Moment
     level_basis: LevelBasis
     turnover_currency: Currency

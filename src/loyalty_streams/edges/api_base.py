@@ -17,7 +17,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from loyalty_streams.domain.moments import Moment
 from loyalty_streams.edges.auth import Caller, InvalidToken, Permission, TokenRules, verify_token
 from loyalty_streams.streams.app import Pipeline
-from loyalty_streams.validation import validation_summary
+from loyalty_streams.validation import check_unique_keys, validation_summary
 
 BRAND_HEADER = "X-Brand-Id"
 """Seed 0's `GET /loyalty/{playerId}` takes the brand from this header (or `?brand_id=`)."""
@@ -79,7 +79,14 @@ class ApiView(View):
 
 
 async def parse_body(request: Request, model: type[Body]) -> Body:
+    """The request's JSON body as `model`; raises a 400 WebError for text that is not JSON or
+    names a field twice (parsers keep the last, so `"points"` twice would credit the second),
+    and a 422 for a body that does not validate."""
     raw = await request.read()
+    try:
+        check_unique_keys(raw or b"{}")
+    except ValueError as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise refuse(HTTPStatus.BAD_REQUEST, f"invalid JSON: {error}") from error
     try:
         return model.model_validate_json(raw or b"{}")
     except ValidationError as error:
@@ -105,7 +112,11 @@ def query_integer(text: str | None, name: str, default: int, most: int) -> int:
     absent. Raises a 400 WebError for anything else."""
     if text is None:
         return default
-    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= most:
+    if (
+        not (text.isascii() and text.isdigit())
+        or len(text) > len(str(most))  # and never past int()'s digit limit
+        or not 1 <= int(text) <= most
+    ):
         raise refuse(HTTPStatus.BAD_REQUEST, f"{name}: {text!r} is not 1 to {most}")
     return int(text)
 

@@ -150,6 +150,8 @@ def verify_token(rules: TokenRules, authorization: str | None, now: datetime) ->
         raise InvalidToken("an Authorization: Bearer <token> header is required")
     required = ["sub", "exp"] + ["iss"] * (rules.issuer is not None)
     required += ["aud"] * (rules.audience is not None)
+    if not token.isascii():  # a JWT is base64url and dots; PyJWT would raise UnicodeEncodeError
+        raise InvalidToken("invalid token: not ASCII")
     try:
         decoded = jwt.decode(
             token.strip(),

@@ -104,15 +104,17 @@ def _programmes_load(args: argparse.Namespace) -> int:
 
 
 def _command(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
-
     from loyalty_streams.domain.commands import decode_command
     from loyalty_streams.edges.command_publisher import publish_commands
+    from loyalty_streams.validation import check_unique_keys
 
     texts = sys.stdin.read().splitlines() if args.commands == ["-"] else args.commands
+    texts = [text for text in texts if text.strip()]
     try:
-        commands = [decode_command(text) for text in texts if text.strip()]
-    except ValidationError as error:
+        commands = [decode_command(text) for text in texts]
+        for text in texts:  # published re-encoded: the worker would see one of the two keys
+            check_unique_keys(text)
+    except ValueError as error:  # a ValidationError is a ValueError too
         print(f"not sent, nothing was published: {error}", file=sys.stderr)
         return 1
     sent = publish_commands(get_settings(), commands)

@@ -337,10 +337,11 @@ class Processor:
                 int(message.offset() or 0),
                 message.key(),
                 value if isinstance(value, bytes) else b"",  # a tombstone is no event
-                # the broker's time, or the producer's; never ahead of this worker's clock
+                # the broker's time, or the producer's; never ahead of this worker's clock,
+                # never before 1970 (a producer may write any 64-bit number)
                 now
                 if kind == TIMESTAMP_NOT_AVAILABLE or stamp >= now_ms
-                else datetime.fromtimestamp(stamp / 1000, UTC),
+                else datetime.fromtimestamp(max(stamp, 0) / 1000, UTC),
             )
             decoded.append((record, decode(record, boundary)))
         for record, inbound in decoded:
