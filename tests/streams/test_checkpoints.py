@@ -179,6 +179,11 @@ def fold_and_seal(processor: Processor, *messages: Inbound) -> None:
     processor._seal(processor._open)
 
 
+def sent_values(producer: HeldProducer) -> list[tuple[str, Any]]:
+    """Each record produced so far: its topic and its decoded value."""
+    return [(name, orjson.loads(value or b"null")) for name, _, value, _, _ in producer.held]
+
+
 def stored(table: PlayerTable) -> PlayerState | None:
     return table.player(0, KEY)
 
@@ -263,7 +268,7 @@ def test_a_fetch_decoded_first_still_folds_and_sends_in_the_order_of_its_records
         Garbled(bet("1"), 1),
         Inbound(bet("50", event_id="e2"), 2),
     )
-    sent = [(name, orjson.loads(value or b"null")) for name, _, value, _, _ in producer.held]
+    sent = sent_values(producer)
     assert [(name, body.get("event_id", body.get("offset"))) for name, body in sent] == [
         (POINTS_ACCRUED, "e1"),
         (DEAD_LETTER, 1),
@@ -376,7 +381,7 @@ def test_a_record_timestamp_the_calendar_cannot_hold_is_a_dead_letter_not_a_stop
         Stamped(bet("10", event_id="ancient"), 0, -(10**14)),  # read as 1970: far behind
         Inbound(bet("20", event_id="after"), 1),
     )
-    sent = [(name, orjson.loads(value or b"null")) for name, _, value, _, _ in producer.held]
+    sent = sent_values(producer)
     assert [name for name, _ in sent] == [DEAD_LETTER, POINTS_ACCRUED]
     assert "implausible time" in sent[0][1]["reason"]
     processor._drain()
