@@ -80,7 +80,7 @@ class Pipeline(Service):
             log.info(
                 "first start: published the shipped programmes %s", self.tables.catalogue.brands
             )
-        self.processor.start()
+        self.processor.start(self.tables.partitions)  # read with the global tables' metadata
 
     def _stop(self) -> None:
         self.processor.stop()

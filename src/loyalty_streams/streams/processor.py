@@ -65,7 +65,7 @@ from loyalty_streams.streams.records import (
     sweep,
 )
 from loyalty_streams.streams.state_store import PlayerTable
-from loyalty_streams.streams.topics import INBOUND, PLAYER_EVENTS, PLAYERS_CHANGELOG
+from loyalty_streams.streams.topics import INBOUND, PLAYERS_CHANGELOG
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +205,7 @@ class Processor:
         """Sealed batches not yet checkpointed, oldest first."""
         self._cache = PlayerCache(settings.player_cache_size)
         self.boundary = Boundary.of(settings, partitions=0)
-        """Set with the inbound topics' partition count when partitions are assigned."""
+        """Given the inbound topics' partition count by `start`, before any record is read."""
         self._consumer = Consumer(
             {
                 **kafka_client_config(settings),
@@ -222,7 +222,10 @@ class Processor:
 
     # -- control, from any thread ------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, inbound_partitions: int) -> None:
+        """Subscribe and run the loop; `inbound_partitions` is the partition count of the
+        inbound topics (co-partitioned), which the boundary checks each record against."""
+        self.boundary = Boundary.of(self.settings, inbound_partitions)
         self._consumer.subscribe(
             list(INBOUND),
             on_assign=self._assigned,
@@ -529,17 +532,11 @@ class Processor:
     def _assigned(self, _: Consumer, partitions: list[TopicPartition]) -> None:
         self._drain(DRAIN_S)
         numbers = sorted({tp.partition for tp in partitions})  # the same of both inputs
-        self.boundary = Boundary.of(self.settings, self._inbound_partitions())
         self._cache.clear()  # the restore below writes the store directly
         restored = restore(self.settings, self.table, numbers)
         self.owned = frozenset(numbers)
         log.info("assigned partitions %s (%d changelog records restored)", numbers, restored)
         self.on_assignment(tuple(numbers))
-
-    def _inbound_partitions(self) -> int:
-        """The partition count of the inbound topics (co-partitioned: the same for both)."""
-        topics = self._consumer.list_topics(PLAYER_EVENTS, timeout=30).topics
-        return len(topics[PLAYER_EVENTS].partitions)
 
     def _revoked(self, _: Consumer, partitions: list[TopicPartition]) -> None:
         self._drain(DRAIN_S)  # checkpoint what was folded before another worker takes over

@@ -199,9 +199,9 @@ def decode(
     kind = "command" if is_command else "event"
     try:
         inbound = (decode_command if is_command else decode_player_event)(record.value)
-        refusal = _misplaced(record, inbound, boundary) or _duplicate_key(record, inbound)
-        if refusal is None and not is_command:
-            refusal = _implausible(record, inbound, boundary)  # type: ignore[arg-type]
+        refusal = _misplaced(record, inbound, boundary) or _duplicate_key(record, inbound, kind)
+        if refusal is None and not isinstance(inbound, CommandEnvelope):
+            refusal = _implausible(record, inbound, boundary)
     except ValidationError as error:
         refusal = f"invalid {kind}: {validation_summary(error)}"
     except Exception as error:  # whatever a record holds, it must not stop the worker
@@ -233,7 +233,7 @@ _KEY = re.compile(rb'(?<!\\)"\s*:')
 """The end of an object key in JSON text: a quote, then a colon (after white space, if any)."""
 
 
-def _duplicate_key(record: Record, inbound: Inbound) -> str | None:
+def _duplicate_key(record: Record, inbound: Inbound, kind: str) -> str | None:
     """Why the value's JSON names a field twice, if it does (JSON parsers keep the last one).
 
     Every field of the contracts is flat and every key in the value is a known field (unknown
@@ -247,7 +247,7 @@ def _duplicate_key(record: Record, inbound: Inbound) -> str | None:
     else:  # the common case, compact JSON: a C-speed count
         keys = value.count(b'":')
     if keys > len(inbound.model_fields_set):
-        return f"invalid {'command' if record.topic == COMMANDS else 'event'}: a key appears twice"
+        return f"invalid {kind}: a key appears twice"
     return None
 
 
