@@ -1,10 +1,13 @@
 """JSON that names a key twice is refused before anything reads it: parsers keep the last one."""
 
+from pathlib import Path
+
 import pytest
 
 from loyalty_streams.edges.api_base import query_integer
 from loyalty_streams.edges.cli import main
 from loyalty_streams.validation import check_unique_keys
+from tests.domain.builders import programme
 
 
 @pytest.mark.parametrize(
@@ -40,3 +43,15 @@ def test_a_count_past_pythons_digit_limit_is_a_bad_request() -> None:
     with pytest.raises(Exception, match="is not 1 to 500") as refused:
         query_integer("9" * 5000, "limit", 50, 500)
     assert getattr(refused.value, "code", None) == 400
+
+
+def test_programmes_load_publishes_nothing_when_a_file_names_a_key_twice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An operator's file with a threshold written twice would silently keep the second."""
+    text = programme().model_dump_json(indent=2)
+    doubled = text.replace('"version": ', '"version": 99, "version": ', 1)
+    path = tmp_path / "aurora.json"
+    path.write_text(doubled)
+    assert main(["programmes", "load", str(path)]) == 1  # before any broker is asked
+    assert "appears twice" in capsys.readouterr().err

@@ -61,15 +61,16 @@ def _worker(_: argparse.Namespace) -> int:
 def _programmes_load(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from pydantic import ValidationError
-
     from loyalty_streams.domain.catalogue import Backdated, StaleVersion
     from loyalty_streams.domain.programme import load_programme, shipped_programmes
     from loyalty_streams.streams.global_tables import publish_programmes, read_catalogue
+    from loyalty_streams.validation import check_unique_keys
 
     try:
         programmes = [load_programme(path) for path in args.files]
-    except (OSError, ValidationError) as error:
+        for path in args.files:  # a threshold written twice would silently keep the last
+            check_unique_keys(path.read_bytes())
+    except (OSError, ValueError) as error:  # a ValidationError is a ValueError too
         print(f"not loaded, nothing was published: {error}", file=sys.stderr)
         return 1
     if not programmes and not args.shipped:
