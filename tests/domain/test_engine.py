@@ -5,10 +5,11 @@ from decimal import Decimal
 
 import pytest
 
-from loyalty_streams.domain.engine import EventRejected, apply, evaluate
+from loyalty_streams.domain.engine import EventRejected, apply
 from loyalty_streams.domain.outputs import Direction, LevelChanged, PointsAccrued
 from loyalty_streams.domain.player import PlayerState, SourcePosition
 from loyalty_streams.domain.programme import Programme
+from loyalty_streams.domain.timers import advance
 from tests.domain.builders import T0, bet, bonus, deposit, programme, win
 
 
@@ -123,15 +124,20 @@ def test_gold_player_is_downgraded_after_the_grace_period_and_not_re_promoted() 
     state, _ = fold([bet("60000")])
     assert level_name(state) == "Gold"
 
-    decayed = T0 + timedelta(days=31)
-    state, outputs = evaluate(state, decayed, prog)
-    assert outputs == () and level_name(state) == "Gold"  # grace period starts
-    assert state.downgrade_pending_since == decayed
+    # the bet leaves the 30 days at the start of the brand day 30 days later: the grace starts
+    decayed = prog.day_start(prog.day_of(T0) + 30)
+    step = advance(state, decayed, prog)
+    state, outputs = step.state, step.outputs
+    assert [o.type for o in outputs] == ["CashbackAwarded"]  # the day played, at Gold
+    assert level_name(state) == "Gold" and state.downgrade_pending_since == decayed
 
-    state, outputs = evaluate(state, decayed + timedelta(days=6, hours=23), prog)
+    step = advance(state, decayed + timedelta(days=7, seconds=-1), prog)
+    state, outputs = step.state, step.outputs
     assert outputs == () and level_name(state) == "Gold"
 
-    state, (change,) = evaluate(state, decayed + timedelta(days=7), prog)
+    step = advance(state, decayed + timedelta(days=7), prog)
+    state, (change,) = step.state, step.outputs
+    assert isinstance(change, LevelChanged) and change.occurred_at == decayed + timedelta(days=7)
     assert (change.direction, change.from_level, change.to_level) == (
         Direction.DOWN,
         "Gold",
@@ -148,11 +154,13 @@ def test_gold_player_is_downgraded_after_the_grace_period_and_not_re_promoted() 
 def test_play_during_the_grace_period_cancels_the_downgrade() -> None:
     prog = programme()
     state, _ = fold([bet("60000")])
-    state, _ = evaluate(state, T0 + timedelta(days=31), prog)
+    state = advance(state, T0 + timedelta(days=31), prog).state
+    assert state.downgrade_pending_since is not None
     state, _ = apply(state, bet("10000", occurred_at=T0 + timedelta(days=33)), prog)
     assert state.downgrade_pending_since is None
-    state, outputs = evaluate(state, T0 + timedelta(days=40), prog)
-    assert outputs == () and level_name(state) == "Gold"
+    later = advance(state, T0 + timedelta(days=40), prog)
+    assert not [o for o in later.outputs if isinstance(o, LevelChanged)]
+    assert level_name(later.state) == "Gold"
 
 
 def test_wins_bonuses_and_deposits_are_activity_and_fill_the_day_ledger() -> None:
@@ -193,7 +201,7 @@ def test_apply_never_changes_the_record_it_was_given() -> None:
     state, _ = fold([bet("100")])
     snapshot = PlayerState.from_json(state.to_json())
     apply(state, bet("20000"), prog)
-    evaluate(state, T0 + timedelta(days=90), prog)
+    advance(state, T0 + timedelta(days=90), prog)
     assert state == snapshot
 
 

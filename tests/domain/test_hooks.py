@@ -20,7 +20,7 @@ from loyalty_streams.domain.outputs import (
 )
 from loyalty_streams.domain.player import PlayerState
 from loyalty_streams.domain.programme import Programme
-from loyalty_streams.domain.sweep import sweep_player
+from loyalty_streams.domain.timers import advance
 from tests.domain.builders import T0, bet, programme
 
 
@@ -59,8 +59,7 @@ def test_leaving_platinum_clears_the_flag_and_triggers_a_win_back() -> None:
     platinum, _ = played("200000")
     idle_at = T0 + timedelta(days=40)
     grace = timedelta(days=programme().policies.downgrade_grace_days)
-    pending = sweep_player(platinum, idle_at, programme()).state
-    swept = sweep_player(pending, idle_at + grace, programme())
+    swept = advance(platinum, idle_at + grace, programme())
     outputs = follow_ups(swept.outputs, swept.state, programme())
     (flag,) = [o for o in outputs if isinstance(o, GmsFlagChanged)]
     assert (flag.enabled, flag.level) == (False, "Silver")  # Gold's retention not met either
@@ -82,7 +81,7 @@ def test_the_gms_level_is_a_programme_setting() -> None:
 def test_an_expiry_warning_is_sent_as_a_notification_at_the_players_level() -> None:
     silver, _ = played("10000")
     warn_at = T0 + timedelta(days=336)
-    swept = sweep_player(silver, warn_at, programme())
+    swept = advance(silver, warn_at, programme())
     (warning,) = [o for o in swept.outputs if isinstance(o, PointsExpiring)]
     (notification,) = follow_ups(swept.outputs, swept.state, programme())
     assert isinstance(notification, NotificationRequested)

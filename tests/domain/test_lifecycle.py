@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from loyalty_streams.domain.commands import decode_command
-from loyalty_streams.domain.engine import EventRejected, apply, evaluate
+from loyalty_streams.domain.engine import EventRejected, apply
 from loyalty_streams.domain.multipliers import Boost, boosted
 from loyalty_streams.domain.outputs import (
     AuditAction,
@@ -25,6 +25,7 @@ from loyalty_streams.domain.outputs import (
     ReleaseReason,
 )
 from loyalty_streams.domain.player import PlayerState, SourcePosition
+from loyalty_streams.domain.timers import advance
 from tests.domain.builders import T0, bet, command, programme, received
 
 Run = tuple[PlayerState, tuple[Output, ...]]
@@ -235,14 +236,16 @@ def test_a_forced_level_holds_until_its_end_then_normal_evaluation_resumes() -> 
     )
     assert isinstance(change, LevelChanged)
     assert (change.direction, change.to_level, change.reason) == (Direction.UP, "Gold", "forced")
-    # no turnover to keep Gold, but the sweep leaves it alone while forced
-    during, outputs = evaluate(forced, until - timedelta(seconds=1), programme())
-    assert outputs == () and during.level_rank == 3
+    # no turnover to keep Gold, but time leaves it alone while forced
+    assert forced.timer_at is None or forced.timer_at > until - timedelta(seconds=1)
+    during = advance(forced, until - timedelta(seconds=1), programme())
+    assert not of_levels(during.outputs) and during.state.level_rank == 3
     # after the end: a downgrade pending from then, carried out after the 7-day grace
-    ended, outputs = evaluate(during, until, programme())
-    assert outputs == () and ended.forced is None and ended.downgrade_pending_since == until
-    _down, (change,) = evaluate(ended, until + timedelta(days=7), programme())
-    assert isinstance(change, LevelChanged) and change.to_level == "Bronze"
+    ended = advance(during.state, until, programme())
+    assert not of_levels(ended.outputs) and ended.state.forced is None
+    assert ended.state.downgrade_pending_since == until
+    (change,) = of_levels(advance(ended.state, until + timedelta(days=7), programme()).outputs)
+    assert change.to_level == "Bronze" and change.occurred_at == until + timedelta(days=7)
 
 
 def test_a_forced_level_without_end_stops_play_from_moving_it() -> None:
@@ -429,3 +432,7 @@ def test_level_multipliers_on_a_base_amount(
     sweeps = programme("lucky-sweeps")
     rank = next(lv.rank for lv in sweeps.levels if lv.name == level)
     assert boosted(sweeps, rank, boost, Decimal(base)) == Decimal(final)
+
+
+def of_levels(outputs: tuple[Output, ...]) -> list[LevelChanged]:
+    return [o for o in outputs if isinstance(o, LevelChanged)]

@@ -20,7 +20,7 @@ from loyalty_streams.domain.outputs import (
     PointsRedeemed,
 )
 from loyalty_streams.domain.player import PlayerState
-from loyalty_streams.domain.sweep import sweep_player
+from loyalty_streams.domain.timers import advance
 from tests.domain.builders import T0, bet, command, programme, received, win
 
 minutes = st.integers(min_value=0, max_value=20).map(lambda m: timedelta(minutes=m))
@@ -37,7 +37,7 @@ redemption_ids = st.sampled_from(["r1", "r2"])
 
 Made = PlayerEvent | Command | None
 Step = Callable[[datetime], Made | list[Made]]
-"""A step at a moment: an event, a command, None for a sweep, or several of them."""
+"""A step at a moment: an event, a command, None for time passing, or several of them."""
 
 
 def steps() -> st.SearchStrategy[Step]:
@@ -113,7 +113,7 @@ def _run_one(
     if made is None:
         if state is None:
             return None, ()
-        swept = sweep_player(state, clock, programme())
+        swept = advance(state, clock, programme())
         return swept.state, swept.outputs
     if isinstance(made, CommandEnvelope):
         return received(state, made, programme())  # type: ignore[arg-type]

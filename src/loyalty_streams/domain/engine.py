@@ -1,8 +1,8 @@
-"""The loyalty engine: fold an event into a player's record, and re-check a player over time.
+"""The loyalty engine: fold an event into a player's record, and the level rules.
 
-`apply(state, event, programme)` and `evaluate(state, now, programme)` are pure: no I/O, no wall
-clock, the record passed in is never changed, and the same inputs give the same record and
-outputs.
+`apply(state, event, programme)` is pure: no I/O, no wall clock, the record passed in is never
+changed, and the same inputs give the same record and outputs. What time alone does (closes,
+downgrades after the grace, expiry) is `domain.timers`, which runs before `apply`.
 
 Rounding: every product and sum of money or points is computed exactly (64 significant digits,
 with overflow and invalid operations trapped), and the points of one bet are rounded *down* to
@@ -11,7 +11,7 @@ with overflow and invalid operations trapped), and the points of one bet are rou
 
 from bisect import bisect_right
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import datetime
 from decimal import (
     ROUND_DOWN,
     Context,
@@ -50,8 +50,6 @@ from loyalty_streams.domain.programme import LevelBasis, Programme
 
 EXACT = Context(prec=64, rounding=ROUND_DOWN, traps=[InvalidOperation, Overflow, DivisionByZero])
 POINT_STEP = Decimal("0.01")
-LEDGER_DAYS = 7
-"""How many brand days of GGR ledgers a record keeps for the daily cashback close."""
 
 
 class EventRejected(ValueError):
@@ -135,6 +133,9 @@ def _apply(
     last = new.last_activity
     if last is not None and last > clock:
         clock = last
+    if new.level_since > clock:  # a record's time never runs backwards (a timer moved it on)
+        clock = new.level_since
+    if clock is not event.occurred_at:
         today = programme.day_of(clock)
     new.last_activity = clock
     if new.points_active_at is None or new.points_active_at < clock:
@@ -178,36 +179,10 @@ def _apply(
     else:
         assert isinstance(event, DepositMade)
 
-    changes = _settle_level(new, programme, clock, today, event_id, None)
+    changes = settle_level(new, programme, clock, today, event_id, None)
     if accrued is None:
         return new, changes
     return new, (accrued, *changes) if changes else (accrued,)
-
-
-def evaluate(
-    state: PlayerState, now: datetime, programme: Programme
-) -> tuple[PlayerState, tuple[Output, ...]]:
-    """Re-check a player without an event: 30-day decay, and downgrades after the grace period."""
-    new = state.clone()
-    return new, reevaluate(new, now, programme)
-
-
-def reevaluate(state: PlayerState, now: datetime, programme: Programme) -> tuple[Output, ...]:
-    """`evaluate` on a record the caller already owns (a clone of its own): changes it in place.
-
-    A record's time never runs backwards: when `now` is before its last activity (events
-    stamped ahead of the sweeping worker's clock), the level is checked at that activity
-    instead, as `apply` did. Checked earlier, the 30-day window would still hold days the
-    record has already let go, and a sweep could raise a level.
-    """
-    last = state.last_activity
-    if last is not None and last > now:
-        now = last
-    today = programme.day_of(now)
-    start = today - WINDOW_DAYS
-    state.buckets = {day: amount for day, amount in state.buckets.items() if day > start}
-    cause = f"evaluate:{state.key}:{date.fromordinal(today).isoformat()}"
-    return _settle_level(state, programme, now, today, cause, f"{cause}:level")
 
 
 def target_index(programme: Programme, cumulative: Decimal, rolling: Callable[[], Decimal]) -> int:
@@ -230,7 +205,7 @@ def cumulative_basis(state: PlayerState, programme: Programme) -> Decimal:
     return state.vip_points
 
 
-def _settle_level(
+def settle_level(
     state: PlayerState,
     programme: Programme,
     clock: datetime,
@@ -278,7 +253,7 @@ def _settle_level(
         return ()
     if target < current:
         pending = state.downgrade_pending_since or clock
-        if clock - pending < programme.grace:
+        if clock < programme.grace_ends(pending):
             state.downgrade_pending_since = pending
             return ()
     reason = "threshold_reached" if target > current else "retention_missed"
@@ -382,23 +357,18 @@ def _book(
     wins: Decimal = ZERO,
     bonuses: Decimal = ZERO,
 ) -> None:
-    """Add play to a day's ledger; on a new day, drop ledgers that left the window.
+    """Add play to a day's ledger, for the daily cashback close.
 
-    The window is the last LEDGER_DAYS brand days, and starts after the last day whose cashback
-    was closed: play that arrives for a closed day no longer counts.
+    Only the record's current brand day (`today`) has an open ledger: every earlier day was
+    closed by its timer (`domain.timers`), at the latest when this record's first news of a
+    later day arrived, so play that arrives for an earlier or closed day no longer counts.
     """
-    start = today - LEDGER_DAYS
     closed = state.cashback_closed_day
-    if closed is not None and closed > start:
-        start = closed
-    if day <= start:
+    if day < today or (closed is not None and day <= closed):
         return
     ledgers = state.ledgers
     old = ledgers.get(day)
     if old is None:
-        if ledgers:
-            for stale in [d for d in ledgers if d <= start]:
-                del ledgers[stale]
         ledgers[day] = DayLedger(bets, wins, bonuses)
     else:
         ledgers[day] = DayLedger(old.bets + bets, old.wins + wins, old.bonuses + bonuses)

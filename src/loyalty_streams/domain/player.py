@@ -100,6 +100,8 @@ class PlayerState:
     """Calendar year (brand time zone) of the last birthday gift claimed."""
     cashback_closed_day: int | None = None
     """Last brand day whose cashback was closed; later play on it no longer counts."""
+    timer_at: datetime | None = None
+    """The earliest instant (UTC) something is due with time alone (see `domain.timers`)."""
 
     @property
     def key(self) -> str:
@@ -135,6 +137,7 @@ class PlayerState:
             self.rewarded_ranks,
             self.birthday_year,
             self.cashback_closed_day,
+            self.timer_at,
         )
 
     def rolling_sum(self, today: int) -> Decimal:
@@ -205,6 +208,7 @@ class PlayerState:
             rewarded_ranks=tuple(data.get("rewarded_ranks", ())),
             birthday_year=data.get("birthday_year"),
             cashback_closed_day=data.get("cashback_closed_day"),
+            timer_at=_time(data.get("timer_at")),
         )
 
 

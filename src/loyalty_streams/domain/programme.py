@@ -6,7 +6,7 @@ with a message naming the field, so an operator's mistake never reaches a player
 
 from bisect import bisect_right
 from collections.abc import Mapping
-from datetime import datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from functools import cached_property
@@ -33,6 +33,8 @@ Percent = Annotated[Decimal, Field(ge=0, le=100, max_digits=8, decimal_places=3)
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
 ONE = Decimal(1)
+DAY_STARTS_KEPT = 4096
+"""Brand-day starts a programme remembers (a few years of days; then it starts again)."""
 
 
 class LevelBasis(StrEnum):
@@ -251,6 +253,12 @@ class Programme(BaseModel):
     def grace(self) -> timedelta:
         return timedelta(days=self.policies.downgrade_grace_days)
 
+    def grace_ends(self, since: datetime) -> datetime:
+        """When a downgrade grace that began at `since` ends (UTC): `downgrade_grace_days`
+        brand days later, at the same wall time in the brand's zone (so across a daylight-saving
+        change a grace begun at midnight still ends at midnight)."""
+        return (since.astimezone(self.zone) + self.grace).astimezone(UTC)
+
     @cached_property
     def _last_day(self) -> list[float]:
         """[start, end, ordinal] of the brand day `day_of` computed last."""
@@ -275,6 +283,22 @@ class Programme(BaseModel):
         last[1] = datetime.combine(local_date + timedelta(days=1), time(), self.zone).timestamp()
         last[2] = local_date.toordinal()
         return int(last[2])
+
+    @cached_property
+    def _day_starts(self) -> dict[int, datetime]:
+        return {}
+
+    def day_start(self, day: int) -> datetime:
+        """The instant (UTC) brand day `day` (a proleptic ordinal) begins: midnight in the
+        brand's zone. The day ends when `day + 1` begins."""
+        starts = self._day_starts
+        start = starts.get(day)
+        if start is None:
+            if len(starts) >= DAY_STARTS_KEPT:
+                starts.clear()
+            local = datetime.combine(date.fromordinal(day), time(), self.zone)
+            start = starts[day] = local.astimezone(UTC)
+        return start
 
     def level_index(self, rank: int) -> int:
         """Position of a rank in `levels`; an unknown rank (after a change) maps to the lowest."""

@@ -11,7 +11,7 @@ from typing import Any
 from loyalty_streams.domain.engine import cumulative_basis
 from loyalty_streams.domain.player import PlayerState
 from loyalty_streams.domain.programme import LevelBasis, Programme
-from loyalty_streams.domain.sweep import expiry_of
+from loyalty_streams.domain.timers import expiry_of
 
 ZERO = Decimal(0)
 
