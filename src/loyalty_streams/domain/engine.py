@@ -185,6 +185,21 @@ def _apply(
     return new, (accrued, *changes) if changes else (accrued,)
 
 
+def settle_at(
+    state: PlayerState, at: datetime, programme: Programme, cause_id: str
+) -> tuple[Output, ...]:
+    """The level rules at `at` (UTC) without an event, in place: the 30-day window moves on, a
+    retention missed starts the grace, a grace ended downgrades, a forced level ended resumes
+    evaluation. A record's time never runs backwards: before its last level change, that
+    change's time is used. A change's output id is `<cause_id>:level`."""
+    if at < state.level_since:
+        at = state.level_since
+    today = programme.day_of(at)
+    start = today - WINDOW_DAYS
+    state.buckets = {day: amount for day, amount in state.buckets.items() if day > start}
+    return settle_level(state, programme, at, today, cause_id, None)
+
+
 def target_index(programme: Programme, cumulative: Decimal, rolling: Callable[[], Decimal]) -> int:
     """The highest level whose threshold is reached and whose retention the 30 days meet.
 

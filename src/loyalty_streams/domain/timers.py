@@ -32,7 +32,7 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, localcontext
 
 from loyalty_streams.domain.commands import Command
-from loyalty_streams.domain.engine import EXACT, apply, settle_level
+from loyalty_streams.domain.engine import EXACT, apply, settle_at
 from loyalty_streams.domain.events import PlayerEvent
 from loyalty_streams.domain.lifecycle import execute, timed_out
 from loyalty_streams.domain.money import CENT
@@ -149,13 +149,14 @@ def advance(state: PlayerState, until: datetime, programme: Programme) -> Advanc
     return Advanced(new, tuple(outputs), tuple(cashback))
 
 
-def recheck(state: PlayerState, at: datetime, programme: Programme) -> Advanced:
-    """Run what is due by `at`, then re-check the level at `at` under `programme` (an operator's
-    re-check, after a programme change): a retention no longer met starts the grace period."""
+def recheck(state: PlayerState, at: datetime, programme: Programme, cause_id: str) -> Advanced:
+    """Run what is due by `at` (UTC), then re-check the level at `at` under `programme`: an
+    operator's re-check of a brand, after a programme change (a retention no longer met starts
+    the grace then). A level change's output id is `<cause_id>:level`."""
     advanced = advance(state, at, programme)
     new = advanced.state
     with localcontext(EXACT):
-        changes = _settle_at(new, at, programme)
+        changes = settle_at(new, at, programme, cause_id)
     new.timer_at = due_at(new, programme)
     return Advanced(new, (*advanced.outputs, *changes), advanced.cashback)
 
@@ -235,22 +236,10 @@ def _fire(
 ) -> None:
     """Run what is due at `at`, in place: closes, the level, holds, then expiry."""
     _close_days(state, at, programme, outputs, cashback)
-    outputs.extend(_settle_at(state, at, programme))
+    outputs.extend(settle_at(state, at, programme, f"timers:{state.key}:{at.isoformat()}"))
     for rid, hold in [(rid, hold) for rid, hold in state.holds.items() if hold.expires_at <= at]:
         outputs.append(timed_out(state, rid, hold, programme))
     outputs.extend(_expire(state, at, programme))
-
-
-def _settle_at(state: PlayerState, at: datetime, programme: Programme) -> tuple[Output, ...]:
-    """The level rules at `at`: the 30-day window moves on, a retention missed starts the
-    grace, a grace ended downgrades, a forced level ended resumes evaluation."""
-    if at < state.level_since:  # a record's time never runs backwards
-        at = state.level_since
-    today = programme.day_of(at)
-    start = today - WINDOW_DAYS
-    state.buckets = {day: amount for day, amount in state.buckets.items() if day > start}
-    cause = f"timers:{state.key}:{at.isoformat()}"
-    return settle_level(state, programme, at, today, cause, f"{cause}:level")
 
 
 def _expire(state: PlayerState, at: datetime, programme: Programme) -> list[Output]:
