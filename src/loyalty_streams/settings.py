@@ -43,10 +43,18 @@ class Settings(BaseSettings):
         description="URL other workers use to reach this one's views "
         "(default http://web_host:web_port; set it to the pod's address in a cluster)",
     )
-    sweep_interval_s: float = Field(
-        3600.0,
+    timers_wait_s: float = Field(
+        60.0,
+        ge=0,
+        description="How long after a timer's instant the worker fires it on its own clock, so "
+        "records dated before the instant that arrive this late still count (a player's own "
+        "later record fires it at once); what fires is dated at the instant either way",
+    )
+    census_interval_s: float = Field(
+        300.0,
         gt=0,
-        description="How often the sweep re-evaluates every owned player (decay, downgrades)",
+        description="How often the population gauges are recounted from the stored players "
+        "(read a slice at a time between fetches)",
     )
     player_cache_size: int = Field(
         50_000,

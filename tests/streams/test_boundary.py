@@ -63,7 +63,7 @@ def test_any_exception_in_the_rules_dead_letters_that_record_alone(
     def broken(*_: Any) -> Any:
         raise ZeroDivisionError("a bug in a rule")
 
-    monkeypatch.setattr(records, "apply", broken)
+    monkeypatch.setattr(records, "on_event", broken)
     letter = letter_of(handle(record(with_bet()), PROGRAMMES, {}.get))
     assert letter["reason"] == "failed: ZeroDivisionError: a bug in a rule"
 

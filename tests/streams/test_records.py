@@ -19,12 +19,12 @@ from loyalty_streams.streams.records import (
     Outcome,
     ProgrammeFor,
     Record,
-    cashback_key,
     decode,
+    fire,
     fold,
-    history_key,
-    sweep,
 )
+from loyalty_streams.streams.statements import cashback_key, history_key
+from loyalty_streams.streams.timer_index import PLAYER, ROWS, TIMER_PREFIX, parse, timer_key
 from loyalty_streams.streams.topics import (
     CAMPAIGN_TRIGGERS,
     COMMAND_REJECTIONS,
@@ -137,18 +137,20 @@ def test_an_event_before_the_first_version_took_effect_is_a_dead_letter() -> Non
     assert "in effect at 2025-06-01" in letter["reason"]
 
 
-def test_the_sweep_downgrades_an_idle_player_after_the_grace_and_not_before() -> None:
+def test_timers_downgrade_an_idle_player_after_the_grace_and_not_before() -> None:
     store: dict[str, PlayerState] = {}
     run(record(bet("60000", occurred_at=NOW).model_dump_json().encode()), store)
     gold = store["aurora-casino:p1"]
     assert gold.level_rank == 3
 
-    quiet = sweep(gold, PROGRAMMES, NOW + timedelta(days=40))  # 30-day turnover decayed
+    falls = datetime(2026, 12, 20, 23, tzinfo=UTC)  # 21 Dec in Malta: the bet leaves the 30 days
+    quiet = fire(gold, PROGRAMMES, falls + timedelta(days=1))
     assert [topic for topic, _, _ in quiet.sends] == [REWARDS]  # the day's cashback, no level
     assert quiet.state is not None  # grace starts, and is stored
-    assert quiet.state.downgrade_pending_since == NOW + timedelta(days=40)
+    assert quiet.state.downgrade_pending_since == falls
+    assert (timer_key(falls + timedelta(days=7), PLAYER, b"aurora-casino:p1"), b"") in quiet.writes
 
-    later = sweep(quiet.state, PROGRAMMES, NOW + timedelta(days=47))
+    later = fire(quiet.state, PROGRAMMES, NOW + timedelta(days=47))
     (topic, key, value), *follow_ups = later.sends
     change = orjson.loads(value)
     assert (topic, key) == (LEVEL_CHANGED, b"aurora-casino:p1")
@@ -162,10 +164,10 @@ def test_the_sweep_downgrades_an_idle_player_after_the_grace_and_not_before() ->
     assert later.state is not None and later.state.level_rank == 2
 
 
-def test_a_sweep_that_changes_nothing_writes_nothing() -> None:
+def test_a_timer_not_yet_due_writes_nothing() -> None:
     store: dict[str, PlayerState] = {}
     run(record(bet("10", occurred_at=NOW).model_dump_json().encode()), store)
-    outcome = sweep(store["aurora-casino:p1"], PROGRAMMES, NOW + timedelta(hours=1))
+    outcome = fire(store["aurora-casino:p1"], PROGRAMMES, NOW + timedelta(hours=1))
     assert outcome.state is None and outcome.sends == []
 
 
@@ -238,15 +240,23 @@ def test_a_malformed_command_is_a_dead_letter_naming_the_field() -> None:
 DAY_END_MALTA = datetime(2026, 11, 21, 23, tzinfo=UTC)
 
 
-def test_the_sweep_closes_a_cashback_day_into_a_log_row_of_the_store() -> None:
+def test_a_timer_closes_a_cashback_day_into_a_log_row_of_the_store() -> None:
     store: dict[str, PlayerState] = {}
     run(record(bet("20000", occurred_at=NOW).model_dump_json().encode()), store)  # Silver
-    closed = sweep(store["aurora-casino:p1"], PROGRAMMES, NOW + timedelta(days=1))
+    silver = store["aurora-casino:p1"]
+    assert silver.timer_at == DAY_END_MALTA
+    closed = fire(silver, PROGRAMMES, NOW + timedelta(days=1))
     ((topic, _, value),) = closed.sends
-    assert topic == REWARDS and orjson.loads(value)["amount"] == "100"  # 1 % of 20,000, capped
-    history, (key, row) = closed.writes
+    assert topic == REWARDS and orjson.loads(value)["amount"] == "100.00"  # 1 % of 20,000, capped
+    history, (key, row), *index = closed.writes
     assert key == cashback_key("aurora-casino", "p1", NOW.date())
-    assert orjson.loads(row)["ngr"] == "20000" and orjson.loads(row)["capped"] is True
+    assert orjson.loads(row)["ngr"] == "20000.00" and orjson.loads(row)["capped"] is True
+    # the close's entry goes; Silver asks no retention: next is the expiry warning
+    warning = datetime(2027, 11, 21, tzinfo=UTC) - timedelta(days=30)
+    assert index == [
+        (timer_key(DAY_END_MALTA, PLAYER, b"aurora-casino:p1"), None),
+        (timer_key(warning, PLAYER, b"aurora-casino:p1"), b""),
+    ]
     assert history == (
         history_key("aurora-casino", "p1", DAY_END_MALTA, "cashback:aurora-casino:p1:2026-11-21"),
         value,
@@ -261,11 +271,14 @@ def test_points_and_level_changes_and_refusals_are_kept_in_the_players_history()
         PROGRAMMES,
         store.get,
     )
-    keys = [key for key, _ in folded.writes]
+    rows = [(key, value) for key, value in folded.writes if not key.startswith(TIMER_PREFIX)]
     prefix = b"\x00history:aurora-casino:p1:2026-11-21T09:30:00.250000Z:"
-    assert all(key.startswith(prefix) for key in keys)  # sorted by time within the player
-    types = [orjson.loads(value)["type"] for _, value in folded.writes]
+    assert all(key.startswith(prefix) for key, _ in rows)  # sorted by time within the player
+    types = [orjson.loads(value or b"")["type"] for _, value in rows]
     assert types == ["PointsAccrued", "LevelChanged"]  # not the follow-ups for other services
+    # the player's timer (the day's close) and the day's rows' retention are indexed
+    index = [parse(key) for key, _ in folded.writes if key.startswith(TIMER_PREFIX)]
+    assert index == [(ROWS, b"aurora-casino:p1"), (PLAYER, b"aurora-casino:p1")]
     assert folded.state is not None
     store[folded.state.key] = folded.state
     refused = command("RedeemPoints", points="999999", issued_at=bet_at)
@@ -274,9 +287,9 @@ def test_points_and_level_changes_and_refusals_are_kept_in_the_players_history()
         PROGRAMMES,
         store.get,
     )
-    ((key, value),) = outcome.writes
+    ((key, value),) = outcome.writes  # the same day: no new retention entry
     assert key.startswith(history_key("aurora-casino", "p1"))
-    assert orjson.loads(value)["type"] == "CommandRejected"
+    assert orjson.loads(value or b"")["type"] == "CommandRejected"
 
 
 def test_history_keys_are_utc_to_the_microsecond_and_sort_by_time() -> None:

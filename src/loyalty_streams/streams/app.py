@@ -1,6 +1,6 @@
-"""The worker's runtime: a Faust app hosting the inbound agent, the tables and the timers.
+"""The worker's runtime: a Faust app hosting the inbound agent, the tables and the views.
 
-Faust runs the service tree, the web server for the views and the sweep timer. The inbound agent
+Faust runs the service tree and the web server for the views. The inbound agent
 consumes with librdkafka in its own thread (`processor.py`): Faust's own consumer path costs
 about 400 µs a record on these machines, ten times the whole fold, so the hot path bypasses it
 and Faust's Kafka clients are not started at all.
@@ -28,8 +28,8 @@ from loyalty_streams.streams.metrics import Metrics
 from loyalty_streams.streams.ownership import Claim
 from loyalty_streams.streams.partitioner import partition_of
 from loyalty_streams.streams.processor import Processor
-from loyalty_streams.streams.records import cashback_key, history_key
 from loyalty_streams.streams.state_store import PlayerTable
+from loyalty_streams.streams.statements import cashback_key, history_key
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ class Pipeline(Service):
 
 
 def create_app(settings: Settings, pipeline: Pipeline) -> faust.App:
-    """The Faust app: web views are added by the edge, the sweep runs on a timer."""
+    """The Faust app: web views are added by the edge."""
     app = faust.App(
         settings.app_id,
         datadir=str(settings.data_dir / "faust"),
@@ -195,9 +195,5 @@ def create_app(settings: Settings, pipeline: Pipeline) -> faust.App:
     )
     # Faust's own Kafka consumer and producer stay off: the agent uses librdkafka (see above).
     app.boot_strategy = BootStrategy(app, enable_kafka=False)
-
-    @app.timer(settings.sweep_interval_s, name="sweep")  # type: ignore[untyped-decorator]
-    async def request_sweep() -> None:
-        pipeline.processor.request_sweep()
 
     return app

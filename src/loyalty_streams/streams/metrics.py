@@ -3,9 +3,10 @@
 One registry per worker process, served at `GET /metrics`. Counters move only after a batch's
 checkpoint, so a batch replayed after a crash is counted again (like its outputs, at least
 once). Population figures (players per level, players active lately, average points) are taken
-by the sweep's `Census`, which walks every owned player anyway. The play of closed days (bets,
-wins, bonus releases: GGR and NGR are differences of them in PromQL) is counted from the rows
-of the daily cashback log the sweep writes, by the level each day was paid at. Counter names get
+by a `Census` the fold loop reads a slice at a time, every `census_interval_s`. The play of
+closed days (bets, wins, bonus releases: GGR and NGR are differences of them in PromQL) is
+counted from the rows of the daily cashback log the timers write, by the level each day was
+paid at. Counter names get
 Prometheus's `_total` suffix (`level_up_events` is exposed as `level_up_events_total`). Values
 are floats, as Prometheus has no other type: they are for watching, the exact figures are in the
 outputs and the log.
@@ -88,22 +89,22 @@ class Metrics:
         )
         self._lagging: set[tuple[str, int]] = set()
         self.players = Gauge(
-            "players_per_level", "Owned players per level, at the last sweep", ["brand", "level"],
+            "players_per_level", "Owned players per level, at the last census", ["brand", "level"],
             registry=r,
         )  # fmt: skip
         self.active_players = Gauge(
             "loyalty_active_players",
-            "Owned players per level with a play event in the window before the last sweep",
+            "Owned players per level with a play event in the window before the last census",
             ["brand", "level", "window"],
             registry=r,
         )
         self.average_points = Gauge(
-            "avg_points_per_user", "Average available points per player, at the last sweep",
+            "avg_points_per_user", "Average available points per player, at the last census",
             ["brand"], registry=r,
         )  # fmt: skip
-        self.last_sweep = Gauge(
-            "loyalty_last_sweep_timestamp_seconds",
-            "When the last sweep ran (its `now`): the age of the population figures",
+        self.last_census = Gauge(
+            "loyalty_last_census_timestamp_seconds",
+            "When the last census began: the age of the population figures",
             registry=r,
         )
         closed = ["brand", "level", "currency"]
@@ -128,7 +129,7 @@ class Metrics:
         )
         self.closed_days = Counter(
             "loyalty_closed_player_days",
-            "Player days closed by the sweep (days with play), by the level the day was paid at",
+            "Player days closed (days with play), by the level the day was paid at",
             ["brand", "level"],
             registry=r,
         )
@@ -153,8 +154,8 @@ class Metrics:
         _add(sums)
 
     def count_closed_days(self, rows: Iterable[bytes]) -> None:
-        """Add the play of closed days: rows of the daily cashback log as the sweep stores them
-        (JSON of `domain.sweep.CashbackDay`), summed first like `count_outputs`.
+        """Add the play of closed days: rows of the daily cashback log as they are stored (JSON
+        of `domain.timers.CashbackDay`), summed first like `count_outputs`.
 
         Bets, wins and bonus releases each have their own counter, as a day's GGR or NGR may be
         negative and a counter only goes up; all three series of a (brand, level, currency) are
@@ -180,7 +181,7 @@ class Metrics:
         self._lagging = set(lags)
 
     def set_population(self, census: "Census") -> None:
-        """The population gauges as the sweep's census found them (replacing the last sweep's)."""
+        """The population gauges as a census found them (replacing the last census's)."""
         self.players.clear()
         self.active_players.clear()
         for (brand, level), count in census.levels.items():
@@ -192,7 +193,7 @@ class Metrics:
         self.average_points.clear()
         for brand, (total, count) in census.points.items():
             self.average_points.labels(brand).set(float(total / count) if count else 0.0)
-        self.last_sweep.set(census.now.timestamp())
+        self.last_census.set(census.now.timestamp())
 
 
 def _add(sums: dict[tuple[Counter, tuple[str, ...]], Decimal]) -> None:
@@ -203,7 +204,7 @@ def _add(sums: dict[tuple[Counter, tuple[str, ...]], Decimal]) -> None:
 @dataclass(slots=True)
 class Census:
     """Players per level, active players per level and window, and points per brand at `now`,
-    counted as the sweep walks the players."""
+    counted from the stored player records."""
 
     programme_for: Callable[[str, datetime], Programme | None]
     now: datetime
@@ -212,17 +213,31 @@ class Census:
     points: dict[str, tuple[Decimal, int]] = field(default_factory=dict)
 
     def add(self, state: PlayerState) -> None:
+        self._count(state.brand_id, state.level_rank, state.last_activity, state.points_available)
+
+    def add_json(self, raw: bytes) -> None:
+        """Count a stored record (`PlayerState.to_json`), reading only the fields counted."""
+        data = orjson.loads(raw)
+        last = data["last_activity"]
+        self._count(
+            data["brand_id"],
+            data["level_rank"],
+            None if last is None else datetime.fromisoformat(last),
+            Decimal(data.get("points_available", 0)),
+        )
+
+    def _count(
+        self, brand: str, rank: int, last: datetime | None, points_available: Decimal
+    ) -> None:
         now = self.now
-        programme = self.programme_for(state.brand_id, now)
+        programme = self.programme_for(brand, now)
         if programme is None:
             return
-        brand = state.brand_id
-        level = programme.level_at(state.level_rank).name
+        level = programme.level_at(rank).name
         self.levels[brand, level] += 1
-        last = state.last_activity
         if last is not None:
             for window, length in ACTIVITY_WINDOWS.items():
                 if now - last < length:
                     self.active[brand, level, window] += 1
         total, count = self.points.get(brand, (Decimal(0), 0))
-        self.points[brand] = (total + state.points_available, count + 1)
+        self.points[brand] = (total + points_available, count + 1)

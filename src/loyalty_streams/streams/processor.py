@@ -17,8 +17,17 @@ batches. The fold does not wait for a checkpoint: while a batch's records travel
 batch folds (reading the newest records from the batches still in flight), and delivery reports
 move the oldest batch through the steps above; the fold thread would otherwise sit idle for two
 round trips to the cluster per batch. Batches are checkpointed strictly in order, so the store
-and the committed offsets never run ahead of the changelog; the sweep, a rebalance and a stop
-first wait for every batch in flight.
+and the committed offsets never run ahead of the changelog; a rebalance and a stop first wait
+for every batch in flight.
+
+Time-driven work runs between fetches, in slices of at most `TIMER_SLICE_S`: the due-time index
+of each owned partition (`streams.timer_index`) is read from its start up to the worker's clock
+less `timers_wait_s`, and each entry due is fired into the open batch like a folded record
+(a player's timers through `records.fire`; applied ids and old rows forgotten, see
+`streams.retention`), so its outputs, record and index changes are checkpointed the same way.
+Overdue entries after downtime fire in time order, a slice at a time, while the stream catches
+up. A census of the owned players for the population gauges is read the same way, a slice at a
+time, every `census_interval_s`.
 
 A crash before 2 replays the batch and re-sends outputs with the same derived ids (consumers
 drop repeats by id); after 2, the replayed events are already in the records' idempotency stamps
@@ -33,7 +42,7 @@ from collections import Counter as Tally
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from confluent_kafka import (
     TIMESTAMP_NOT_AVAILABLE,
@@ -54,17 +63,24 @@ from loyalty_streams.streams.changelog import restore
 from loyalty_streams.streams.metrics import Census, Metrics
 from loyalty_streams.streams.player_cache import PlayerCache
 from loyalty_streams.streams.records import (
-    CASHBACK_PREFIX,
     Boundary,
     Outcome,
     ProgrammeFor,
     Record,
     decode,
+    fire,
     fold,
-    history_key,
-    sweep,
 )
-from loyalty_streams.streams.state_store import PlayerTable
+from loyalty_streams.streams.retention import expired_rows, forget_entry
+from loyalty_streams.streams.state_store import PartitionStore, PlayerTable
+from loyalty_streams.streams.statements import CASHBACK_PREFIX
+from loyalty_streams.streams.timer_index import (
+    FORGET,
+    PLAYER,
+    TIMER_PREFIX,
+    due_before,
+    parse,
+)
 from loyalty_streams.streams.topics import INBOUND, PLAYERS_CHANGELOG
 
 log = logging.getLogger(__name__)
@@ -108,15 +124,18 @@ LAG_INTERVAL_S = 10.0
 
 SEEN_PREFIX = b"\x00seen:"
 """Event ids applied in a partition, kept in its store and changelog (survive a fail-over):
-`<prefix><id>` holds `<day applied>|<the record's position>` (see `Record.position`)."""
+`<prefix><id>` holds `<day applied>|<the record's position>` (see `Record.position`); forgotten
+after `retention.SEEN_DAYS`."""
 
-LOG_DAYS = 400
-"""How long rows of the daily cashback log and of players' histories are kept: a year of
-statements, and some."""
+TIMER_SLICE_S = 0.02
+"""Longest run of time-driven work (timers, the census) between two fetches: what an event may
+wait behind it."""
 
-SEEN_DAYS = 7
-"""How long an applied event id is remembered (by the day it was applied, UTC): a re-publish
-later than that would count again, so this is far beyond any producer's retry horizon."""
+TIMER_IDLE_S = 0.05
+"""How long the loop leaves the index alone after finding nothing more due."""
+
+_ABSENT = b"\x00absent"
+"""What `_pending` says of a key no batch in flight writes (a value no store record holds)."""
 
 
 @dataclass(slots=True)
@@ -132,6 +151,12 @@ class Batch:
     writes: dict[int, dict[bytes, bytes | None]] = field(default_factory=dict)
     commits: dict[tuple[str, int], int] = field(default_factory=dict)
     outputs: list[Output] = field(default_factory=list)
+    closed: list[bytes] = field(default_factory=list)
+    """Rows of the daily cashback log the batch writes, for the metrics."""
+    applied: dict[int, list[bytes]] = field(default_factory=dict)
+    """Keys of the event ids the batch applied, per partition: forgotten together later."""
+    fired: int = 0
+    """Index entries fired into the batch (they count towards its size like records)."""
     dead: Tally[str] = field(default_factory=Tally)
     """Dead letters per inbound topic."""
     unacked: int = 0
@@ -147,10 +172,19 @@ class Batch:
         if outcome.applied_id is not None or outcome.writes:
             writes = self.writes.setdefault(partition, {})
             if outcome.applied_id is not None:
-                seen = self.day + b"|" + outcome.applied_from
-                writes[SEEN_PREFIX + outcome.applied_id.encode()] = seen
-            writes.update(outcome.writes)
+                seen = SEEN_PREFIX + outcome.applied_id.encode()
+                writes[seen] = self.day + b"|" + outcome.applied_from
+                self.applied.setdefault(partition, []).append(seen)
+            for key, value in outcome.writes:
+                writes[key] = value
+                if value and key.startswith(CASHBACK_PREFIX):
+                    self.closed.append(value)
         self.outputs.extend(outcome.outputs)
+
+    @property
+    def size(self) -> int:
+        """Records folded and index entries fired."""
+        return len(self.messages) + self.fired
 
     def delivered(self, error: KafkaError | None, _: Message) -> None:
         """librdkafka's report on one of the batch's outputs (served on the fold thread)."""
@@ -196,7 +230,6 @@ class Processor:
         self.failure: BaseException | None = None
         self.last_loop = time.monotonic()
         self._stop = threading.Event()
-        self._sweep_due = threading.Event()
         self._thread = threading.Thread(target=self._run, name="fold-player-events", daemon=True)
         self._open: Batch | None = None
         """The batch being folded, until it is full or `BATCH_S` old."""
@@ -204,6 +237,14 @@ class Processor:
         self._in_flight: deque[Batch] = deque()
         """Sealed batches not yet checkpointed, oldest first."""
         self._cache = PlayerCache(settings.player_cache_size)
+        self._timer_wait = timedelta(seconds=settings.timers_wait_s)
+        self._cursors: dict[int, bytes] = {}
+        """Per partition, the index key after the last one fired in an unfinished pass."""
+        self._timers_idle_until = 0.0
+        self._census: Census | None = None
+        self._census_from: tuple[int, bytes] | None = None
+        """Where the census under way reads next: a partition and a key."""
+        self._census_due = 0.0
         self.boundary = Boundary.of(settings, partitions=0)
         """Given the inbound topics' partition count by `start`, before any record is read."""
         self._consumer = Consumer(
@@ -238,21 +279,18 @@ class Processor:
         self._stop.set()
         self._thread.join(timeout)
 
-    def request_sweep(self) -> None:
-        self._sweep_due.set()
-
     @property
     def alive(self) -> bool:
         return self._thread.is_alive() and self.failure is None
 
     @property
     def in_flight_records(self) -> int:
-        """Records folded whose batch is not checkpointed yet (read from any thread): their
-        outputs may be out, while lookups still show the record before them."""
+        """Records folded and timers fired whose batch is not checkpointed yet (read from any
+        thread): their outputs may be out, while lookups still show the record before them."""
         open_batch = self._open
         waiting = list(self._in_flight)  # a copy: the fold thread changes the deque
-        pending = len(open_batch.messages) if open_batch is not None else 0
-        return pending + sum(len(batch.messages) for batch in waiting)
+        pending = open_batch.size if open_batch is not None else 0
+        return pending + sum(batch.size for batch in waiting)
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -263,18 +301,15 @@ class Processor:
                 first = self._consumer.poll(BUSY_POLL_S if busy else IDLE_POLL_S)
                 if first is not None:
                     # then whatever is already fetched, without waiting for more
-                    room = BATCH - 1 - (len(self._open.messages) if self._open else 0)
+                    room = BATCH - 1 - (self._open.size if self._open else 0)
                     self._fold([first, *self._consumer.consume(max(room, 1), 0)])
+                self._run_timers()
+                self._take_census()
                 if self._open is not None and (
-                    len(self._open.messages) >= BATCH
-                    or time.monotonic() - self._opened_at >= BATCH_S
+                    self._open.size >= BATCH or time.monotonic() - self._opened_at >= BATCH_S
                 ):
                     self._seal(self._open)
                 self._advance()
-                if self._sweep_due.is_set():
-                    self._sweep_due.clear()
-                    self._drain()  # the sweep reads every record from the store
-                    self._sweep(self.clock())
                 self.last_loop = time.monotonic()
                 if self.last_loop >= self._lag_due:
                     self._lag_due = self.last_loop + LAG_INTERVAL_S
@@ -290,35 +325,54 @@ class Processor:
             self._consumer.close()  # leaves the group: the partitions move on at once
             self._producer.flush(10)
 
-    def _fold(self, messages: list[Message]) -> None:
+    def _batch(self) -> Batch:
+        """The open batch, opened if there is none."""
         batch = self._open
         if batch is None:
             batch = self._open = Batch(_day(self.clock()))
             self._opened_at = time.monotonic()
+        return batch
+
+    def _latest(self, partition: int, key: str) -> PlayerState | None:
+        """A player's newest record: of the open batch or a batch in flight (newer than the
+        cache and the store), else of the cache or the store."""
+        batch = self._open
+        entry = None if batch is None else batch.states.get(key)
+        if entry is None:
+            for earlier in reversed(self._in_flight):
+                entry = earlier.states.get(key)
+                if entry is not None:
+                    break
+        if entry is not None:
+            return entry[1]
+        return self._cache.get(key) or self.table.player(partition, key)
+
+    def _pending(self, partition: int, key: bytes) -> bytes | None:
+        """A store key's newest value in the batches not checkpointed (None: deleted there),
+        `_ABSENT` when none of them writes it."""
+        batch = self._open
+        if batch is not None:
+            value = batch.writes.get(partition, {}).get(key, _ABSENT)
+            if value is not _ABSENT:
+                return value
+        for earlier in reversed(self._in_flight):
+            value = earlier.writes.get(partition, {}).get(key, _ABSENT)
+            if value is not _ABSENT:
+                return value
+        return _ABSENT
+
+    def _fold(self, messages: list[Message]) -> None:
+        batch = self._batch()
         batch.messages.extend(messages)
-        in_flight = self._in_flight
         partition = 0
 
         def load(key: str) -> PlayerState | None:
-            entry = batch.states.get(key)
-            if entry is None:
-                for earlier in reversed(in_flight):  # newer than the cache and the store
-                    entry = earlier.states.get(key)
-                    if entry is not None:
-                        break
-            if entry is not None:
-                return entry[1]
-            return self._cache.get(key) or self.table.player(partition, key)
+            return self._latest(partition, key)
 
         def applied(applied_id: str) -> bytes | None:
             key = SEEN_PREFIX + applied_id.encode()
-            value = batch.writes.get(partition, {}).get(key)
-            if value is None:
-                for earlier in reversed(in_flight):
-                    value = earlier.writes.get(partition, {}).get(key)
-                    if value is not None:
-                        break
-            if value is None:
+            value = self._pending(partition, key)
+            if value is _ABSENT:
                 store = self.table.opened(partition)
                 value = None if store is None else store.get(key)
             return None if value is None else value.partition(b"|")[2]
@@ -361,8 +415,8 @@ class Processor:
             batch.commits[record.topic, partition] = record.offset + 1
 
     def _count(self, batch: Batch) -> None:
-        """Metrics of an inbound batch whose outputs are acknowledged: records, dead letters,
-        outputs, latency."""
+        """Metrics of a batch whose outputs are acknowledged: records, dead letters, outputs,
+        closed days, latency."""
         metrics = self.metrics
         now_ms = time.time() * 1000
         folded: Tally[str] = Tally()
@@ -377,6 +431,7 @@ class Processor:
         for topic, count in batch.dead.items():
             metrics.dead_letters.labels(topic).inc(count)
         metrics.count_outputs(batch.outputs)
+        metrics.count_closed_days(batch.closed)
 
     def _measure_lag(self) -> None:
         """Records behind the end of each owned inbound partition.
@@ -395,46 +450,72 @@ class Processor:
         except KafkaException as error:
             log.warning("could not measure the consumer lag: %s", error)
 
-    def _sweep(self, now: datetime) -> None:
-        """Everything due for every owned player at `now`; forget old ids and old log rows."""
-        batch = Batch(_day(now))
-        checked = 0
-        forget_before = _day(now - timedelta(days=SEEN_DAYS))
-        census = Census(self.programme_for, now)
-        closed: list[bytes] = []  # rows of the daily cashback log, for the metrics
-        kept_from = now - timedelta(days=LOG_DAYS)
-        log_from = kept_from.date().isoformat().encode()
+    def _run_timers(self) -> None:
+        """Fire the index entries due by the worker's clock less `timers_wait_s`, oldest first,
+        for at most `TIMER_SLICE_S`; the next call goes on where this one stopped."""
+        started = time.monotonic()
+        if started < self._timers_idle_until:
+            return
+        until = self.clock() - self._timer_wait
+        end = due_before(until)
+        deadline = started + TIMER_SLICE_S
         for partition in sorted(self.owned):
             store = self.table.partition(partition)
-            for _, raw in store.items():
-                state = PlayerState.from_json(raw)
-                outcome = sweep(state, self.programme_for, now)
+            for key, value in store.items(TIMER_PREFIX, self._cursors.get(partition), end):
+                self._cursors[partition] = key + b"\x00"
+                self._fire(partition, store, key, value, until)
+                if time.monotonic() >= deadline:
+                    return
+            self._cursors.pop(partition, None)  # all due is fired: the next pass starts over
+        self._timers_idle_until = time.monotonic() + TIMER_IDLE_S
+
+    def _fire(
+        self, partition: int, store: PartitionStore, key: bytes, value: bytes, until: datetime
+    ) -> None:
+        """Fire one index entry into the open batch; an entry a batch in flight already
+        deleted is done (its deletion is not checkpointed yet)."""
+        if self._pending(partition, key) is None:
+            return
+        batch = self._batch()
+        batch.fired += 1
+        writes = batch.writes.setdefault(partition, {})
+        writes[key] = None
+        kind, subject = parse(key)
+        if kind == PLAYER:
+            state = self._latest(partition, subject.decode())
+            # an entry the record has moved on from is only deleted
+            if state is not None and state.timer_at is not None and state.timer_at <= until:
+                outcome = fire(state, self.programme_for, until)
                 self._send(batch, outcome)
                 batch.add(outcome, partition)
-                closed.extend(row for key, row in outcome.writes if key.startswith(CASHBACK_PREFIX))
-                census.add(outcome.state or state)
-                first_kept = history_key(state.brand_id, state.player_id, kept_from)
-                for key, _ in store.items(history_key(state.brand_id, state.player_id)):
-                    if key >= first_kept:  # a player's rows sort by time: the rest are newer
-                        break
-                    batch.writes.setdefault(partition, {})[key] = None
-                checked += 1
-                if len(batch.states) >= BATCH:
-                    self._checkpoint(batch)
-                    self.metrics.count_outputs(batch.outputs)
-                    self.metrics.count_closed_days(closed)
-                    batch, closed = Batch(batch.day), []
-            for key, seen in store.items(SEEN_PREFIX):
-                if seen.partition(b"|")[0] < forget_before:
-                    batch.writes.setdefault(partition, {})[key] = None
-            for key, _ in store.items(CASHBACK_PREFIX):
-                if key[-10:] < log_from:  # keys end with the row's ISO day
-                    batch.writes.setdefault(partition, {})[key] = None
-        self._checkpoint(batch)
-        self.metrics.count_outputs(batch.outputs)
-        self.metrics.count_closed_days(closed)
+        elif kind == FORGET:
+            writes.update(dict.fromkeys(value.split(b"\n")))
+        else:
+            writes.update(expired_rows(store, subject, until))
+
+    def _take_census(self) -> None:
+        """Read the owned players for the population gauges, a slice at a time: a census starts
+        every `census_interval_s` and sets the gauges when it has read every partition."""
+        started = time.monotonic()
+        census = self._census
+        if census is None:
+            if started < self._census_due or not self.owned:
+                return
+            census = self._census = Census(self.programme_for, self.clock())
+            self._census_from = (min(self.owned), b"")
+        assert self._census_from is not None
+        partition, after = self._census_from
+        deadline = started + TIMER_SLICE_S
+        for number in sorted(p for p in self.owned if p >= partition):
+            start = after + b"\x00" if number == partition and after else None
+            for key, raw in self.table.partition(number).items(start=start):
+                census.add_json(raw)
+                if time.monotonic() >= deadline:
+                    self._census_from = (number, key)
+                    return
         self.metrics.set_population(census)
-        log.info("sweep at %s: %d players checked", now.isoformat(), checked)
+        self._census = self._census_from = None
+        self._census_due = started + self.settings.census_interval_s
 
     def _checkpoint(self, batch: Batch) -> None:
         """Checkpoint a batch and every one before it, waiting for all of them."""
@@ -466,8 +547,7 @@ class Processor:
             if head.unacked:
                 return
             if not head.changelog_sent:  # its outputs are acknowledged
-                if head.messages:  # the sweep counts its own, after each checkpoint
-                    self._count(head)
+                self._count(head)
                 self._send_changelog(head)
                 continue
             self._store(head)
@@ -495,6 +575,12 @@ class Processor:
         batch.changelog_sent = True
         for name, (partition, _, encoded) in batch.states.items():
             batch.writes.setdefault(partition, {})[name.encode()] = encoded
+        applied_on = date.fromordinal(int(batch.day))
+        for partition, seen in batch.applied.items():
+            # first in the changelog: a cut checkpoint that kept an id kept the entry that
+            # forgets it (a replay lists the ids it applies again in an entry of its own)
+            key, value = forget_entry(applied_on, seen)
+            batch.writes[partition] = {key: value, **batch.writes[partition]}
         producer = self._producer
         for partition, records in batch.writes.items():
             batch.unacked += len(records)

@@ -19,7 +19,7 @@ A record's timestamp is bounded by the worker's clock: one from the future count
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import get_args
 
@@ -27,10 +27,9 @@ import orjson
 from pydantic import ValidationError
 
 from loyalty_streams.domain.commands import Command, CommandEnvelope, decode_command
-from loyalty_streams.domain.engine import EventRejected, apply
+from loyalty_streams.domain.engine import EventRejected
 from loyalty_streams.domain.events import PlayerEvent, decode_player_event
 from loyalty_streams.domain.hooks import follow_ups
-from loyalty_streams.domain.lifecycle import execute
 from loyalty_streams.domain.outputs import (
     AuditEntry,
     BirthdayGiftGranted,
@@ -53,10 +52,13 @@ from loyalty_streams.domain.outputs import (
 )
 from loyalty_streams.domain.player import PlayerState, SourcePosition
 from loyalty_streams.domain.programme import Programme
-from loyalty_streams.domain.sweep import CashbackDay, sweep_player
+from loyalty_streams.domain.timers import Advanced, CashbackDay, advance, on_command, on_event
 from loyalty_streams.settings import Settings
 from loyalty_streams.streams.dead_letter import dead_letter, dead_letter_key, encode_dead_letter
 from loyalty_streams.streams.partitioner import partition_of
+from loyalty_streams.streams.retention import rows_timer
+from loyalty_streams.streams.statements import cashback_key, history_key
+from loyalty_streams.streams.timer_index import player_moves
 from loyalty_streams.streams.topics import (
     AUDIT,
     CAMPAIGN_TRIGGERS,
@@ -93,10 +95,6 @@ OUTPUT_TOPICS: dict[type, str] = {
     AuditEntry: AUDIT,
 }
 
-HISTORY_PREFIX = b"\x00history:"
-"""A player's history in the partition's store: `<prefix><brand>:<player>:<UTC time>:<output id>`,
-so a player's rows sort by time."""
-
 History = (
     PointsAccrued
     | LevelChanged
@@ -113,9 +111,6 @@ History = (
 """What a player's history keeps: every change of points or level, and refused commands."""
 
 HISTORY_TYPE_NAMES = frozenset(kind.__name__ for kind in get_args(History))
-
-CASHBACK_PREFIX = b"\x00cashback:"
-"""The daily cashback log in the partition's store: `<prefix><brand>:<player>:<YYYY-MM-DD>`."""
 
 ProgrammeFor = Callable[[str, datetime], Programme | None]
 """The programme version in effect for a brand at a moment (see `domain.catalogue`)."""
@@ -175,8 +170,9 @@ class Outcome:
     (a replay) is told apart from the same id published again (a re-publish)."""
     state_json: bytes = b""
     """`state` encoded for the store and its changelog."""
-    writes: list[tuple[bytes, bytes]] = field(default_factory=list)
-    """Other records for the partition's store: rows of the daily cashback log."""
+    writes: list[tuple[bytes, bytes | None]] = field(default_factory=list)
+    """Other records for the partition's store (None deletes): history and cashback-log rows,
+    and entries of the timer index."""
     outputs: tuple[Output, ...] = ()
     """What `sends` carries, before encoding: for the metrics."""
 
@@ -307,77 +303,54 @@ def fold(
     try:
         if isinstance(inbound, CommandEnvelope):
             at, skew = record.received_at, boundary.command_skew
-            state, outputs = execute(previous, inbound, programme, at, skew, source)
+            step = on_command(previous, inbound, programme, at, skew, source)
         else:
-            state, outputs = apply(previous, inbound, programme, source)
-        if state is previous:  # a repeat: nothing to write or send
+            step = on_event(previous, inbound, programme, source)
+        if step.state is previous:  # a repeat: nothing to write or send
             return Outcome()
-        outputs = (*outputs, *follow_ups(outputs, state, programme))
-        sends = _sends(inbound.key, outputs)
-        return Outcome(
-            state=state,
-            sends=sends,
-            applied_id=applied_id,
-            applied_from=position,
-            state_json=state.to_json(),
-            writes=_history(outputs, sends),
-            outputs=outputs,
-        )
+        outcome = _outcome(previous, step, programme)
+        outcome.applied_id = applied_id
+        outcome.applied_from = position
+        return outcome
     except EventRejected as error:
         return _dead(record, f"rejected: {error}", clock)
     except Exception as error:  # the rules or the encoding failed on this record alone
         return _dead(record, f"failed: {type(error).__name__}: {error}", clock)
 
 
-def sweep(state: PlayerState, programme_for: ProgrammeFor, now: datetime) -> Outcome:
-    """Everything due for one stored player at `now`: decay, holds, expiry, cashback close."""
-    programme = programme_for(state.brand_id, now)
+def fire(state: PlayerState, programme_for: ProgrammeFor, until: datetime) -> Outcome:
+    """What a stored player's timers do up to `until` (UTC): closes, downgrades, holds, expiry,
+    each at its own instant (see `domain.timers`)."""
+    due = state.timer_at or until
+    programme = programme_for(state.brand_id, due)
     if programme is None:
         return Outcome()
-    swept = sweep_player(state, now, programme)
-    changed = swept.outputs or swept.cashback or swept.state != state
-    outputs = (*swept.outputs, *follow_ups(swept.outputs, swept.state, programme))
+    step = advance(state, until, programme)
+    if step.state == state:  # nothing was due
+        return Outcome()
+    return _outcome(state, step, programme)
+
+
+def _outcome(previous: PlayerState | None, step: Advanced, programme: Programme) -> Outcome:
+    """A step's record, outputs (with their follow-ups), history and log rows, and the index
+    writes of its timers."""
+    state = step.state
+    outputs = (*step.outputs, *follow_ups(step.outputs, state, programme))
     sends = _sends(state.key, outputs)
+    writes = _history(outputs, sends)
+    for row in step.cashback:
+        writes.append((cashback_key(row.brand_id, row.player_id, row.day), _row(row)))
+    if writes:
+        writes.extend(rows_timer(previous, state))
+    writes.extend(player_moves(previous, state))
     return Outcome(
-        state=swept.state if changed else None,
-        state_json=swept.state.to_json() if changed else b"",
-        sends=sends,
-        writes=[
-            *_history(outputs, sends),
-            *(
-                (cashback_key(row.brand_id, row.player_id, row.day), _row(row))
-                for row in swept.cashback
-            ),
-        ],
-        outputs=outputs,
+        state=state, sends=sends, state_json=state.to_json(), writes=writes, outputs=outputs
     )
-
-
-def cashback_key(brand_id: str, player_id: str, day: date | None = None) -> bytes:
-    """A log row's key; without a day, the prefix of all of a player's rows."""
-    key = CASHBACK_PREFIX + f"{brand_id}:{player_id}:".encode()
-    return key if day is None else key + day.isoformat().encode()
-
-
-def history_key(
-    brand_id: str, player_id: str, occurred_at: datetime | None = None, output_id: str = ""
-) -> bytes:
-    """A history row's key; without a time, the prefix of all of a player's rows."""
-    key = HISTORY_PREFIX + f"{brand_id}:{player_id}:".encode()
-    if occurred_at is None:
-        return key
-    # ISO UTC to the microsecond, e.g. 2026-11-21T09:30:00.000000Z: fixed width, so keys sort by
-    # time (isoformat is several times cheaper than strftime, and this runs per output; the
-    # engine's times are already in UTC, see `domain.moments`)
-    if occurred_at.tzinfo is not UTC:
-        occurred_at = occurred_at.astimezone(UTC)
-    moment = occurred_at.isoformat(timespec="microseconds")[:26]
-    return key + f"{moment}Z:{output_id}".encode()
 
 
 def _history(
     outputs: tuple[Output, ...], sends: list[tuple[str, bytes | None, bytes]]
-) -> list[tuple[bytes, bytes]]:
+) -> list[tuple[bytes, bytes | None]]:
     """History rows of the outputs that change points or levels, as they were sent."""
     return [
         (history_key(o.brand_id, o.player_id, o.occurred_at, o.output_id), value)

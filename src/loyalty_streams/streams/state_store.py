@@ -66,14 +66,17 @@ class PartitionStore:
         self._db.write(batch)
         self.checkpointed_at = now
 
-    def items(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
-        """Records whose key starts with `prefix`; by default every player record (keys that
-        start with NUL are the worker's own bookkeeping)."""
-        if not prefix:
-            yield from self._db.items(from_key=b"\x01")
-            return
-        for key, value in self._db.items(from_key=prefix):
-            if not (isinstance(key, bytes) and key.startswith(prefix)):
+    def items(
+        self, prefix: bytes = b"", start: bytes | None = None, end: bytes | None = None
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """Records whose key starts with `prefix`, in key order, from `start` (inclusive) and
+        below `end` when given; by default every player record (keys that start with NUL are
+        the worker's own bookkeeping)."""
+        first = start if start is not None and start > prefix else prefix or b"\x01"
+        for key, value in self._db.items(from_key=first):
+            if not isinstance(key, bytes) or (end is not None and key >= end):
+                return
+            if prefix and not key.startswith(prefix):
                 return
             yield key, value
 

@@ -1,0 +1,88 @@
+"""How long a partition's store remembers what is not a player record, and how it forgets.
+
+Nothing here walks the store: each thing to forget is an entry of the timer index
+(`streams.timer_index`), due when it leaves its retention period, and firing it reads only what
+it deletes.
+
+- An applied event id is remembered `SEEN_DAYS` (by the UTC day it was applied): each checkpoint
+  writes, per partition, one `forget` entry listing the ids it applied.
+- A player's history rows and daily cashback-log rows are kept `LOG_DAYS`: the first record of a
+  player with rows on a UTC day writes a `rows` entry for that day, due `LOG_DAYS` + 1 days
+  later; firing it deletes the player's rows older than `LOG_DAYS`, reading them in key order
+  (a player's rows sort by time) and stopping at the first one kept.
+"""
+
+import hashlib
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time, timedelta
+
+from loyalty_streams.domain.player import PlayerState
+from loyalty_streams.streams.state_store import PartitionStore
+from loyalty_streams.streams.statements import CASHBACK_PREFIX, HISTORY_PREFIX
+from loyalty_streams.streams.timer_index import FORGET, ROWS, sortable, timer_key
+
+SEEN_DAYS = 7
+"""How long an applied event id is remembered: a re-publish later than that would count again,
+so this is far beyond any producer's retry horizon."""
+
+LOG_DAYS = 400
+"""How long rows of the daily cashback log and of players' histories are kept: a year of
+statements, and some."""
+
+_DAY_S = 86_400
+
+
+def forget_entry(applied_on: date, seen_keys: Iterable[bytes]) -> tuple[bytes, bytes]:
+    """The index entry that forgets ids applied on the UTC day `applied_on` (ids are separated
+    by newlines, which ids never hold). It is named by a digest of what it lists, so a
+    checkpoint replayed after a crash writes the same entry again, never a second one."""
+    due = datetime.combine(applied_on + timedelta(days=SEEN_DAYS + 1), time(), UTC)
+    listed = b"\n".join(seen_keys)
+    digest = hashlib.blake2b(listed, digest_size=12).hexdigest().encode()
+    return timer_key(due, FORGET, digest), listed
+
+
+def rows_timer(previous: PlayerState | None, state: PlayerState) -> list[tuple[bytes, bytes]]:
+    """The `rows` entry of a record that wrote rows, on the first such record of a UTC day
+    (by its last activity): one pending entry per player and day of play."""
+    now = state.last_activity
+    if now is None:
+        return []
+    before = None if previous is None else previous.last_activity
+    day = int(now.timestamp()) // _DAY_S
+    if before is not None and int(before.timestamp()) // _DAY_S == day:
+        return []
+    due = datetime.fromtimestamp((day + LOG_DAYS + 1) * _DAY_S, UTC)
+    return [(timer_key(due, ROWS, state.key.encode()), b"")]
+
+
+def kept_from(at: datetime) -> datetime:
+    """The oldest time whose rows are still kept at `at`."""
+    return at - timedelta(days=LOG_DAYS)
+
+
+def expired_rows(store: PartitionStore, player: bytes, at: datetime) -> dict[bytes, bytes | None]:
+    """The deletes of a player's rows (history and cashback log) older than `LOG_DAYS` at `at`
+    (UTC), and the `rows` entry of the oldest row kept, if any: reads only the rows it deletes
+    and the first one kept of each kind."""
+    kept = kept_from(at)
+    writes: dict[bytes, bytes | None] = {}
+    oldest: date | None = None
+    history, first_kept = HISTORY_PREFIX + player + b":", sortable(kept).encode()
+    for key, _ in store.items(history):
+        stamp = key[len(history) : len(history) + len(first_kept)]
+        if stamp >= first_kept:
+            oldest = datetime.fromisoformat(stamp.decode()).date()
+            break
+        writes[key] = None
+    log, first_day = CASHBACK_PREFIX + player + b":", kept.date().isoformat().encode()
+    for key, _ in store.items(log):
+        day = key[len(log) :]
+        if day >= first_day:
+            oldest = min(oldest or date.max, date.fromisoformat(day.decode()))
+            break
+        writes[key] = None
+    if oldest is not None:
+        due = datetime.combine(oldest + timedelta(days=LOG_DAYS + 1), time(), UTC)
+        writes[timer_key(due, ROWS, player)] = b""
+    return writes

@@ -1,0 +1,176 @@
+"""The fold loop's time-driven work without a broker: the due-time index fired in slices, in time
+order, into the open batch; retention through the index; the census a slice at a time."""
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from loyalty_streams.domain.events import PlayerEvent
+from loyalty_streams.domain.outputs import CashbackAwarded, LevelChanged
+from loyalty_streams.domain.player import PlayerState
+from loyalty_streams.domain.programme import Programme
+from loyalty_streams.domain.timers import on_event
+from loyalty_streams.settings import Settings
+from loyalty_streams.streams import processor as processor_module
+from loyalty_streams.streams.metrics import Metrics
+from loyalty_streams.streams.processor import SEEN_PREFIX, Batch, Processor
+from loyalty_streams.streams.retention import LOG_DAYS, SEEN_DAYS, forget_entry
+from loyalty_streams.streams.state_store import PlayerTable
+from loyalty_streams.streams.statements import cashback_key, history_key
+from loyalty_streams.streams.timer_index import PLAYER, ROWS, TIMER_PREFIX, parse, timer_key
+from tests.domain.builders import T0, bet, programme, win
+
+AURORA = "aurora-casino"
+NOW = T0 + timedelta(days=40)
+
+
+def no_grace() -> Programme:
+    policies = programme().policies.model_copy(update={"downgrade_grace_days": 0})
+    return programme().model_copy(update={"policies": policies})
+
+
+RULES = no_grace()
+
+
+def player(*events: PlayerEvent) -> PlayerState:
+    state = None
+    for event in events:
+        state = on_event(state, event, RULES).state
+    assert state is not None
+    return state
+
+
+@pytest.fixture
+def stubbed(tmp_path: Path) -> Iterator[Processor]:
+    """A processor at NOW whose Kafka clients never reach a broker (nothing is checkpointed:
+    what time-driven work did is in its open batch)."""
+    settings = Settings(bootstrap_servers="127.0.0.1:1", data_dir=tmp_path, timers_wait_s=0)
+    table = PlayerTable(tmp_path / "players")
+    made = Processor(
+        settings, lambda brand, at: RULES, table, lambda: NOW, lambda _: None, Metrics()
+    )
+    made.owned = frozenset({3})
+    try:
+        yield made
+    finally:
+        made._consumer.close()
+        del made._producer  # its last reference: librdkafka stops trying to connect
+        table.close()
+
+
+def stored(made: Processor, *players: PlayerState, **other: bytes) -> None:
+    """Players in partition 3's store with their index entries, as a checkpoint leaves them."""
+    records: dict[bytes, bytes | None] = {p.key.encode(): p.to_json() for p in players}
+    for p in players:
+        assert p.timer_at is not None
+        records[timer_key(p.timer_at, PLAYER, p.key.encode())] = b""
+    made.table.partition(3).write(records | {k.encode(): v for k, v in other.items()}, 0)
+
+
+def fired(made: Processor) -> Batch:
+    batch = made._open
+    assert batch is not None
+    return batch
+
+
+def test_what_is_due_fires_into_the_open_batch_at_the_rules_instants(stubbed: Processor) -> None:
+    gold = player(bet("60000", player_id="gold"), win("1000", player_id="gold"))
+    small = player(bet("100", player_id="small"))
+    later = player(bet("50", player_id="later", occurred_at=NOW + timedelta(hours=2)))
+    stored(stubbed, gold, small, later)
+    stubbed._run_timers()
+    batch = fired(stubbed)
+    awards = [o for o in batch.outputs if isinstance(o, CashbackAwarded)]
+    (down,) = [o for o in batch.outputs if isinstance(o, LevelChanged)]
+    assert [(a.player_id, a.level, a.amount) for a in awards] == [("gold", "Gold", 500)]
+    assert (down.player_id, down.to_level) == ("gold", "Silver")
+    assert down.occurred_at == RULES.day_start(RULES.day_of(T0) + 30)  # not when it was noticed
+    assert len(batch.closed) == 2 and batch.fired == 2  # "later" is not due yet
+    writes = batch.writes[3]
+    for p in (gold, small):  # fired entries go, each player's next one comes
+        assert p.timer_at is not None
+        assert writes[timer_key(p.timer_at, PLAYER, p.key.encode())] is None
+        after = batch.states[p.key][1]
+        assert after.timer_at is not None and after.timer_at > NOW
+        assert writes[timer_key(after.timer_at, PLAYER, p.key.encode())] == b""
+    stubbed._count(batch)
+    metrics = stubbed.metrics.registry
+    assert (
+        metrics.get_sample_value(
+            "loyalty_closed_player_days_total", {"brand": AURORA, "level": "Gold"}
+        )
+        == 1
+    )
+
+    # entries whose deletion is not checkpointed yet do not fire twice
+    stubbed._timers_idle_until = 0
+    stubbed._run_timers()
+    assert batch.fired == 2 and len(batch.outputs) == len(fired(stubbed).outputs)
+
+
+def test_a_slice_stops_at_its_time_limit_and_the_next_goes_on_in_time_order(
+    stubbed: Processor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    players = [
+        player(bet("100", player_id=f"p{n}", occurred_at=T0 + timedelta(days=n))) for n in range(5)
+    ]
+    stored(stubbed, *reversed(players))
+    monkeypatch.setattr(processor_module, "TIMER_SLICE_S", 0.0)  # one entry per slice
+    for n in range(1, 6):
+        stubbed._run_timers()
+        assert fired(stubbed).fired == n
+    assert fired(stubbed).outputs == []  # Bronze: 0 % cashback, a log row each
+    days = fired(stubbed).closed
+    assert [d.split(b'"player_id":"')[1][:2] for d in days] == [b"p0", b"p1", b"p2", b"p3", b"p4"]
+
+
+def test_retention_deletes_only_a_players_rows_past_the_log_days_and_re_indexes_the_rest(
+    stubbed: Processor,
+) -> None:
+    old = {
+        history_key(AURORA, "p1", NOW - timedelta(days=days), f"o{days}").decode(): b"{}"
+        for days in (450, LOG_DAYS + 1, LOG_DAYS - 1, 3)
+    }
+    logs = {
+        cashback_key(AURORA, "p1", (NOW - timedelta(days=days)).date()).decode(): b"{}"
+        for days in (420, 10)
+    }
+    other = history_key(AURORA, "p2", NOW - timedelta(days=450), "x").decode()
+    due = timer_key(NOW - timedelta(hours=1), ROWS, f"{AURORA}:p1".encode()).decode()
+    stored(stubbed, **old, **logs, **{other: b"{}", due: b""})
+    stubbed._run_timers()
+    writes = fired(stubbed).writes[3]
+    deleted = sorted(k.decode() for k, v in writes.items() if v is None)
+    assert deleted == sorted([*list(old)[:2], next(iter(logs)), due])
+    (entry,) = [k for k, v in writes.items() if v is not None]
+    assert parse(entry) == (ROWS, f"{AURORA}:p1".encode())
+    oldest_kept = (NOW - timedelta(days=LOG_DAYS - 1)).date()
+    assert entry.startswith(TIMER_PREFIX + f"{oldest_kept + timedelta(days=LOG_DAYS + 1)}".encode())
+
+
+def test_applied_ids_are_forgotten_through_their_checkpoints_entry(stubbed: Processor) -> None:
+    applied_on = (NOW - timedelta(days=SEEN_DAYS + 1)).date()
+    ids = [SEEN_PREFIX + f"evt-{n}".encode() for n in range(3)]
+    key, value = forget_entry(applied_on, ids)
+    stubbed.table.partition(3).write({key: value, **dict.fromkeys(ids, b"1|x")}, 0)
+    stubbed._run_timers()
+    assert fired(stubbed).writes[3] == dict.fromkeys([key, *ids])
+
+
+def test_the_census_is_read_a_slice_at_a_time_and_set_when_whole(
+    stubbed: Processor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stored(stubbed, *(player(bet("10000" if n else "10", player_id=f"p{n}")) for n in range(4)))
+    monkeypatch.setattr(processor_module, "TIMER_SLICE_S", 0.0)
+    registry = stubbed.metrics.registry
+    silver = {"brand": AURORA, "level": "Silver"}
+    for _ in range(4):  # a record a slice
+        stubbed._take_census()
+        assert registry.get_sample_value("players_per_level", silver) is None
+    stubbed._take_census()  # no record left
+    assert registry.get_sample_value("players_per_level", silver) == 3
+    assert registry.get_sample_value("loyalty_last_census_timestamp_seconds") == NOW.timestamp()
+    stubbed._take_census()  # the next census waits for census_interval_s
+    assert stubbed._census is None
