@@ -346,13 +346,16 @@ def test_prometheus_scrapes_metrics_of_every_worker() -> None:
     assert "wget" in health_test(prometheus)
 
 
-PROMQL_FUNCTIONS = {"sum", "max", "min", "avg", "rate", "increase", "histogram_quantile", "time"}
+PROMQL_WORDS = {"sum", "max", "min", "avg", "count", "rate", "increase", "histogram_quantile"}
+PROMQL_WORDS |= {"time", "and", "or", "unless"}  # the time function, the set operators
 
 
 def metric_names(expr: str) -> set[str]:
-    """The metric names a PromQL expression reads (selectors, ranges, groupings removed)."""
-    expr = re.sub(r"\{[^}]*\}|\[[^]]*\]|\b(?:by|without)\s*\([^)]*\)", " ", expr)
-    return set(re.findall(r"\b[a-zA-Z_:][a-zA-Z0-9_:]*\b", expr)) - PROMQL_FUNCTIONS
+    """The metric names a PromQL expression reads (selectors, ranges, groupings and vector
+    matchings removed)."""
+    labels = r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)"
+    expr = re.sub(r"\{[^}]*\}|\[[^]]*\]|" + labels, " ", expr)
+    return set(re.findall(r"\b[a-zA-Z_:][a-zA-Z0-9_:]*\b", expr)) - PROMQL_WORDS
 
 
 def test_alerts_use_metrics_the_workers_expose() -> None:
@@ -360,6 +363,7 @@ def test_alerts_use_metrics_the_workers_expose() -> None:
     assert rules
     exposed = exposed_metric_names() | {"up"}
     assert metric_names('sum by (le) (rate(x_bucket{a="b"}[5m])) > 5') == {"x_bucket"}
+    assert metric_names("x > 1 and on (job) count by (job) (y)") == {"x", "y"}
     for rule in rules:
         assert {"alert", "expr", "labels", "annotations"} <= set(rule), rule
         metrics = metric_names(rule["expr"])

@@ -18,6 +18,7 @@ from tests.deploy.support import (
     ROOT,
     cli,
     manifest_errors,
+    setting_default,
     setting_names,
     topic_partitions,
 )
@@ -319,6 +320,17 @@ def test_every_loyalty_variable_is_a_setting(variant: str) -> None:
     assert loyalty - known == set()
 
 
+def test_the_time_driven_settings_default_to_the_workers_own() -> None:
+    """Timers' wait and census interval: the chart's defaults are the worker's, so a release
+    without values runs the timers and the census as the worker documents them."""
+    data = config_map("defaults")
+    assert float(data["LOYALTY_TIMERS_WAIT_S"]) == setting_default("timers_wait_s")
+    assert float(data["LOYALTY_CENSUS_INTERVAL_S"]) == setting_default("census_interval_s")
+    production = config_map("production")
+    assert float(production["LOYALTY_TIMERS_WAIT_S"]) >= 0
+    assert float(production["LOYALTY_CENSUS_INTERVAL_S"]) > 0
+
+
 # -- autoscaling on consumer lag -------------------------------------------------------------
 
 
@@ -515,7 +527,7 @@ def test_the_values_schema_describes_every_value() -> None:
         ({"kafka": {"partitions": "12"}}, "/kafka/partitions"),
         ({"autoscaling": {"mode": "cron"}}, "/autoscaling/mode"),
         ({"kafka": {"securityProtocol": "TLS"}}, "/kafka/securityProtocol"),
-        ({"config": {"extraEnv": {"SWEEP": "1"}}}, "SWEEP"),
+        ({"config": {"extraEnv": {"CENSUS": "1"}}}, "CENSUS"),
         ({"persistence": {"size": "lots"}}, "/persistence/size"),
     ],
 )

@@ -334,5 +334,5 @@ def test_the_dashboard_charts_the_funnel_retention_revenue_and_pipeline() -> Non
         "loyalty_consumer_lag",
         "loyalty_dead_letters_total",
         "loyalty_records_processed_total",
-        "loyalty_last_sweep_timestamp_seconds",
+        "loyalty_last_census_timestamp_seconds",
     }
