@@ -10,8 +10,10 @@ from loyalty_streams.domain.catalogue import (
     Backdated,
     Catalogue,
     StaleVersion,
+    brand_recheck_audit,
     publication_audit,
 )
+from loyalty_streams.domain.commands import RecheckBrand
 from loyalty_streams.domain.outputs import AuditAction, AuditOutcome
 from tests.domain.builders import programme
 
@@ -91,3 +93,21 @@ def test_the_audit_entry_of_a_version_that_takes_effect_before_it_was_published_
     backfilled = AURORA.model_copy(update={"version": 2, "effective_from": now - timedelta(days=3)})
     entry = publication_audit(backfilled, AURORA, "anna", "late fix", now)
     assert (entry.action, entry.outcome) == (AuditAction.PROGRAMME_BACKFILL, AuditOutcome.APPLIED)
+
+
+def test_a_brand_recheck_has_one_audit_entry_without_a_player() -> None:
+    issued = START + timedelta(days=40)
+    record = RecheckBrand(
+        command_id="rb-1", brand_id="aurora-casino", partition=7, issued_at=issued,
+        actor="anna", reason="Gold retention raised",
+    )  # fmt: skip
+    at = issued + timedelta(seconds=1)
+    entry = brand_recheck_audit(record, at)
+    assert (entry.output_id, entry.command_id, entry.brand_id, entry.player_id) == (
+        "rb-1:audit", "rb-1", "aurora-casino", None,
+    )  # fmt: skip
+    assert (entry.action, entry.outcome) == (AuditAction.LEVEL_RECHECK, AuditOutcome.APPLIED)
+    assert (entry.actor, entry.reason, entry.occurred_at, entry.issued_at) == (
+        "anna", "Gold retention raised", at, issued,
+    )  # fmt: skip
+    assert entry.before is None and entry.after is None

@@ -3,10 +3,16 @@
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import orjson
 import pytest
 from pydantic import ValidationError
 
-from loyalty_streams.domain.commands import decode_command
+from loyalty_streams.domain.commands import (
+    RecheckBrand,
+    RecheckLevel,
+    decode_command,
+    decode_inbound_command,
+)
 from loyalty_streams.domain.engine import EventRejected, apply
 from loyalty_streams.domain.multipliers import Boost, boosted
 from loyalty_streams.domain.outputs import (
@@ -25,6 +31,7 @@ from loyalty_streams.domain.outputs import (
     ReleaseReason,
 )
 from loyalty_streams.domain.player import PlayerState, SourcePosition
+from loyalty_streams.domain.programme import Programme
 from loyalty_streams.domain.timers import advance
 from tests.domain.builders import T0, bet, command, programme, received
 
@@ -412,6 +419,91 @@ def test_an_audit_entry_keeps_the_time_the_sender_wrote_and_the_time_it_ran() ->
     assert (entry.occurred_at, entry.issued_at) == (T0, issued)
     (adjusted,) = [o for o in outputs if isinstance(o, PointsAdjusted)]
     assert adjusted.occurred_at == T0
+
+
+# -- re-checks of a level ---------------------------------------------------------------------
+
+
+def gold_retention_raised_to(retention: str) -> Programme:
+    """Aurora's next version, where keeping Gold needs `retention` EUR in 30 days."""
+    aurora = programme()
+    levels = [
+        level.model_copy(update={"retention": Decimal(retention)})
+        if level.name == "Gold"
+        else level
+        for level in aurora.levels
+    ]
+    return aurora.model_copy(update={"version": aurora.version + 1, "levels": levels})
+
+
+def test_a_recheck_after_a_raised_retention_starts_the_grace_then_downgrades() -> None:
+    gold, _ = apply(None, bet("60000"), programme())
+    assert programme().level_at(gold.level_rank).name == "Gold"
+    stricter = gold_retention_raised_to("100000")
+    at = T0 + timedelta(hours=1)
+    recheck = command("RecheckLevel", reason="Gold needs more", actor="ops-anna", issued_at=at)
+    assert isinstance(recheck, RecheckLevel)
+
+    pending, outputs = received(gold, recheck, stricter)
+    assert pending.downgrade_pending_since == at and pending.level_rank == gold.level_rank
+    (entry,) = outputs  # no level change yet: the grace runs first
+    assert isinstance(entry, AuditEntry)
+    assert (entry.action, entry.outcome, entry.actor, entry.reason) == (
+        AuditAction.LEVEL_RECHECK, AuditOutcome.APPLIED, "ops-anna", "Gold needs more",
+    )  # fmt: skip
+    assert (entry.output_id, entry.command_id, entry.player_id) == (
+        f"{recheck.command_id}:audit", recheck.command_id, "p1",
+    )  # fmt: skip
+    assert entry.before == entry.after and entry.occurred_at == at
+    assert received(pending, recheck, stricter) == (pending, ())  # the same command once
+
+    ended = at + timedelta(days=7)  # the grace's end: a second re-check downgrades
+    again = command("RecheckLevel", reason="grace over", actor="ops-anna", issued_at=ended)
+    silver, outputs = received(pending, again, stricter)
+    assert programme().level_at(silver.level_rank).name == "Silver"
+    (change,) = of_levels(outputs)
+    assert (change.output_id, change.cause_id) == (f"{again.command_id}:level", again.command_id)
+    assert (change.from_level, change.to_level, change.reason) == (
+        "Gold", "Silver", "retention_missed",
+    )  # fmt: skip
+    assert change.occurred_at == ended and change.programme_version == stricter.version
+    (entry,) = [o for o in outputs if isinstance(o, AuditEntry)]
+    assert entry.before is not None and entry.after is not None
+    assert (entry.before["level"], entry.after["level"]) == ("Gold", "Silver")
+
+
+def test_a_recheck_that_changes_nothing_is_still_audited() -> None:
+    state = player_with("100")
+    checked, outputs = received(
+        state, command("RecheckLevel", reason="programme v2", actor="ops"), programme()
+    )
+    (entry,) = outputs
+    assert isinstance(entry, AuditEntry)
+    assert (entry.action, entry.outcome) == (AuditAction.LEVEL_RECHECK, AuditOutcome.APPLIED)
+    assert entry.before == entry.after and checked.level_rank == state.level_rank
+
+
+def test_a_recheck_names_who_and_why() -> None:
+    with pytest.raises(ValidationError, match="actor"):
+        command("RecheckLevel", reason="programme v2")
+    with pytest.raises(ValidationError, match="reason"):
+        command("RecheckLevel", actor="ops")
+
+
+def test_a_brand_recheck_is_read_from_the_commands_topic_but_is_no_player_command() -> None:
+    record = RecheckBrand(
+        command_id="rb-1", brand_id="aurora-casino", partition=3, issued_at=T0,
+        actor="ops", reason="programme v2",
+    )  # fmt: skip
+    raw = record.model_dump_json()
+    assert decode_inbound_command(raw) == record and record.key == "aurora-casino"
+    birthday = command("ClaimBirthdayGift")
+    assert decode_inbound_command(birthday.model_dump_json()) == birthday
+    with pytest.raises(ValidationError):
+        decode_command(raw)
+    for bad in ({"partition": -1}, {"actor": None}, {"player_id": "p1"}, {"reason": ""}):
+        with pytest.raises(ValidationError):
+            decode_inbound_command(orjson.dumps(record.model_dump(mode="json") | bad))
 
 
 # -- multipliers ------------------------------------------------------------------------------

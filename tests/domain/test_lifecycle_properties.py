@@ -78,6 +78,7 @@ def steps() -> st.SearchStrategy[Step]:
             ),
             st.sampled_from(["Bronze", "Gold", "Platinum"]),
         ),
+        st.just(lambda t: command("RecheckLevel", reason="r", actor="ops", issued_at=t)),
     )
     # a request answered within minutes, in time or not: random single commands rarely meet
     redemptions = st.builds(

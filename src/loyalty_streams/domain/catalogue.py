@@ -11,6 +11,7 @@ from bisect import bisect_right
 from datetime import datetime, timedelta
 from typing import Any
 
+from loyalty_streams.domain.commands import RecheckBrand
 from loyalty_streams.domain.outputs import AuditAction, AuditEntry, AuditOutcome
 from loyalty_streams.domain.programme import Programme
 
@@ -122,4 +123,24 @@ def publication_audit(
         command_id=None,
         before=None if previous is None else previous.model_dump(mode="json"),
         after=programme.model_dump(mode="json"),
+    )
+
+
+def brand_recheck_audit(command: RecheckBrand, at: datetime) -> AuditEntry:
+    """The audit trail's one entry for re-checking every player of a brand, published at `at`
+    (whichever partition's record `command` is): no player, nothing before or after; each
+    player's re-check shows in their history."""
+    return AuditEntry(
+        output_id=f"{command.command_id}:audit",
+        brand_id=command.brand_id,
+        player_id=None,
+        occurred_at=at,
+        actor=command.actor,
+        action=AuditAction.LEVEL_RECHECK,
+        outcome=AuditOutcome.APPLIED,
+        reason=command.reason,
+        command_id=command.command_id,
+        before=None,
+        after=None,
+        issued_at=command.issued_at,
     )

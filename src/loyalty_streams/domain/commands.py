@@ -3,6 +3,10 @@
 Commands travel on `loyalty.commands`, keyed by `brand_id:player_id` like player events, so a
 player's commands and events meet in one place in order. Each carries a unique `command_id`: the
 same command twice has one effect.
+
+One record on the topic is not a player's command: `RecheckBrand`, an operator's re-check of
+every player of a brand, keyed by the brand and written once to every partition, so each worker
+re-checks the players it holds. `decode_inbound_command` reads both kinds.
 """
 
 from typing import Annotated, Literal, Self
@@ -47,7 +51,7 @@ class CommandEnvelope(BaseModel):
     actor: Actor | None = Field(
         None,
         description="The person who issued it (an operator acting for the player); such commands "
-        "are recorded in the audit trail. Required for adjustments and forced levels",
+        "are recorded in the audit trail. Required for adjustments, forced levels and re-checks",
     )
 
     @property
@@ -121,18 +125,78 @@ class ClaimBirthdayGift(CommandEnvelope):
     type: Literal["ClaimBirthdayGift"] = "ClaimBirthdayGift"
 
 
+class RecheckLevel(CommandEnvelope):
+    """Run the level rules now, without an event (after a programme change): a level the
+    figures no longer hold starts the grace, one they now reach is granted, a grace ended
+    downgrades."""
+
+    type: Literal["RecheckLevel"] = "RecheckLevel"
+    reason: Text
+    actor: Actor
+
+
 Command = Annotated[
     RedeemPoints
     | ConfirmRedemption
     | CancelRedemption
     | AdjustPoints
     | ForceLevel
-    | ClaimBirthdayGift,
+    | ClaimBirthdayGift
+    | RecheckLevel,
     Field(discriminator="type"),
 ]
 COMMAND: TypeAdapter[Command] = TypeAdapter(Command)
 
 
+class RecheckBrand(BaseModel):
+    """Re-check the level of every player of a brand: one record to every partition of
+    `loyalty.commands`, keyed by the brand; not a player's command."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["RecheckBrand"] = "RecheckBrand"
+    command_id: Identifier = Field(
+        description="Unique id of the re-check, the same on every partition's record"
+    )
+    brand_id: Identifier
+    partition: Annotated[
+        int,
+        Field(
+            ge=0,
+            description="The partition of loyalty.commands this record is written to: every "
+            "partition gets one, so each worker re-checks the players it holds",
+        ),
+    ]
+    issued_at: Moment = Field(description="When the re-check was issued, with a UTC offset")
+    actor: Actor
+    reason: Text
+
+    @property
+    def key(self) -> str:
+        return self.brand_id
+
+
+InboundCommand = Annotated[
+    RedeemPoints
+    | ConfirmRedemption
+    | CancelRedemption
+    | AdjustPoints
+    | ForceLevel
+    | ClaimBirthdayGift
+    | RecheckLevel
+    | RecheckBrand,
+    Field(discriminator="type"),
+]
+"""Every record `loyalty.commands` carries: a player's `Command`, or a brand's `RecheckBrand`."""
+INBOUND_COMMAND: TypeAdapter[InboundCommand] = TypeAdapter(InboundCommand)
+
+
 def decode_command(raw: bytes | str) -> Command:
     """Parse and validate one record value; raises `pydantic.ValidationError` when it is bad."""
     return COMMAND.validate_json(raw)
+
+
+def decode_inbound_command(raw: bytes | str) -> Command | RecheckBrand:
+    """Parse and validate one record value of `loyalty.commands`, a player's command or a
+    brand's re-check; raises `pydantic.ValidationError` when it is bad."""
+    return INBOUND_COMMAND.validate_json(raw)

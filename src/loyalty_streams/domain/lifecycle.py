@@ -1,11 +1,12 @@
-"""Commands on points and levels: redemptions, manual adjustments, forced status, birthday gifts.
+"""Commands on points and levels: redemptions, manual adjustments, forced status, birthday gifts,
+re-checks of a level.
 
 `execute(state, command, programme)` is pure like `apply`: the record passed in is never
 changed, a repeat of a command (same `command_id`, or a source offset at or below the record's
 stamp) changes and emits nothing, and a command that cannot be carried out changes no balance
 and emits one `CommandRejected` saying why. An operator's command (a manual adjustment, a forced
-status, or any command naming the `actor` who issued it) also emits an `AuditEntry`, carried out
-or refused, with the figures before and after.
+status, a re-check, or any command naming the `actor` who issued it) also emits an
+`AuditEntry`, carried out or refused, with the figures before and after.
 
 Conservation holds after every command: accrued - redeemed - expired - debited + credited =
 available + held, each of them never negative.
@@ -25,9 +26,10 @@ from loyalty_streams.domain.commands import (
     Command,
     ConfirmRedemption,
     ForceLevel,
+    RecheckLevel,
     RedeemPoints,
 )
-from loyalty_streams.domain.engine import EXACT, EventRejected, move_level, new_player
+from loyalty_streams.domain.engine import EXACT, EventRejected, move_level, new_player, settle_at
 from loyalty_streams.domain.money import CENT
 from loyalty_streams.domain.outputs import (
     AdjustmentDirection,
@@ -128,6 +130,9 @@ def _carry_out(
         return (_adjust(state, command, programme, at),)
     if isinstance(command, ForceLevel):
         return _force(state, command, programme, at)
+    if isinstance(command, RecheckLevel):
+        # the level rules at the command's time: a retention no longer met starts the grace
+        return settle_at(state, at, programme, command.command_id)
     return (_birthday(state, command, programme, at),)
 
 
@@ -361,6 +366,7 @@ AUDIT_ACTIONS: dict[str, AuditAction] = {
     "ConfirmRedemption": AuditAction.REDEMPTION_CONFIRM,
     "CancelRedemption": AuditAction.REDEMPTION_CANCEL,
     "ClaimBirthdayGift": AuditAction.BIRTHDAY_CLAIM,
+    "RecheckLevel": AuditAction.LEVEL_RECHECK,
 }
 
 
@@ -375,7 +381,11 @@ def _audit(
 ) -> AuditEntry:
     """The audit trail's entry for an operator's command, carried out or refused."""
     refusal = next((o for o in outputs if isinstance(o, CommandRejected)), None)
-    stated = command.reason if isinstance(command, AdjustPoints | ForceLevel) else command.type
+    stated = (
+        command.reason
+        if isinstance(command, AdjustPoints | ForceLevel | RecheckLevel)
+        else command.type
+    )
     return AuditEntry(
         output_id=f"{command.command_id}:audit",
         brand_id=state.brand_id,

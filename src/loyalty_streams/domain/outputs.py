@@ -342,6 +342,9 @@ class AuditAction(StrEnum):
     REDEMPTION_CONFIRM = "redemption.confirm"
     REDEMPTION_CANCEL = "redemption.cancel"
     BIRTHDAY_CLAIM = "birthday.claim"
+    LEVEL_RECHECK = "level.recheck"
+    """A re-check of the level rules: of one player (by the worker holding them), or of every
+    player of a brand (one entry, by whoever published it, without a player)."""
     PROGRAMME_PUBLISH = "programme.publish"
     PROGRAMME_BACKFILL = "programme.backfill"
     """A version published to take effect before its publication: an admin's explicit choice."""
