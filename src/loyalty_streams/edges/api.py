@@ -6,6 +6,10 @@ refused, with the reason) by the worker owning the player; the request then wait
 that outcome in the player's history, so the caller usually learns it in the same answer (200,
 or 409 with the refusal), and otherwise gets 202 with the command id to look it up. Programme
 versions are validated by the domain and published with their audit entry.
+
+A re-check of levels (after a programme change) is a player's command like the others, or, for
+a whole brand, one record to every partition of the command topic with its audit entry; each
+worker re-checks the players it holds, so the brand's answer is 202 once all are published.
 """
 
 import asyncio
@@ -32,6 +36,7 @@ from loyalty_streams.domain.commands import (
     Command,
     ConfirmRedemption,
     ForceLevel,
+    RecheckLevel,
     RedeemPoints,
 )
 from loyalty_streams.domain.outputs import AdjustmentDirection
@@ -39,6 +44,7 @@ from loyalty_streams.domain.programme import Programme
 from loyalty_streams.edges.api_base import (
     ApiView,
     parse_body,
+    path_identifier,
     query_flag,
     query_integer,
     query_moment,
@@ -46,6 +52,8 @@ from loyalty_streams.edges.api_base import (
 )
 from loyalty_streams.edges.api_requests import (
     AddPoints,
+    BrandRecheck,
+    LevelRecheck,
     PlayerOnly,
     PlayerRequest,
     RequestRedemption,
@@ -65,6 +73,9 @@ WAIT_S = 5.0
 """How long a write waits for its outcome by default (`?wait=` seconds, 0 to 30)."""
 MAX_WAIT_S = 30.0
 POLL_S = 0.1
+AUDIT_POLL_S = 0.25
+"""Between two reads of the audit trail for a re-check's entry (each read is a pass over it
+from the command's time on)."""
 AUDIT_LIMIT = 1000
 
 
@@ -72,18 +83,17 @@ class CommandView(ApiView):
     """POST a command; answered with its outcome once the owning worker has carried it out."""
 
     permission: Permission
-    body: type[PlayerRequest]
+    body: type[PlayerRequest | LevelRecheck]
     sender: CommandSender
 
     async def post(self, request: Request, **path: str) -> Response:
         caller = self.authorize(request, self.permission)
-        body = await parse_body(request, self.body)
-        self.authorize(request, self.permission, body.brand_id)
+        body, brand_id, player_id = await self.read(request, path)
         wait = _wait(request)
         fields = {
             "command_id": body.command_id or str(uuid4()),
-            "brand_id": body.brand_id,
-            "player_id": body.player_id,
+            "brand_id": brand_id,
+            "player_id": player_id,
             "issued_at": self.pipeline.clock(),
             "actor": caller.subject,  # recorded in the audit trail, whatever the body says
         }
@@ -97,32 +107,52 @@ class CommandView(ApiView):
             raise refuse(HTTPStatus.SERVICE_UNAVAILABLE, str(error)) from error
         return await self._outcome(request, command, wait)
 
+    async def read(self, request: Request, path: dict[str, str]) -> tuple[Any, str, str]:
+        """The body, and the brand and player it is for (named in the body), the caller's
+        token checked for the brand."""
+        body: Any = await parse_body(request, self.body)
+        self.authorize(request, self.permission, body.brand_id)
+        return body, body.brand_id, body.player_id
+
     def command(self, body: Any, fields: dict[str, Any], path: dict[str, str]) -> Command:
         raise NotImplementedError
 
     async def _outcome(self, request: Request, command: Command, wait: float) -> Response:
         """What the command did, from the player's history (via whichever worker owns it)."""
+        deadline = time.monotonic() + wait
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+            while time.monotonic() < deadline:
+                rows = await self._rows(session, request, command)
+                if rows:
+                    return self._carried_out(command, rows[::-1])
+                await asyncio.sleep(POLL_S)
+        return self._accepted(command, wait)
+
+    def _since(self, command: Command) -> datetime:
+        """The earliest its outputs can be dated: they are dated when the stream received it,
+        which is within the skew allowed of its issued_at (and may be below it: record
+        timestamps are milliseconds)."""
+        return command.issued_at - timedelta(seconds=self.pipeline.settings.command_clock_skew_s)
+
+    async def _rows(
+        self, session: aiohttp.ClientSession, request: Request, command: Command
+    ) -> list[Any]:
+        """The rows of the player's history the command made, newest first; none yet when the
+        owner cannot be reached."""
         url = (
             f"{self.pipeline.settings.worker_url}"
             f"/loyalty/{command.brand_id}/{command.player_id}/history"
         )
-        # the command's rows are dated when the stream received it, which is within the skew
-        # allowed of its issued_at (and may be below it: record timestamps are milliseconds)
-        skew = timedelta(seconds=self.pipeline.settings.command_clock_skew_s)
-        since = command.issued_at - skew
-        query = {"command_id": command.command_id, "since": since.isoformat()}
+        query = {"command_id": command.command_id, "since": self._since(command).isoformat()}
         headers = {"Authorization": request.headers["Authorization"]}
-        deadline = time.monotonic() + wait
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
-            while time.monotonic() < deadline:
-                try:
-                    async with session.get(url, params=query, headers=headers) as reply:
-                        rows = (await reply.json())["history"] if reply.status == 200 else []
-                except (aiohttp.ClientError, TimeoutError, KeyError):
-                    rows = []
-                if rows:
-                    return self._carried_out(command, rows[::-1])
-                await asyncio.sleep(POLL_S)
+        try:
+            async with session.get(url, params=query, headers=headers) as reply:
+                rows: list[Any] = (await reply.json())["history"] if reply.status == 200 else []
+        except (aiohttp.ClientError, TimeoutError, KeyError):
+            rows = []
+        return rows
+
+    def _accepted(self, command: Command, wait: float) -> Response:
         return self.json(
             {
                 "command_id": command.command_id,
@@ -168,6 +198,95 @@ class UpdateStatusView(CommandView):
 
     def command(self, body: Any, fields: dict[str, Any], path: dict[str, str]) -> Command:
         return ForceLevel(**fields, level=body.level, until=body.until, reason=body.reason)
+
+
+class RecheckLevelView(CommandView):
+    """Re-check a player's level now, by the caller: the brand and player are in the path."""
+
+    permission = Permission.RECHECK_LEVELS
+    body = LevelRecheck
+
+    async def read(self, request: Request, path: dict[str, str]) -> tuple[Any, str, str]:
+        brand_id = path_identifier(path["brand_id"], "brand_id")
+        player_id = path_identifier(path["player_id"], "player_id")
+        self.authorize(request, self.permission, brand_id)
+        return await parse_body(request, self.body), brand_id, player_id
+
+    def command(self, body: Any, fields: dict[str, Any], path: dict[str, str]) -> Command:
+        return RecheckLevel(**fields, reason=body.reason)
+
+    async def _outcome(self, request: Request, command: Command, wait: float) -> Response:
+        """A re-check that moves no level leaves no row in the player's history, only its
+        audit entry (written whether it was carried out or refused): the answer waits for the
+        entry, then for the rows it says there are, and holds both."""
+        deadline = time.monotonic() + wait
+        entry = await self._audit_entry(command, deadline)
+        if entry is None:
+            return self._accepted(command, wait)
+        made_rows = entry["outcome"] != "applied" or entry["before"] != entry["after"]
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+            rows = await self._rows(session, request, command)
+            while made_rows and not rows and time.monotonic() < deadline:
+                await asyncio.sleep(POLL_S)
+                rows = await self._rows(session, request, command)
+        return self._carried_out(command, [*rows[::-1], entry])
+
+    async def _audit_entry(self, command: Command, deadline: float) -> dict[str, Any] | None:
+        """The command's audit entry once `loyalty.audit` holds it; None at the deadline."""
+        output_id, key = f"{command.command_id}:audit", command.key.encode()
+        since = self._since(command)
+
+        def find() -> dict[str, Any] | None:
+            for record in scan_topic(self.pipeline.settings, AUDIT, since=since, until=None):
+                if record.key == key:
+                    entry: dict[str, Any] = orjson.loads(record.value)
+                    if entry.get("output_id") == output_id:
+                        return entry
+            return None
+
+        while time.monotonic() < deadline:
+            try:
+                entry = await asyncio.to_thread(find)
+            except (LookupError, TimeoutError):
+                entry = None
+            if entry is not None:
+                return entry
+            await asyncio.sleep(AUDIT_POLL_S)
+        return None
+
+
+class RecheckBrandView(ApiView):
+    """Re-check the level of every player of a brand, by the caller: one record to every
+    partition of the command topic and one audit entry; answered 202 once all are acknowledged
+    (each worker re-checks the players it holds, in its own time)."""
+
+    sender: CommandSender
+
+    async def post(self, request: Request, brand_id: str) -> Response:
+        caller = self.authorize(request, Permission.RECHECK_LEVELS)
+        brand_id = path_identifier(brand_id, "brand_id")
+        self.authorize(request, Permission.RECHECK_LEVELS, brand_id)
+        body = await parse_body(request, BrandRecheck)
+        now = self.pipeline.clock()
+        if self.pipeline.tables.catalogue.in_effect(brand_id, now) is None:
+            raise refuse(HTTPStatus.NOT_FOUND, f"no programme of brand {brand_id!r} in effect")
+        command_id = str(uuid4())
+        try:
+            partitions = await self.sender.recheck_brand(
+                brand_id,
+                command_id=command_id,
+                issued_at=now,
+                actor=caller.subject,
+                reason=body.reason,
+            )
+        except ValidationError as error:
+            raise refuse(HTTPStatus.UNPROCESSABLE_ENTITY, validation_summary(error)) from error
+        except RuntimeError as error:
+            raise refuse(HTTPStatus.SERVICE_UNAVAILABLE, str(error)) from error
+        return self.json(
+            {"command_id": command_id, "brand_id": brand_id, "partitions": partitions},
+            status=HTTPStatus.ACCEPTED,
+        )
 
 
 class RedeemView(CommandView):
@@ -420,6 +539,8 @@ def install_api(app: faust.App, pipeline: Pipeline) -> None:
         "/loyalty/redemptions/{redemption_id}/confirm": ConfirmView,
         "/loyalty/redemptions/{redemption_id}/cancel": CancelView,
         "/loyalty/birthday/claim": BirthdayView,
+        "/loyalty/{brand_id}/{player_id}/recheck": RecheckLevelView,
+        "/loyalty/admin/brands/{brand_id}/recheck": RecheckBrandView,
         "/loyalty/programmes/{brand_id}": ProgrammeView,
         "/loyalty/programmes/{brand_id}/versions": ProgrammeVersionsView,
         "/loyalty/programmes/{brand_id}/promotions": PromotionsView,

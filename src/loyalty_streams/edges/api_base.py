@@ -14,6 +14,7 @@ from faust.web import Request, Response, View
 from faust.web.exceptions import WebError
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from loyalty_streams.domain.events import Identifier
 from loyalty_streams.domain.moments import Moment
 from loyalty_streams.edges.auth import Caller, InvalidToken, Permission, TokenRules, verify_token
 from loyalty_streams.streams.app import Pipeline
@@ -31,6 +32,7 @@ HISTORY_PAGE = 50
 HISTORY_MAX = 500
 
 _moment: TypeAdapter[datetime] = TypeAdapter(Moment)
+_identifier: TypeAdapter[str] = TypeAdapter(Identifier)
 
 
 def refuse(status: HTTPStatus, message: str) -> WebError:
@@ -93,6 +95,16 @@ async def parse_body(request: Request, model: type[Body]) -> Body:
         invalid_json = any(item["type"] == "json_invalid" for item in error.errors())
         status = HTTPStatus.BAD_REQUEST if invalid_json else HTTPStatus.UNPROCESSABLE_ENTITY
         raise refuse(status, validation_summary(error)) from error
+
+
+def path_identifier(value: str, name: str) -> str:
+    """The path parameter `name` as an id; raises a 400 WebError for anything else."""
+    try:
+        return _identifier.validate_python(value)
+    except ValidationError as error:
+        raise refuse(
+            HTTPStatus.BAD_REQUEST, f"{name} {value!r} is not an id (no ':' or spaces)"
+        ) from error
 
 
 def query_moment(text: str | None, name: str) -> datetime | None:

@@ -85,3 +85,24 @@ class SetPromotions(BaseModel):
     promotions: tuple[Promotion, ...]
     effective_from: Moment | None = Field(None, description="Default: now")
     reason: Text
+
+
+class LevelRecheck(BaseModel):
+    """Re-check one player's level now (brand and player in the path), e.g. after a programme
+    change: the level rules run at the command's time, without an event."""
+
+    model_config = _STRICT
+
+    command_id: Identifier | None = Field(
+        None, description="Your id for this request; a retry with the same id has one effect"
+    )
+    reason: Text
+
+
+class BrandRecheck(BaseModel):
+    """Re-check the level of every player of the brand in the path, e.g. after a programme
+    change."""
+
+    model_config = _STRICT
+
+    reason: Text

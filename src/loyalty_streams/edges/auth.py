@@ -26,7 +26,8 @@ ALL_BRANDS = "*"
 
 class Role(StrEnum):
     LOYALTY_ADMIN = "loyalty_admin"
-    """Configures programmes and levels, forces statuses, adjusts points, reads the audit."""
+    """Configures programmes and levels, forces statuses, re-checks levels, adjusts points,
+    reads the audit."""
     MARKETING_MANAGER = "marketing_manager"
     """Views VIP data, manages promotional multipliers, exports for finance."""
     SERVICE = "service"
@@ -37,6 +38,7 @@ class Permission(StrEnum):
     READ_PLAYERS = "read players"
     ADJUST_POINTS = "adjust points"
     FORCE_STATUS = "force status"
+    RECHECK_LEVELS = "re-check levels"
     ACT_FOR_PLAYERS = "redeem and claim for players"
     READ_PROGRAMMES = "read programmes"
     PUBLISH_PROGRAMMES = "publish programmes"

@@ -125,6 +125,58 @@ def _command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _recheck(args: argparse.Namespace) -> int:
+    """Re-check levels now: one player's (a RecheckLevel command), or every player's of a brand
+    (a RecheckBrand record to every partition of loyalty.commands, and its audit entry)."""
+    from datetime import UTC, datetime
+    from uuid import uuid4
+
+    from confluent_kafka import Producer
+    from pydantic import ValidationError
+
+    from loyalty_streams.domain.commands import RecheckBrand, RecheckLevel
+    from loyalty_streams.edges.command_publisher import publish_brand_recheck, publish_commands
+    from loyalty_streams.kafka_config import producer_config
+    from loyalty_streams.streams.global_tables import read_catalogue
+    from loyalty_streams.validation import validation_summary
+
+    settings = get_settings()
+    command_id, now = str(uuid4()), datetime.now(UTC)
+    fields = {"command_id": command_id, "brand_id": args.brand, "issued_at": now}
+    fields |= {"actor": args.actor, "reason": args.reason}
+    try:  # validated before any broker is asked
+        if args.player is None:
+            RecheckBrand(**fields, partition=0)
+        else:
+            command = RecheckLevel(**fields, player_id=args.player)
+    except ValidationError as error:
+        print(f"not sent, nothing was published: {validation_summary(error)}", file=sys.stderr)
+        return 1
+    try:
+        if args.player is not None:
+            publish_commands(settings, [command])
+            print(f"sent RecheckLevel {command_id} for {command.key}; outcomes appear on the "
+                  "output topics and loyalty.audit")  # fmt: skip
+            return 0
+        if read_catalogue(settings).in_effect(args.brand, now) is None:
+            print(f"not sent: no programme of brand {args.brand!r} in effect", file=sys.stderr)
+            return 1
+        partitions = publish_brand_recheck(
+            Producer(producer_config(settings)),
+            args.brand,
+            command_id=command_id,
+            issued_at=now,
+            actor=args.actor,
+            reason=args.reason,
+        )
+    except RuntimeError as error:
+        print(f"not acknowledged: {error}", file=sys.stderr)
+        return 1
+    print(f"sent RecheckBrand {command_id} for {args.brand} to {partitions} partition(s) of "
+          "loyalty.commands, audited on loyalty.audit")  # fmt: skip
+    return 0
+
+
 def _export(args: argparse.Namespace) -> int:
     """A finance CSV export; dates and naive times are in the brand's time zone."""
     from datetime import UTC, datetime
@@ -273,6 +325,18 @@ def build_parser() -> argparse.ArgumentParser:
         "commands", nargs="+", help="one JSON command per argument, or - for JSON lines on stdin"
     )
     send.set_defaults(handler=_command)
+
+    recheck = commands.add_parser(
+        "recheck",
+        help="re-check levels now (after a programme change): one player's, or a whole brand's",
+    )
+    recheck.add_argument("--brand", required=True, help="brand_id")
+    recheck.add_argument(
+        "--player", default=None, help="player_id; without it, every player of the brand"
+    )
+    recheck.add_argument("--reason", required=True, help="why, for the audit trail")
+    recheck.add_argument("--actor", required=True, help="who, for the audit trail")
+    recheck.set_defaults(handler=_recheck)
 
     export = commands.add_parser(
         "export", help="CSV of one brand's accruals, redemptions or cashback over [--from, --to)"

@@ -13,6 +13,8 @@ from loyalty_streams.edges.api import AUDIT_LIMIT, MAX_WAIT_S, WAIT_S
 from loyalty_streams.edges.api_base import BRAND_HEADER, HISTORY_MAX, HISTORY_PAGE
 from loyalty_streams.edges.api_requests import (
     AddPoints,
+    BrandRecheck,
+    LevelRecheck,
     PlayerOnly,
     RequestRedemption,
     SetPromotions,
@@ -106,6 +108,14 @@ OPERATIONS = (
               Permission.ACT_FOR_PLAYERS, PlayerOnly, (WAIT,), COMMAND_ANSWERS),
     Operation("post", "/loyalty/birthday/claim", "Pay the level's birthday gift, once a year",
               Permission.ACT_FOR_PLAYERS, PlayerOnly, (WAIT,), COMMAND_ANSWERS),
+    Operation("post", f"{PLAYER}/recheck",
+              "Re-check the player's level now (after a programme change); audited",
+              Permission.RECHECK_LEVELS, LevelRecheck, (WAIT,), COMMAND_ANSWERS),
+    Operation("post", "/loyalty/admin/brands/{brand_id}/recheck",
+              "Re-check every player of the brand: one record to each partition of "
+              "loyalty.commands, one audit entry", Permission.RECHECK_LEVELS, BrandRecheck,
+              answers={"202": "Published to every partition: the command_id and how many "
+                              "partitions"}),
     Operation("get", "/loyalty/programmes/{brand_id}", "The programme version in effect",
               Permission.READ_PROGRAMMES),
     Operation("post", "/loyalty/programmes/{brand_id}",
