@@ -44,7 +44,7 @@ READER = token(Role.SERVICE)
 
 
 def quick_downgrades() -> Programme:
-    """Aurora's table under another brand, with no grace: a sweep downgrades at once."""
+    """Aurora's table under another brand, with no grace: a retention missed downgrades at once."""
     aurora = next(p for p in shipped_programmes() if p.brand_id == "aurora-casino")
     policies = aurora.policies.model_copy(update={"downgrade_grace_days": 0})
     return aurora.model_copy(update={"brand_id": "test-casino", "policies": policies})

@@ -176,7 +176,7 @@ def test_exports_add_up_to_the_topics_for_one_brand_and_range(
         key = f"{programme.brand_id}:{programme.version}"
         producer.produce(PROGRAMMES, programme.model_dump_json().encode(), key.encode())
     assert producer.flush(10) == 0
-    cluster.worker("exporter", sweep_interval_s=1.0)
+    cluster.worker("exporter")
     today = datetime.now(UTC).date()
     events = [*play(NORTH, today), *play(SOUTH, today)]
     cluster.publish(events)

@@ -1,7 +1,7 @@
 """The points lifecycle on a real worker and broker: a redemption end to end, a cashback close."""
 
 import urllib.request
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import orjson
@@ -104,8 +104,8 @@ def test_a_redemption_is_held_then_confirmed_and_a_repeat_has_no_effect(
     assert metrics["loyalty_processing_latency_seconds_count"] == 5  # the bet too
 
 
-def test_the_sweep_closes_yesterday_and_pays_capped_cashback_once(cluster: Cluster) -> None:
-    worker = cluster.worker("closer", sweep_interval_s=1.0)
+def test_a_timer_closes_yesterday_at_midnight_and_pays_cashback_once(cluster: Cluster) -> None:
+    worker = cluster.worker("closer", census_interval_s=1.0)
     yesterday = datetime.now(UTC) - timedelta(days=1)
     day = yesterday.astimezone(programme("lucky-sweeps").zone).date()
     sc = {"brand_id": "lucky-sweeps", "player_id": "spinner", "currency": "SC"}
@@ -118,8 +118,10 @@ def test_the_sweep_closes_yesterday_and_pays_capped_cashback_once(cluster: Clust
     found = wait_for_outputs(cluster, (REWARDS,), {cashback_id})
     award = found[cashback_id]
     assert (award["ngr"], award["percent"], award["amount"], award["capped"]) == (
-        "900", "1", "9.00", False,
+        "900.00", "1", "9.00", False,
     )  # fmt: skip
+    midnight = datetime.combine(day + timedelta(days=1), time(), programme("lucky-sweeps").zone)
+    assert award["occurred_at"] == midnight.astimezone(UTC).isoformat()  # UTC, the close's instant
     assert award["level"] == "Silver" and award["currency"] == "SC"
     rewards = {v["type"] for v in found.values()}
     assert rewards == {"CashbackAwarded", "TierRewardGranted"}  # and Silver's 10,000 GC
@@ -127,7 +129,7 @@ def test_the_sweep_closes_yesterday_and_pays_capped_cashback_once(cluster: Clust
     wait_until(
         lambda: scrape(worker).get('players_per_level{brand="lucky-sweeps",level="Silver"}') == 1,
         30,
-        "a sweep to count the players",
+        "a census to count the players",
     )
     metrics = scrape(worker)
     assert metrics['cashback_awarded_total{brand="lucky-sweeps",currency="SC"}'] == 9
@@ -145,9 +147,9 @@ def test_the_sweep_closes_yesterday_and_pays_capped_cashback_once(cluster: Clust
     assert status == 200
     (row,) = log["days"]
     assert (row["day"], row["bets"], row["wins"], row["amount"]) == (
-        day.isoformat(), "1500", "600", "9.00",
+        day.isoformat(), "1500.00", "600.00", "9.00",
     )  # fmt: skip
-    # further sweeps pay nothing more for that day
+    # time passing pays nothing more for that day
     records = read_topics(cluster.settings, (REWARDS,), until=lambda r: False, timeout=3.0)
     types = [orjson.loads(record.value)["type"] for record in records[REWARDS]]
     assert types.count("CashbackAwarded") == 1

@@ -96,8 +96,8 @@ def wait_for_partitions(workers: list[ServiceProcess], timeout: float = 60) -> N
     wait_until(shared, timeout, "the group to share the partitions")
 
 
-def test_exact_points_a_two_level_jump_and_a_downgrade_by_the_sweep(cluster: Cluster) -> None:
-    worker = cluster.worker("solo", sweep_interval_s=2.0)
+def test_exact_points_a_two_level_jump_and_a_downgrade_by_a_timer(cluster: Cluster) -> None:
+    worker = cluster.worker("solo")
     now = datetime.now(UTC)
     old = now - timedelta(days=40)
     events = [
@@ -135,9 +135,14 @@ def test_exact_points_a_two_level_jump_and_a_downgrade_by_the_sweep(cluster: Clu
         ("idle", "Gold"),
     }
 
-    sweep_down = f"evaluate:test-casino:idle:{now.date().isoformat()}:level"
-    # and the cashback of idle's day, closed by the first sweep: 2 % of 60,000, capped at 500
-    idle_day = old.astimezone(CATALOGUE.in_effect("test-casino", now).zone).date()  # type: ignore[union-attr]
+    # idle's bet left the 30 days at the start of the brand day 30 days after it; no grace:
+    # Silver at that instant, dated then though noticed now
+    rules = CATALOGUE.in_effect("test-casino", now)
+    assert rules is not None
+    falls = rules.day_start(rules.day_of(old) + 30)
+    sweep_down = f"timers:test-casino:idle:{falls.isoformat()}:level"
+    # and the cashback of idle's day, closed at its midnight: 2 % of 60,000, capped at 500
+    idle_day = old.astimezone(rules.zone).date()
     cashback = f"cashback:test-casino:idle:{idle_day.isoformat()}"
     got = read_outputs(cluster, set(want) | {sweep_down, cashback})
     assert worker.running, worker.log_tail()
@@ -145,9 +150,10 @@ def test_exact_points_a_two_level_jump_and_a_downgrade_by_the_sweep(cluster: Clu
     assert points_of(got, "jumper") == Decimal("60000.00")  # at Bronze's x1, before the jump
     down = got[sweep_down]
     assert (down["direction"], down["from_level"], down["to_level"]) == ("down", "Gold", "Silver")
-    assert down["reason"] == "retention_missed"
-    assert (got[cashback]["amount"], got[cashback]["capped"]) == ("500", True)
-    # the sweep changed nobody else: every other output came from an event
+    assert down["reason"] == "retention_missed" and down["occurred_at"] == falls.isoformat()
+    assert (got[cashback]["amount"], got[cashback]["capped"]) == ("500.00", True)
+    assert got[cashback]["occurred_at"] == rules.day_start(rules.day_of(old) + 1).isoformat()
+    # time changed nobody else: every other output came from an event
     assert set(got) - set(want) == {sweep_down, cashback}
 
     settled(worker)
