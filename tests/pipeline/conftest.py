@@ -159,3 +159,16 @@ def owned(worker: ServiceProcess) -> list[int]:
     status, body = get(worker, "/health")
     partitions: list[int] = body["partitions"] if status == 200 else []
     return partitions
+
+
+def scrape(worker: ServiceProcess) -> dict[str, float]:
+    """The worker's /metrics, sample by sample: `name{labels}` -> value."""
+    url = f"http://127.0.0.1:{worker.settings.web_port}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as reply:
+        text = reply.read().decode()
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            samples[name] = float(value)
+    return samples

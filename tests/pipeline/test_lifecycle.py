@@ -1,6 +1,5 @@
 """The points lifecycle on a real worker and broker: a redemption end to end, a cashback close."""
 
-import urllib.request
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
@@ -8,12 +7,11 @@ import orjson
 import pytest
 
 from loyalty_streams.edges import cli
-from loyalty_streams.edges.service_process import ServiceProcess
 from loyalty_streams.edges.topic_reader import Records, read_topics
 from loyalty_streams.settings import get_settings
 from loyalty_streams.streams.topics import COMMAND_REJECTIONS, COMMANDS, REDEMPTIONS, REWARDS
 from tests.domain.builders import bet, command, programme, win
-from tests.pipeline.conftest import Cluster, get, settled, wait_until
+from tests.pipeline.conftest import Cluster, get, scrape, settled, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -24,19 +22,6 @@ def by_id(records: Records, *topics: str) -> dict[str, dict[str, Any]]:
         for topic in topics
         for value in (orjson.loads(record.value) for record in records[topic])
     }
-
-
-def scrape(worker: ServiceProcess) -> dict[str, float]:
-    """The worker's /metrics, sample by sample: `name{labels}` -> value."""
-    url = f"http://127.0.0.1:{worker.settings.web_port}/metrics"
-    with urllib.request.urlopen(url, timeout=10) as reply:
-        text = reply.read().decode()
-    samples = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            samples[name] = float(value)
-    return samples
 
 
 def wait_for_outputs(cluster: Cluster, topics: tuple[str, ...], ids: set[str]) -> dict[str, Any]:

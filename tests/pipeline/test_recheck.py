@@ -13,9 +13,9 @@ from loyalty_streams.edges.auth import Role
 from loyalty_streams.edges.service_process import ServiceProcess
 from loyalty_streams.edges.topic_reader import Records, read_topics
 from loyalty_streams.settings import get_settings
-from loyalty_streams.streams.topics import AUDIT, COMMANDS
+from loyalty_streams.streams.topics import AUDIT, COMMANDS, LEVEL_CHANGED
 from tests.domain.builders import bet, programme
-from tests.pipeline.conftest import Cluster, call, get, token, wait_until
+from tests.pipeline.conftest import Cluster, call, get, scrape, token, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -136,6 +136,24 @@ def test_a_brand_recheck_puts_one_record_on_every_partition_and_one_audit_entry(
     cluster: Cluster,
 ) -> None:
     worker = ready(cluster, "brand-recheck")
+    earlier = datetime.now(UTC) - timedelta(minutes=1)
+    cluster.publish(
+        [
+            bet("60000", player_id="gold-b", occurred_at=earlier),
+            bet("8000", player_id="near-b", occurred_at=earlier),
+            bet("100", player_id="small-b", occurred_at=earlier),
+            bet("8000", brand_id="lucky-sweeps", currency="SC", player_id="elsewhere",
+                occurred_at=earlier),
+        ]
+    )  # fmt: skip
+    wait_until(lambda: get(worker, f"/loyalty/{BRAND}/small-b")[0] == 200, 60, "the bets")
+    # version 2: keeping Gold needs 100,000 EUR in 30 days; Silver starts at 5,000
+    v2 = programme().model_dump(mode="json") | {"version": 2, "effective_from": now_iso()}
+    v2["levels"][1]["threshold"] = "5000"
+    v2["levels"][2]["retention"] = "100000"
+    status, answer = call(worker, "POST", f"/loyalty/programmes/{BRAND}?reason=v2", v2, ADMIN)
+    assert status == 201, answer
+
     path = f"/loyalty/admin/brands/{BRAND}/recheck"
     status, answer = call(worker, "POST", path, {"reason": "Gold retention raised"}, ADMIN)
     assert status == 202 and answer["brand_id"] == BRAND, answer
@@ -165,6 +183,29 @@ def test_a_brand_recheck_puts_one_record_on_every_partition_and_one_audit_entry(
         f"{command_id}:audit", None, None,
     )  # fmt: skip
     assert entry["key"] == BRAND.encode() and entry["reason"] == "Gold retention raised"
+
+    # each partition's worker re-checks the brand's players it holds, under version 2
+    wait_until(lambda: level_of(worker, "near-b")["name"] == "Silver", 30, "the re-check")
+    gold = level_of(worker, "gold-b")
+    assert gold["name"] == "Gold" and gold["downgrade_pending_since"] is not None
+    assert level_of(worker, "small-b")["name"] == "Bronze"
+    moved = read_topics(
+        cluster.settings,
+        (LEVEL_CHANGED,),
+        until=lambda r: any(
+            orjson.loads(x.value)["cause_id"] == command_id for x in r[LEVEL_CHANGED]
+        ),
+        timeout=30,
+    )
+    (change,) = [
+        v for v in map(orjson.loads, (x.value for x in moved[LEVEL_CHANGED]))
+        if v["cause_id"].startswith(command_id)
+    ]  # fmt: skip
+    assert change["output_id"] == f"{command_id}:{BRAND}:near-b:level"
+    assert (change["to_level"], change["programme_version"]) == ("Silver", 2)
+    _, other = get(worker, "/loyalty/lucky-sweeps/elsewhere")
+    assert other["level"]["downgrade_pending_since"] is None  # another brand: untouched
+    assert scrape(worker).get('loyalty_dead_letters_total{topic="loyalty.commands"}', 0) == 0
 
     # refused, nothing published: no programme, the role, the brand, the body
     status, answer = call(worker, "POST", "/loyalty/admin/brands/nowhere/recheck",
@@ -223,3 +264,7 @@ def test_the_recheck_cli_publishes_a_players_command_or_a_brands_records(
     )  # fmt: skip
     everything = {orjson.loads(r.value)["command_id"] for r in found[COMMANDS]}
     assert len(everything) == 2  # the refused ones published nothing
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat()

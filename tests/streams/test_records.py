@@ -198,9 +198,15 @@ def test_the_record_an_id_was_applied_from_is_folded_again_when_its_effect_is_mi
 # -- commands ---------------------------------------------------------------------------------
 
 
-def command_record(value: bytes, offset: int = 0, received_at: datetime = T0) -> Record:
+def command_record(
+    value: bytes,
+    offset: int = 0,
+    received_at: datetime = T0,
+    key: bytes = b"aurora-casino:p1",
+    partition: int = HOME,
+) -> Record:
     """A command's record, received at T0 (the builders' `issued_at`)."""
-    return Record(COMMANDS, HOME, offset, b"aurora-casino:p1", value, received_at)
+    return Record(COMMANDS, partition, offset, key, value, received_at)
 
 
 def encoded(kind: str, **fields: object) -> bytes:
@@ -303,3 +309,19 @@ def test_history_keys_are_utc_to_the_microsecond_and_sort_by_time() -> None:
 
 def test_every_output_has_a_topic() -> None:
     assert set(OUTPUT_TOPICS) == set(get_args(Output))
+
+
+def test_a_brands_recheck_is_taken_on_the_partition_it_names_only() -> None:
+    made = {
+        "type": "RecheckBrand", "command_id": "rc-9", "brand_id": "aurora-casino",
+        "partition": 4, "issued_at": T0.isoformat(), "actor": "ops", "reason": "v2",
+    }  # fmt: skip
+    value = orjson.dumps(made)
+    taken = handle(command_record(value, key=b"aurora-casino", partition=4), PROGRAMMES, {}.get)
+    ((key, job),) = taken.writes
+    assert key == b"\x00recheck:rc-9" and taken.applied_id == "cmd:rc-9"
+    expected = {"brand_id": "aurora-casino", "at": T0.isoformat(), "next": ""}
+    assert orjson.loads(job or b"") == expected
+    for partition, key in ((5, b"aurora-casino"), (4, b"aurora-casino:p1")):
+        refused = handle(command_record(value, key=key, partition=partition), PROGRAMMES, {}.get)
+        assert refused.dead and refused.state is None, (partition, key)

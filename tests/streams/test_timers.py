@@ -1,10 +1,12 @@
 """The fold loop's time-driven work without a broker: the due-time index fired in slices, in time
-order, into the open batch; retention through the index; the census a slice at a time."""
+order, into the open batch; retention through the index; the census and brands' re-checks a
+slice at a time."""
 
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import orjson
 import pytest
 
 from loyalty_streams.domain.events import PlayerEvent
@@ -16,6 +18,7 @@ from loyalty_streams.settings import Settings
 from loyalty_streams.streams import processor as processor_module
 from loyalty_streams.streams.metrics import Metrics
 from loyalty_streams.streams.processor import SEEN_PREFIX, Batch, Processor
+from loyalty_streams.streams.records import RECHECK_PREFIX, Outcome
 from loyalty_streams.streams.retention import LOG_DAYS, SEEN_DAYS, forget_entry
 from loyalty_streams.streams.state_store import PlayerTable
 from loyalty_streams.streams.statements import cashback_key, history_key
@@ -174,3 +177,29 @@ def test_the_census_is_read_a_slice_at_a_time_and_set_when_whole(
     assert registry.get_sample_value("loyalty_last_census_timestamp_seconds") == NOW.timestamp()
     stubbed._take_census()  # the next census waits for census_interval_s
     assert stubbed._census is None
+
+
+def test_a_brands_recheck_goes_through_its_players_a_slice_at_a_time_and_resumes(
+    stubbed: Processor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    players = [player(bet("100", player_id=f"p{n}")) for n in range(3)]
+    elsewhere = on_event(None, bet("100", brand_id="borealis-casino", player_id="x",
+                                   currency="SEK"), programme("borealis-casino")).state  # fmt: skip
+    stored(stubbed, *players, elsewhere)
+    job = orjson.dumps({"brand_id": AURORA, "at": NOW.isoformat(), "next": ""})
+    stubbed.table.partition(3).write({RECHECK_PREFIX + b"rc-1": job}, 0)
+    looked_at: list[str] = []
+    monkeypatch.setattr(
+        processor_module, "recheck", lambda state, *_: looked_at.append(state.key) or Outcome()
+    )
+    monkeypatch.setattr(processor_module, "TIMER_SLICE_S", 0.0)  # one player a slice
+    stubbed._run_rechecks()
+    place = orjson.loads(fired(stubbed).writes[3][RECHECK_PREFIX + b"rc-1"] or b"")
+    assert place["next"] == f"{AURORA}:p0\x00"  # where the next slice goes on
+    stubbed._run_rechecks()
+    stubbed._run_rechecks()
+    stubbed._run_rechecks()  # no player left
+    assert fired(stubbed).writes[3][RECHECK_PREFIX + b"rc-1"] is None  # done: forgotten
+    assert looked_at == [f"{AURORA}:p0", f"{AURORA}:p1", f"{AURORA}:p2"]  # only the brand's
+    stubbed._run_rechecks()  # finished in a batch in flight: not started again
+    assert len(looked_at) == 3

@@ -36,6 +36,10 @@ from loyalty_streams.domain.programme import Programme
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
+SLICE_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.25, 1.0)
+"""Seconds a slice of time-driven work holds the fold loop (bounded by `TIMER_SLICE_S` plus the
+entry under way when it ran out)."""
+
 ACTIVITY_WINDOWS = {"7d": timedelta(days=7), "30d": timedelta(days=30)}
 """The `window` label of `loyalty_active_players`: a player is active in a window whose length
 is more than the time since their last play event (bet, win, deposit, bonus)."""
@@ -79,6 +83,20 @@ class Metrics:
             "loyalty_processing_latency_seconds",
             "From an inbound record's timestamp to its outputs acknowledged by the cluster",
             buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.timers_fired = Counter(
+            "loyalty_timers_fired",
+            "Entries of the due-time index fired, when fired: player timers (player), applied "
+            "ids forgotten (forget), old history and cashback-log rows pruned (rows)",
+            ["kind"],
+            registry=r,
+        )
+        self.time_driven_slices = Histogram(
+            "loyalty_time_driven_slice_seconds",
+            "How long each slice of time-driven work (timers, the census) held the fold loop",
+            ["work"],
+            buckets=SLICE_BUCKETS,
             registry=r,
         )
         self.lag = Gauge(

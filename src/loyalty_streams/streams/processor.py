@@ -44,6 +44,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+import orjson
 from confluent_kafka import (
     TIMESTAMP_NOT_AVAILABLE,
     Consumer,
@@ -63,6 +64,7 @@ from loyalty_streams.streams.changelog import restore
 from loyalty_streams.streams.metrics import Census, Metrics
 from loyalty_streams.streams.player_cache import PlayerCache
 from loyalty_streams.streams.records import (
+    RECHECK_PREFIX,
     Boundary,
     Outcome,
     ProgrammeFor,
@@ -70,6 +72,7 @@ from loyalty_streams.streams.records import (
     decode,
     fire,
     fold,
+    recheck,
 )
 from loyalty_streams.streams.retention import expired_rows, forget_entry
 from loyalty_streams.streams.state_store import PartitionStore, PlayerTable
@@ -304,6 +307,7 @@ class Processor:
                     room = BATCH - 1 - (self._open.size if self._open else 0)
                     self._fold([first, *self._consumer.consume(max(room, 1), 0)])
                 self._run_timers()
+                self._run_rechecks()
                 self._take_census()
                 if self._open is not None and (
                     self._open.size >= BATCH or time.monotonic() - self._opened_at >= BATCH_S
@@ -459,23 +463,32 @@ class Processor:
         until = self.clock() - self._timer_wait
         end = due_before(until)
         deadline = started + TIMER_SLICE_S
-        for partition in sorted(self.owned):
-            store = self.table.partition(partition)
-            for key, value in store.items(TIMER_PREFIX, self._cursors.get(partition), end):
-                self._cursors[partition] = key + b"\x00"
-                self._fire(partition, store, key, value, until)
-                if time.monotonic() >= deadline:
-                    return
-            self._cursors.pop(partition, None)  # all due is fired: the next pass starts over
-        self._timers_idle_until = time.monotonic() + TIMER_IDLE_S
+        fired: Tally[bytes] = Tally()
+        try:
+            for partition in sorted(self.owned):
+                store = self.table.partition(partition)
+                for key, value in store.items(TIMER_PREFIX, self._cursors.get(partition), end):
+                    self._cursors[partition] = key + b"\x00"
+                    fired[self._fire(partition, store, key, value, until)] += 1
+                    if time.monotonic() >= deadline:
+                        return
+                self._cursors.pop(partition, None)  # all due is fired: the next pass starts over
+            self._timers_idle_until = time.monotonic() + TIMER_IDLE_S
+        finally:
+            if fired:
+                for kind, count in fired.items():
+                    self.metrics.timers_fired.labels(kind.decode()).inc(count)
+                slice_s = time.monotonic() - started
+                self.metrics.time_driven_slices.labels("timers").observe(slice_s)
 
     def _fire(
         self, partition: int, store: PartitionStore, key: bytes, value: bytes, until: datetime
-    ) -> None:
+    ) -> bytes:
         """Fire one index entry into the open batch; an entry a batch in flight already
-        deleted is done (its deletion is not checkpointed yet)."""
+        deleted is done (its deletion is not checkpointed yet). Gives the entry's kind, or
+        `b"done"` for such an entry."""
         if self._pending(partition, key) is None:
-            return
+            return b"done"
         batch = self._batch()
         batch.fired += 1
         writes = batch.writes.setdefault(partition, {})
@@ -492,6 +505,57 @@ class Processor:
             writes.update(dict.fromkeys(value.split(b"\n")))
         else:
             writes.update(expired_rows(store, subject, until))
+        return kind
+
+    def _run_rechecks(self) -> None:
+        """Go on with the brands' re-checks under way (`records.RECHECK_PREFIX`), a slice at a
+        time: each player of the brand (one range of keys) is re-checked into the open batch,
+        and the re-check's place is written with it, so a crash resumes where it stood."""
+        started = time.monotonic()
+        deadline = started + TIMER_SLICE_S
+        try:
+            for partition in sorted(self.owned):
+                store = self.table.partition(partition)
+                for key, stored in store.items(RECHECK_PREFIX):
+                    newest = self._pending(partition, key)
+                    if newest is None:  # finished, not checkpointed yet
+                        continue
+                    job = orjson.loads(stored if newest is _ABSENT else newest)
+                    if not self._recheck(partition, store, key, job, deadline):
+                        return
+        finally:
+            if time.monotonic() - started >= 0.001:
+                slice_s = time.monotonic() - started
+                self.metrics.time_driven_slices.labels("rechecks").observe(slice_s)
+
+    def _recheck(
+        self,
+        partition: int,
+        store: PartitionStore,
+        key: bytes,
+        job: dict[str, str],
+        deadline: float,
+    ) -> bool:
+        """Re-check a brand's players from where `job` stands until `deadline`; True when it
+        finished them."""
+        batch = self._batch()
+        writes = batch.writes.setdefault(partition, {})
+        at = datetime.fromisoformat(job["at"])
+        command_id = key.removeprefix(RECHECK_PREFIX).decode()
+        brand = job["brand_id"].encode() + b":"
+        start = job["next"].encode() or brand
+        for player, _ in store.items(brand, start):
+            state = self._latest(partition, player.decode())
+            if state is not None:
+                outcome = recheck(state, self.programme_for, at, f"{command_id}:{state.key}")
+                self._send(batch, outcome)
+                batch.add(outcome, partition)
+            batch.fired += 1
+            if time.monotonic() >= deadline:
+                writes[key] = orjson.dumps({**job, "next": (player + b"\x00").decode()})
+                return False
+        writes[key] = None
+        return True
 
     def _take_census(self) -> None:
         """Read the owned players for the population gauges, a slice at a time: a census starts
@@ -506,13 +570,16 @@ class Processor:
         assert self._census_from is not None
         partition, after = self._census_from
         deadline = started + TIMER_SLICE_S
+        slices = self.metrics.time_driven_slices.labels("census")
         for number in sorted(p for p in self.owned if p >= partition):
             start = after + b"\x00" if number == partition and after else None
             for key, raw in self.table.partition(number).items(start=start):
                 census.add_json(raw)
                 if time.monotonic() >= deadline:
                     self._census_from = (number, key)
+                    slices.observe(time.monotonic() - started)
                     return
+        slices.observe(time.monotonic() - started)
         self.metrics.set_population(census)
         self._census = self._census_from = None
         self._census_due = started + self.settings.census_interval_s

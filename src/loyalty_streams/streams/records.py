@@ -12,7 +12,9 @@ The boundary (what a record must be to be folded):
 - an event's `occurred_at` is at most `event_max_ahead_s` after the record's timestamp and at
   most `event_max_age_days` before it;
 - a command's rules run at the record's timestamp (`received_at`), never at the `issued_at` its
-  sender wrote (see `domain.lifecycle.execute`).
+  sender wrote (see `domain.lifecycle.execute`);
+- a brand's re-check (`RecheckBrand`, keyed by the brand, one on every partition) sits on the
+  partition it names.
 A record's timestamp is bounded by the worker's clock: one from the future counts as now.
 """
 
@@ -26,7 +28,13 @@ from typing import get_args
 import orjson
 from pydantic import ValidationError
 
-from loyalty_streams.domain.commands import Command, CommandEnvelope, decode_command
+from loyalty_streams.domain import timers
+from loyalty_streams.domain.commands import (
+    Command,
+    CommandEnvelope,
+    RecheckBrand,
+    decode_inbound_command,
+)
 from loyalty_streams.domain.engine import EventRejected
 from loyalty_streams.domain.events import PlayerEvent, decode_player_event
 from loyalty_streams.domain.hooks import follow_ups
@@ -177,7 +185,11 @@ class Outcome:
     """What `sends` carries, before encoding: for the metrics."""
 
 
-Inbound = PlayerEvent | Command
+Inbound = PlayerEvent | Command | RecheckBrand
+
+RECHECK_PREFIX = b"\x00recheck:"
+"""A brand's re-check under way in a partition: `<prefix><command id>` holds its brand, its
+time and the player key it goes on from (see `Processor`)."""
 
 
 def decode(
@@ -194,9 +206,9 @@ def decode(
     is_command = record.topic == COMMANDS
     kind = "command" if is_command else "event"
     try:
-        inbound = (decode_command if is_command else decode_player_event)(record.value)
+        inbound = (decode_inbound_command if is_command else decode_player_event)(record.value)
         refusal = _misplaced(record, inbound, boundary) or _duplicate_key(record, inbound, kind)
-        if refusal is None and not isinstance(inbound, CommandEnvelope):
+        if refusal is None and not isinstance(inbound, CommandEnvelope | RecheckBrand):
             refusal = _implausible(record, inbound, boundary)
     except ValidationError as error:
         refusal = f"invalid {kind}: {validation_summary(error)}"
@@ -206,8 +218,15 @@ def decode(
 
 
 def _misplaced(record: Record, inbound: Inbound, boundary: Boundary) -> str | None:
-    """Why the record is not where the player's record lives, if it is not."""
+    """Why the record is not where the player's record lives (a brand's re-check: not on the
+    partition it names), if it is not."""
     key = inbound.key.encode()
+    if isinstance(inbound, RecheckBrand):
+        if record.key != key:
+            return f"key {record.key!r} does not match {inbound.key!r}"
+        if inbound.partition != record.partition:
+            return f"misrouted: a re-check for partition {inbound.partition}"
+        return None
     if record.key is None:
         return f"misrouted: no key; {inbound.key!r} belongs on partition {_home(key, boundary)}"
     if record.key != key:
@@ -285,7 +304,7 @@ def fold(
     `load_state`'s and `applied`'s faults (the store's) propagate; anything the rules or the
     encoding raise for this record makes it a dead letter.
     """
-    if isinstance(inbound, CommandEnvelope):
+    if isinstance(inbound, CommandEnvelope | RecheckBrand):
         moment, applied_id = record.received_at, f"cmd:{inbound.command_id}"
     else:
         moment, applied_id = inbound.occurred_at, inbound.event_id
@@ -298,6 +317,12 @@ def fold(
     applied_from = applied(applied_id)
     if applied_from is not None and applied_from != position:  # published again
         return Outcome()
+    if isinstance(inbound, RecheckBrand):  # the partition's players, a slice at a time
+        job = {"brand_id": inbound.brand_id, "at": moment.isoformat(), "next": ""}
+        writes: list[tuple[bytes, bytes | None]] = [
+            (RECHECK_PREFIX + inbound.command_id.encode(), orjson.dumps(job))
+        ]
+        return Outcome(applied_id=applied_id, applied_from=position, writes=writes)
     source = SourcePosition(f"{record.topic}:{record.partition}", record.offset)
     previous = load_state(inbound.key)
     try:
@@ -325,8 +350,21 @@ def fire(state: PlayerState, programme_for: ProgrammeFor, until: datetime) -> Ou
     programme = programme_for(state.brand_id, due)
     if programme is None:
         return Outcome()
-    step = advance(state, until, programme)
-    if step.state == state:  # nothing was due
+    return _changed(state, advance(state, until, programme), programme)
+
+
+def recheck(state: PlayerState, programme_for: ProgrammeFor, at: datetime, cause: str) -> Outcome:
+    """A brand's re-check of one stored player at `at` (UTC), under the programme in effect
+    then; a level change's id is `<cause>:level` (see `domain.timers.recheck`)."""
+    programme = programme_for(state.brand_id, at)
+    if programme is None:
+        return Outcome()
+    return _changed(state, timers.recheck(state, at, programme, cause), programme)
+
+
+def _changed(state: PlayerState, step: Advanced, programme: Programme) -> Outcome:
+    """A step of time-driven work: nothing when it changed nothing."""
+    if step.state == state:
         return Outcome()
     return _outcome(state, step, programme)
 
