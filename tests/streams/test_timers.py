@@ -17,7 +17,7 @@ from loyalty_streams.domain.timers import on_event
 from loyalty_streams.settings import Settings
 from loyalty_streams.streams import processor as processor_module
 from loyalty_streams.streams.metrics import Metrics
-from loyalty_streams.streams.processor import SEEN_PREFIX, Batch, Processor
+from loyalty_streams.streams.processor import INDEXED, INDEXING, SEEN_PREFIX, Batch, Processor
 from loyalty_streams.streams.records import RECHECK_PREFIX, Outcome
 from loyalty_streams.streams.retention import LOG_DAYS, SEEN_DAYS, forget_entry
 from loyalty_streams.streams.state_store import PlayerTable
@@ -203,3 +203,20 @@ def test_a_brands_recheck_goes_through_its_players_a_slice_at_a_time_and_resumes
     assert looked_at == [f"{AURORA}:p0", f"{AURORA}:p1", f"{AURORA}:p2"]  # only the brand's
     stubbed._run_rechecks()  # finished in a batch in flight: not started again
     assert len(looked_at) == 3
+
+
+def test_a_store_from_before_the_timer_index_gets_every_players_timer_indexed_once(
+    stubbed: Processor,
+) -> None:
+    old = player(bet("100", player_id="old", occurred_at=NOW - timedelta(days=2)))
+    raw = orjson.loads(old.to_json())
+    del raw["timer_at"]  # as records were written before timers
+    job = orjson.dumps({"brand_id": "", "at": NOW.isoformat(), "next": ""})
+    stubbed.table.partition(3).write({old.key.encode(): orjson.dumps(raw), INDEXING: job}, 0)
+    stubbed._run_rechecks()
+    batch = fired(stubbed)
+    indexed = batch.states[old.key][1]
+    assert indexed.timer_at is not None and indexed.timer_at > NOW  # the close ran, next indexed
+    assert batch.writes[3][timer_key(indexed.timer_at, PLAYER, old.key.encode())] == b""
+    assert len(batch.closed) == 1  # the day left open, closed at its midnight
+    assert batch.writes[3][INDEXING] is None and batch.writes[3][INDEXED] == b""

@@ -137,6 +137,13 @@ wait behind it."""
 TIMER_IDLE_S = 0.05
 """How long the loop leaves the index alone after finding nothing more due."""
 
+INDEXED = b"\x00timers-indexed"
+"""Present in a partition's store (and changelog) once every player record has its timer indexed."""
+
+INDEXING = RECHECK_PREFIX + b"timer-index"
+"""A re-check of every player of a partition whose store predates the timer index: it runs what
+is due for each and registers their next timer, a slice at a time; its end writes `INDEXED`."""
+
 _ABSENT = b"\x00absent"
 """What `_pending` says of a key no batch in flight writes (a value no store record holds)."""
 
@@ -542,7 +549,7 @@ class Processor:
         writes = batch.writes.setdefault(partition, {})
         at = datetime.fromisoformat(job["at"])
         command_id = key.removeprefix(RECHECK_PREFIX).decode()
-        brand = job["brand_id"].encode() + b":"
+        brand = job["brand_id"].encode() + b":" if job["brand_id"] else b""  # "": everyone
         start = job["next"].encode() or brand
         for player, _ in store.items(brand, start):
             state = self._latest(partition, player.decode())
@@ -555,6 +562,8 @@ class Processor:
                 writes[key] = orjson.dumps({**job, "next": (player + b"\x00").decode()})
                 return False
         writes[key] = None
+        if key == INDEXING:
+            writes[INDEXED] = b""
         return True
 
     def _take_census(self) -> None:
@@ -687,6 +696,13 @@ class Processor:
         numbers = sorted({tp.partition for tp in partitions})  # the same of both inputs
         self._cache.clear()  # the restore below writes the store directly
         restored = restore(self.settings, self.table, numbers)
+        for number in numbers:
+            store = self.table.partition(number)
+            if store.get(INDEXED) is None and store.get(INDEXING) is None:
+                # written before the timer index: its players are re-checked once, which
+                # indexes their timers (see INDEXING)
+                job = {"brand_id": "", "at": self.clock().isoformat(), "next": ""}
+                store.write({INDEXING: orjson.dumps(job)}, -1)
         self.owned = frozenset(numbers)
         log.info("assigned partitions %s (%d changelog records restored)", numbers, restored)
         self.on_assignment(tuple(numbers))
