@@ -1,4 +1,4 @@
-"""Conservation of points over any mix of events, commands and sweeps (hypothesis)."""
+"""Conservation of points over any mix of events, commands and time passing (hypothesis)."""
 
 from collections.abc import Callable
 from datetime import datetime, timedelta

@@ -140,21 +140,21 @@ def test_exact_points_a_two_level_jump_and_a_downgrade_by_a_timer(cluster: Clust
     rules = CATALOGUE.in_effect("test-casino", now)
     assert rules is not None
     falls = rules.day_start(rules.day_of(old) + 30)
-    sweep_down = f"timers:test-casino:idle:{falls.isoformat()}:level"
+    timer_down = f"timers:test-casino:idle:{falls.isoformat()}:level"
     # and the cashback of idle's day, closed at its midnight: 2 % of 60,000, capped at 500
     idle_day = old.astimezone(rules.zone).date()
     cashback = f"cashback:test-casino:idle:{idle_day.isoformat()}"
-    got = read_outputs(cluster, set(want) | {sweep_down, cashback})
+    got = read_outputs(cluster, set(want) | {timer_down, cashback})
     assert worker.running, worker.log_tail()
     assert {k: v for k, v in got.items() if k in want} == want
     assert points_of(got, "jumper") == Decimal("60000.00")  # at Bronze's x1, before the jump
-    down = got[sweep_down]
+    down = got[timer_down]
     assert (down["direction"], down["from_level"], down["to_level"]) == ("down", "Gold", "Silver")
     assert down["reason"] == "retention_missed" and down["occurred_at"] == falls.isoformat()
     assert (got[cashback]["amount"], got[cashback]["capped"]) == ("500.00", True)
     assert got[cashback]["occurred_at"] == rules.day_start(rules.day_of(old) + 1).isoformat()
     # time changed nobody else: every other output came from an event
-    assert set(got) - set(want) == {sweep_down, cashback}
+    assert set(got) - set(want) == {timer_down, cashback}
 
     settled(worker)
     for key in ("aurora-casino:jumper", "aurora-casino:small", "lucky-sweeps:sweeper"):
