@@ -220,3 +220,23 @@ def test_a_store_from_before_the_timer_index_gets_every_players_timer_indexed_on
     assert batch.writes[3][timer_key(indexed.timer_at, PLAYER, old.key.encode())] == b""
     assert len(batch.closed) == 1  # the day left open, closed at its midnight
     assert batch.writes[3][INDEXING] is None and batch.writes[3][INDEXED] == b""
+
+
+def test_a_timer_whose_rules_fail_is_logged_and_the_others_still_fire(
+    stubbed: Processor, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken, fine = player(bet("100", player_id="broken")), player(bet("100", player_id="fine"))
+    stored(stubbed, broken, fine)
+    real = processor_module.fire
+
+    def fire(state: PlayerState, *rest: object) -> Outcome:
+        if state.player_id == "broken":
+            raise ArithmeticError("a bug in a rule")
+        return real(state, *rest)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(processor_module, "fire", fire)
+    stubbed._run_timers()
+    assert list(fired(stubbed).states) == [fine.key]
+    assert "the timers of aurora-casino:broken" in caplog.text
+    failed = {"kind": "failed"}
+    assert stubbed.metrics.registry.get_sample_value("loyalty_timers_fired_total", failed) == 1

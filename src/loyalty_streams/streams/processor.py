@@ -493,7 +493,8 @@ class Processor:
     ) -> bytes:
         """Fire one index entry into the open batch; an entry a batch in flight already
         deleted is done (its deletion is not checkpointed yet). Gives the entry's kind, or
-        `b"done"` for such an entry."""
+        `b"done"` for such an entry, `b"failed"` for a player's whose rules raised (the player's
+        next record runs them again, and dead-letters that record if they raise again)."""
         if self._pending(partition, key) is None:
             return b"done"
         batch = self._batch()
@@ -505,7 +506,11 @@ class Processor:
             state = self._latest(partition, subject.decode())
             # an entry the record has moved on from is only deleted
             if state is not None and state.timer_at is not None and state.timer_at <= until:
-                outcome = fire(state, self.programme_for, until)
+                try:
+                    outcome = fire(state, self.programme_for, until)
+                except Exception:  # a fault of the rules on one record: logged, never a stop
+                    log.exception("the timers of %s at %s failed", state.key, state.timer_at)
+                    return b"failed"
                 self._send(batch, outcome)
                 batch.add(outcome, partition)
         elif kind == FORGET:
