@@ -34,6 +34,7 @@ test: lint redis-server
 bench: $(STAMP)
 	$(BIN)/python bench/domain_apply.py
 	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/timers.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis
