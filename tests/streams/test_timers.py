@@ -240,3 +240,27 @@ def test_a_timer_whose_rules_fail_is_logged_and_the_others_still_fire(
     assert "the timers of aurora-casino:broken" in caplog.text
     failed = {"kind": "failed"}
     assert stubbed.metrics.registry.get_sample_value("loyalty_timers_fired_total", failed) == 1
+
+
+def test_passes_go_on_from_where_the_last_fired_and_back_for_an_earlier_entry_stored(
+    stubbed: Processor,
+) -> None:
+    first = player(bet("100", player_id="first", occurred_at=NOW - timedelta(days=3)))
+    stored(stubbed, first)
+    stubbed._run_timers()
+    assert fired(stubbed).fired == 1
+    assert first.timer_at is not None
+    fired_key = timer_key(first.timer_at, PLAYER, first.key.encode())
+    assert stubbed._cursors[3] == fired_key + b"\x00"  # the next pass starts after it
+    # a later checkpoint stores an entry due before the cursor (a backfilled player)
+    late = player(bet("100", player_id="late", occurred_at=NOW - timedelta(days=5)))
+    assert late.timer_at is not None and late.timer_at < first.timer_at
+    entry = timer_key(late.timer_at, PLAYER, late.key.encode())
+    batch = Batch(b"0")
+    batch.add(Outcome(state=late, state_json=late.to_json(), writes=[(entry, b"")]), 3)
+    batch.changelog_offsets = {3: 0}
+    stubbed._store(batch)
+    assert stubbed._cursors[3] == entry
+    stubbed._timers_idle_until = 0
+    stubbed._run_timers()
+    assert fired(stubbed).fired == 2 and late.key in fired(stubbed).states

@@ -76,7 +76,7 @@ from loyalty_streams.streams.records import (
 )
 from loyalty_streams.streams.retention import expired_rows, forget_entry
 from loyalty_streams.streams.state_store import PartitionStore, PlayerTable
-from loyalty_streams.streams.statements import CASHBACK_PREFIX
+from loyalty_streams.streams.statements import CASHBACK_PREFIX, HISTORY_PREFIX
 from loyalty_streams.streams.timer_index import (
     FORGET,
     PLAYER,
@@ -145,6 +145,9 @@ INDEXING = RECHECK_PREFIX + b"timer-index"
 is due for each and registers their next timer, a slice at a time; its end writes `INDEXED`."""
 
 _ABSENT = b"\x00absent"
+
+_HISTORY = HISTORY_PREFIX[1]
+"""The second byte of a history row's key: no other bookkeeping key starts with it."""
 """What `_pending` says of a key no batch in flight writes (a value no store record holds)."""
 
 
@@ -167,6 +170,8 @@ class Batch:
     """Keys of the event ids the batch applied, per partition: forgotten together later."""
     fired: int = 0
     """Index entries fired into the batch (they count towards its size like records)."""
+    earliest: dict[int, bytes] = field(default_factory=dict)
+    """The first entry of the due-time index the batch registers, per partition."""
     dead: Tally[str] = field(default_factory=Tally)
     """Dead letters per inbound topic."""
     unacked: int = 0
@@ -187,8 +192,12 @@ class Batch:
                 self.applied.setdefault(partition, []).append(seen)
             for key, value in outcome.writes:
                 writes[key] = value
-                if value and key.startswith(CASHBACK_PREFIX):
+                if value is None or key[1] == _HISTORY:  # most writes: skipped at one compare
+                    continue
+                if key.startswith(CASHBACK_PREFIX):
                     self.closed.append(value)
+                elif key.startswith(TIMER_PREFIX) and key < self.earliest.get(partition, b"\xff"):
+                    self.earliest[partition] = key
         self.outputs.extend(outcome.outputs)
 
     @property
@@ -249,7 +258,11 @@ class Processor:
         self._cache = PlayerCache(settings.player_cache_size)
         self._timer_wait = timedelta(seconds=settings.timers_wait_s)
         self._cursors: dict[int, bytes] = {}
-        """Per partition, the index key after the last one fired in an unfinished pass."""
+        """Per partition, where the next pass over the due-time index starts: every entry the
+        store holds below it is fired (its deletion stored or in flight). Passes never start
+        over from the index's head, whose deleted entries RocksDB keeps until it compacts them
+        (a pass over them took a whole slice and fired almost nothing); a checkpoint that
+        stores an entry below it moves it back (`Batch.earliest`)."""
         self._timers_idle_until = 0.0
         self._census: Census | None = None
         self._census_from: tuple[int, bytes] | None = None
@@ -479,13 +492,12 @@ class Processor:
                     fired[self._fire(partition, store, key, value, until)] += 1
                     if time.monotonic() >= deadline:
                         return
-                self._cursors.pop(partition, None)  # all due is fired: the next pass starts over
             self._timers_idle_until = time.monotonic() + TIMER_IDLE_S
         finally:
-            if fired:
-                for kind, count in fired.items():
-                    self.metrics.timers_fired.labels(kind.decode()).inc(count)
-                slice_s = time.monotonic() - started
+            for kind, count in fired.items():
+                self.metrics.timers_fired.labels(kind.decode()).inc(count)
+            slice_s = time.monotonic() - started
+            if fired or slice_s >= 0.001:  # a pass that read only deleted entries counts too
                 self.metrics.time_driven_slices.labels("timers").observe(slice_s)
 
     def _fire(
@@ -679,6 +691,11 @@ class Processor:
         """Steps 3 and 4: RocksDB, with the changelog offsets reached; then the inbound offsets."""
         for partition, records in batch.writes.items():
             self.table.partition(partition).write(records, batch.changelog_offsets[partition])
+        cursors = self._cursors
+        for partition, key in batch.earliest.items():
+            cursor = cursors.get(partition)  # none: the next pass starts at the head anyway
+            if cursor is not None and key < cursor:
+                cursors[partition] = key
         for name, (_, state, _) in batch.states.items():
             self._cache.put(name, state)
         if batch.commits:
@@ -700,6 +717,7 @@ class Processor:
         self._drain(DRAIN_S)
         numbers = sorted({tp.partition for tp in partitions})  # the same of both inputs
         self._cache.clear()  # the restore below writes the store directly
+        self._cursors.clear()  # and may bring index entries below them
         restored = restore(self.settings, self.table, numbers)
         for number in numbers:
             store = self.table.partition(number)
