@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     timers_wait_s: float = Field(
         60.0,
         ge=0,
+        le=86_400,
         description="How long after a timer's instant the worker fires it on its own clock, so "
         "records dated before the instant that arrive this late still count (a player's own "
         "later record fires it at once); what fires is dated at the instant either way",
@@ -53,6 +54,7 @@ class Settings(BaseSettings):
     census_interval_s: float = Field(
         300.0,
         gt=0,
+        le=86_400,
         description="How often the population gauges are recounted from the stored players "
         "(read a slice at a time between fetches)",
     )

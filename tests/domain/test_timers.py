@@ -22,6 +22,7 @@ from loyalty_streams.domain.outputs import (
     encode,
 )
 from loyalty_streams.domain.player import PlayerState
+from loyalty_streams.domain.programme import Programme
 from loyalty_streams.domain.timers import Advanced, advance, due_at, on_event
 from tests.domain.builders import T0, bet, bonus, command, programme, received, win
 
@@ -333,3 +334,47 @@ def test_noticing_time_in_any_number_of_steps_gives_the_same_record_and_outputs(
     assert len({o.output_id for o in once[1]}) == len(once[1])  # ids unique to what they record
     assert once[0].timer_at is None or once[0].timer_at > end
     assert due_at(once[0], rules) == once[0].timer_at
+
+
+def test_late_play_for_a_day_not_closed_yet_is_closed_at_the_level_held_at_its_end() -> None:
+    # out of order across midnight: the next day's bet (which makes the player Gold) comes
+    # first, then a bet dated just before midnight: its day closes at once, at Silver
+    silver = sc(bet, "1000", occurred_at=datetime(2026, 11, 25, 17, tzinfo=UTC))
+    closed = advance(fold([silver], SWEEPS)[0], datetime(2026, 11, 26, 12, tzinfo=UTC),
+                     programme(SWEEPS)).state  # fmt: skip
+    next_day = sc(bet, "5000", occurred_at=datetime(2026, 11, 28, 15, tzinfo=UTC))
+    late = sc(bet, "500", occurred_at=datetime(2026, 11, 28, 4, 59, tzinfo=UTC))  # 23:59 NY
+    gold = on_event(closed, next_day, programme(SWEEPS)).state
+    assert gold.level_rank == 3
+    after = on_event(gold, late, programme(SWEEPS)).state
+    midnight = datetime(2026, 11, 28, tzinfo=NEW_YORK)
+    assert after.timer_at == midnight  # due at once: the worker's next slice closes it
+    step = advance(after, datetime(2026, 11, 28, 16, tzinfo=UTC), programme(SWEEPS))
+    (row,) = step.cashback
+    assert (row.day.isoformat(), row.level, row.amount) == ("2026-11-27", "Silver", Decimal("5.00"))
+    assert row.closed_at == midnight
+    # and a day already closed does not take late play
+    again = on_event(step.state, sc(bet, "500", occurred_at=late.occurred_at), programme(SWEEPS))
+    assert again.state.ledgers.keys() == step.state.ledgers.keys()
+
+
+def test_each_timer_runs_under_the_version_in_effect_at_its_instant() -> None:
+    v1 = programme(SWEEPS)
+    levels = [lv.model_dump() for lv in v1.levels]
+    levels[1] |= {"cashback_percent": "5", "cashback_daily_cap": "100"}  # Silver: 5 %, 100
+    switch = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    v2 = v1.model_copy(update={"version": 2, "effective_from": switch, "levels": levels})
+
+    def in_effect(moment: datetime) -> Programme:
+        return v2 if moment >= switch else v1
+
+    day = sc(
+        bet, "1000", occurred_at=datetime(2026, 11, 19, 17, tzinfo=UTC)
+    )  # closes 20 Nov 05:00Z
+    later = sc(bet, "10", occurred_at=datetime(2026, 11, 21, 17, tzinfo=UTC))
+    played = on_event(None, day, in_effect).state
+    by_bet = on_event(played, later, in_effect)  # the close runs first, under v1
+    by_time = advance(played, datetime(2026, 11, 21, 17, tzinfo=UTC), in_effect)
+    for step in (by_bet, by_time):
+        (award,) = of_type(step.outputs, CashbackAwarded)
+        assert (award.amount, award.programme_version) == (Decimal("10.00"), 1)

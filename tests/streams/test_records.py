@@ -36,7 +36,7 @@ from loyalty_streams.streams.topics import (
     REDEMPTIONS,
     REWARDS,
 )
-from tests.domain.builders import T0, bet, command
+from tests.domain.builders import T0, bet, command, deposit
 
 PROGRAMMES = Catalogue(shipped_programmes()).in_effect
 NOW = datetime(2026, 11, 21, tzinfo=UTC)
@@ -325,3 +325,34 @@ def test_a_brands_recheck_is_taken_on_the_partition_it_names_only() -> None:
     for partition, key in ((5, b"aurora-casino"), (4, b"aurora-casino:p1")):
         refused = handle(command_record(value, key=key, partition=partition), PROGRAMMES, {}.get)
         assert refused.dead and refused.state is None, (partition, key)
+
+
+def test_a_brands_recheck_with_a_loose_partition_or_a_skewed_clock_is_a_dead_letter() -> None:
+    made = {
+        "type": "RecheckBrand", "command_id": "rc-9", "brand_id": "aurora-casino",
+        "partition": 4, "issued_at": T0.isoformat(), "actor": "ops", "reason": "v2",
+    }  # fmt: skip
+    for change, reason in (
+        ({"partition": "4"}, "partition"),
+        ({"partition": 4.0}, "partition"),
+        ({"issued_at": "2099-01-01T00:00:00Z"}, "clock_skew"),
+    ):
+        value = orjson.dumps(made | change)
+        letter = handle(
+            command_record(value, key=b"aurora-casino", partition=4), PROGRAMMES, {}.get
+        )
+        assert letter.dead and reason in orjson.loads(letter.sends[0][2])["reason"], change
+
+
+def test_a_players_first_record_of_a_day_indexes_that_days_rows_even_without_rows() -> None:
+    store: dict[str, PlayerState] = {}
+    first = handle(record(deposit("50", occurred_at=NOW).model_dump_json().encode()), PROGRAMMES,
+                   store.get)  # fmt: skip
+    assert first.state is not None
+    store[first.state.key] = first.state
+    assert [parse(key) for key, _ in first.writes if key.startswith(TIMER_PREFIX)] == [
+        (ROWS, b"aurora-casino:p1")
+    ]  # the bet later that day writes rows: they are covered
+    later = handle(record(bet("10", occurred_at=NOW).model_dump_json().encode(), offset=1),
+                   PROGRAMMES, store.get)  # fmt: skip
+    assert not [key for key, _ in later.writes if parse(key)[0] == ROWS]

@@ -163,6 +163,7 @@ class RecheckBrand(BaseModel):
         int,
         Field(
             ge=0,
+            strict=True,
             description="The partition of loyalty.commands this record is written to: every "
             "partition gets one, so each worker re-checks the players it holds",
         ),

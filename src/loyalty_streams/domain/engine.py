@@ -39,6 +39,7 @@ from loyalty_streams.domain.outputs import (
     TierRewardGranted,
 )
 from loyalty_streams.domain.player import (
+    LEVEL_CHANGES_KEPT,
     RECENT_EVENT_IDS,
     WINDOW_DAYS,
     ZERO,
@@ -157,7 +158,7 @@ def _apply(
         _add_to_bucket(new.buckets, day, today, qualifying)
         available = new.points_available = new.points_available + points
         new.points_accrued = new.points_accrued + points
-        _book(new, day, today, turnover, ZERO, ZERO)
+        _book(new, day, turnover, ZERO, ZERO)
         accrued = PointsAccrued(
             f"{event_id}:points",
             event_id,
@@ -173,9 +174,9 @@ def _apply(
             available,
         )
     elif isinstance(event, WinCredited):
-        _book(new, day, today, ZERO, turnover, ZERO)
+        _book(new, day, ZERO, turnover, ZERO)
     elif isinstance(event, BonusRedeemed):
-        _book(new, day, today, ZERO, ZERO, turnover)
+        _book(new, day, ZERO, ZERO, turnover)
     else:
         assert isinstance(event, DepositMade)
 
@@ -291,6 +292,8 @@ def move_level(
     """Put the record on level `target` (an index) and say so, with the figures behind it."""
     current = programme.level_index(state.level_rank)
     before, after = programme.levels[current], programme.levels[target]
+    changes = (*state.level_changes, (clock, state.level_rank))
+    state.level_changes = changes[-LEVEL_CHANGES_KEPT:]
     state.level_rank = after.rank
     state.level_since = clock
     state.downgrade_pending_since = None
@@ -367,19 +370,18 @@ def _add_to_bucket(buckets: dict[int, Decimal], day: int, today: int, amount: De
 def _book(
     state: PlayerState,
     day: int,
-    today: int,
     bets: Decimal = ZERO,
     wins: Decimal = ZERO,
     bonuses: Decimal = ZERO,
 ) -> None:
-    """Add play to a day's ledger, for the daily cashback close.
+    """Add play to a day's ledger, for the daily cashback close (`domain.timers`).
 
-    Only the record's current brand day (`today`) has an open ledger: every earlier day was
-    closed by its timer (`domain.timers`), at the latest when this record's first news of a
-    later day arrived, so play that arrives for an earlier or closed day no longer counts.
+    Play that arrives for a day already closed no longer counts. Play that arrives late for an
+    earlier day not closed yet (out of order across midnight) opens that day's ledger: its close
+    is due at once, at the level held at the day's end.
     """
     closed = state.cashback_closed_day
-    if day < today or (closed is not None and day <= closed):
+    if closed is not None and day <= closed:
         return
     ledgers = state.ledgers
     old = ledgers.get(day)

@@ -18,6 +18,10 @@ import orjson
 RECENT_EVENT_IDS = 32
 """How many event ids a record remembers, to drop the same event published twice."""
 
+LEVEL_CHANGES_KEPT = 8
+"""How many of its last level changes a record remembers, to tell the level held at an instant
+(a day closed late, for play that arrived late, is paid at the level held at its end)."""
+
 WINDOW_DAYS = 30
 
 ZERO = Decimal(0)
@@ -102,6 +106,8 @@ class PlayerState:
     """Last brand day whose cashback was closed; later play on it no longer counts."""
     timer_at: datetime | None = None
     """The earliest instant (UTC) something is due with time alone (see `domain.timers`)."""
+    level_changes: tuple[tuple[datetime, int], ...] = ()
+    """The last level changes, oldest first: when, and the rank held until then."""
 
     @property
     def key(self) -> str:
@@ -138,7 +144,16 @@ class PlayerState:
             self.birthday_year,
             self.cashback_closed_day,
             self.timer_at,
+            self.level_changes,
         )
+
+    def level_held_at(self, moment: datetime) -> int:
+        """The rank the record held up to `moment` (a change at `moment` itself comes after
+        it); before the oldest change remembered, the rank held until that one."""
+        for since, before in self.level_changes:
+            if since >= moment:
+                return before
+        return self.level_rank
 
     def rolling_sum(self, today: int) -> Decimal:
         """Qualifying amount of the 30 brand days ending with `today`."""
@@ -209,6 +224,10 @@ class PlayerState:
             birthday_year=data.get("birthday_year"),
             cashback_closed_day=data.get("cashback_closed_day"),
             timer_at=_time(data.get("timer_at")),
+            level_changes=tuple(
+                (datetime.fromisoformat(since), rank)
+                for since, rank in data.get("level_changes", ())
+            ),
         )
 
 

@@ -27,6 +27,7 @@ the level's daily maximum. Amounts are written in the currency's places (NGR rou
 for display; the cashback is computed from the exact NGR).
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, localcontext
@@ -46,6 +47,12 @@ from loyalty_streams.domain.player import WINDOW_DAYS, ZERO, PlayerState, Source
 from loyalty_streams.domain.programme import Programme
 
 HUNDRED = Decimal(100)
+
+ProgrammeAt = Callable[[datetime], Programme]
+"""The brand's programme version in effect at an instant: each timer runs under its own."""
+
+Programmes = Programme | ProgrammeAt
+"""One programme for every instant, or the version in effect at each."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,16 +92,19 @@ class Advanced:
 def on_event(
     state: PlayerState | None,
     event: PlayerEvent,
-    programme: Programme,
+    programmes: Programmes,
     source: SourcePosition | None = None,
 ) -> Advanced:
-    """Run the player's timers due by the event's time, then fold the event (`engine.apply`).
+    """Run the player's timers due by the event's time, then fold the event (`engine.apply`,
+    under the version in effect at the event's time).
 
     So a day closes at the level held at its end even when the first news of the next day is a
     bet that raises the level, and a downgrade that fell due before the bet happens before it.
     A repeat returns `state` itself.
     """
-    early = _due_by(state, event.occurred_at, programme)
+    at = _rules(programmes)
+    programme = at(event.occurred_at)
+    early = _due_by(state, event.occurred_at, at)
     new, outputs = apply(early.state if early else state, event, programme, source)
     if new is not state:
         new.timer_at = due_at(new, programme)
@@ -106,13 +116,16 @@ def on_event(
 def on_command(
     state: PlayerState | None,
     command: Command,
-    programme: Programme,
+    programmes: Programmes,
     at: datetime,
     max_skew: timedelta,
     source: SourcePosition | None = None,
 ) -> Advanced:
-    """Run the player's timers due by `at` (UTC), then carry out the command (`lifecycle`)."""
-    early = _due_by(state, at, programme)
+    """Run the player's timers due by `at` (UTC), then carry out the command (`lifecycle`,
+    under the version in effect at `at`)."""
+    rules = _rules(programmes)
+    programme = rules(at)
+    early = _due_by(state, at, rules)
     before = early.state if early else state
     new, outputs = execute(before, command, programme, at, max_skew, source)
     if new is not state:
@@ -122,24 +135,35 @@ def on_command(
     return Advanced(new, (*early.outputs, *outputs), early.cashback)
 
 
-def _due_by(state: PlayerState | None, moment: datetime, programme: Programme) -> Advanced | None:
+def _rules(programmes: Programmes) -> ProgrammeAt:
+    if isinstance(programmes, Programme):
+        return lambda _: programmes
+    return programmes
+
+
+def _due_by(state: PlayerState | None, moment: datetime, at: ProgrammeAt) -> Advanced | None:
     if state is None or state.timer_at is None or state.timer_at > moment:
         return None
-    return advance(state, moment, programme)
+    return advance(state, moment, at)
 
 
-def advance(state: PlayerState, until: datetime, programme: Programme) -> Advanced:
-    """Everything due for the player up to `until` (UTC), each at its own instant, in time order.
+def advance(state: PlayerState, until: datetime, programmes: Programmes) -> Advanced:
+    """Everything due for the player up to `until` (UTC), each at its own instant, in time order,
+    each under the programme version in effect at its instant.
 
     The record passed in is never changed. The result's `timer_at` is the next instant due
-    after `until`, or None.
+    after `until`, or None. The result depends on the record, the versions and `until` only,
+    never on how often or when it was asked.
     """
+    at = _rules(programmes)
     new = state.clone()
     outputs: list[Output] = []
     cashback: list[CashbackDay] = []
     with localcontext(EXACT):
+        programme = at(_clock(new))
         due = due_at(new, programme)
         while due is not None and due <= until:
+            programme = at(due)
             _fire(new, due, programme, outputs, cashback)
             following = due_at(new, programme)
             if following is not None and following <= due:
@@ -149,11 +173,12 @@ def advance(state: PlayerState, until: datetime, programme: Programme) -> Advanc
     return Advanced(new, tuple(outputs), tuple(cashback))
 
 
-def recheck(state: PlayerState, at: datetime, programme: Programme, cause_id: str) -> Advanced:
-    """Run what is due by `at` (UTC), then re-check the level at `at` under `programme`: an
-    operator's re-check of a brand, after a programme change (a retention no longer met starts
-    the grace then). A level change's output id is `<cause_id>:level`."""
-    advanced = advance(state, at, programme)
+def recheck(state: PlayerState, at: datetime, programmes: Programmes, cause_id: str) -> Advanced:
+    """Run what is due by `at` (UTC), then re-check the level at `at` under the version in
+    effect then: an operator's re-check of a brand, after a programme change (a retention no
+    longer met starts the grace then). A level change's output id is `<cause_id>:level`."""
+    programme = _rules(programmes)(at)
+    advanced = advance(state, at, programmes)
     new = advanced.state
     with localcontext(EXACT):
         changes = settle_at(new, at, programme, cause_id)
@@ -302,15 +327,16 @@ def _close_days(
     outputs: list[Output],
     cashback: list[CashbackDay],
 ) -> None:
-    """Close every brand day that ended by `at`, at the level held now: one log row each, and
-    cashback when it pays."""
+    """Close every brand day that ended by `at`, each at the level held at its end: one log row
+    each, and cashback when it pays."""
     today = programme.day_of(at)
     due = sorted(day for day in state.ledgers if day < today)
     if not due:
         return
-    level = programme.level_at(state.level_rank)
     currency = programme.turnover_currency
     for day in due:
+        closed_at = programme.day_start(day + 1)
+        level = programme.level_at(state.level_held_at(closed_at))
         ledger = state.ledgers.pop(day)
         ngr = ledger.bets - ledger.wins - ledger.bonuses
         amount = ZERO
@@ -323,7 +349,6 @@ def _close_days(
         amount = _cents(amount)
         ngr = _cents(ngr)
         calendar_day = date.fromordinal(day)
-        closed_at = programme.day_start(day + 1)
         cashback.append(
             CashbackDay(
                 state.brand_id,

@@ -88,7 +88,8 @@ class Metrics:
         self.timers_fired = Counter(
             "loyalty_timers_fired",
             "Entries of the due-time index fired, when fired: player timers (player), applied "
-            "ids forgotten (forget), old history and cashback-log rows pruned (rows)",
+            "ids forgotten (forget), old history and cashback-log rows pruned (rows), entries "
+            "already deleted by a batch in flight (done), players whose rules raised (failed)",
             ["kind"],
             registry=r,
         )

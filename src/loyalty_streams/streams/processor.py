@@ -142,7 +142,8 @@ INDEXED = b"\x00timers-indexed"
 
 INDEXING = RECHECK_PREFIX + b"timer-index"
 """A re-check of every player of a partition whose store predates the timer index: it runs what
-is due for each and registers their next timer, a slice at a time; its end writes `INDEXED`."""
+is due for each, registers their next timer and the retention of their rows, a slice at a time;
+its end writes `INDEXED`. (The applied ids it finds stay: nothing lists them to forget.)"""
 
 _ABSENT = b"\x00absent"
 
@@ -568,18 +569,21 @@ class Processor:
         command_id = key.removeprefix(RECHECK_PREFIX).decode()
         brand = job["brand_id"].encode() + b":" if job["brand_id"] else b""  # "": everyone
         start = job["next"].encode() or brand
+        indexing = key == INDEXING
         for player, _ in store.items(brand, start):
             state = self._latest(partition, player.decode())
             if state is not None:
                 outcome = recheck(state, self.programme_for, at, f"{command_id}:{state.key}")
                 self._send(batch, outcome)
                 batch.add(outcome, partition)
+            if indexing:  # and the retention of the rows it wrote before the index
+                writes.update(expired_rows(store, player, at))
             batch.fired += 1
             if time.monotonic() >= deadline:
                 writes[key] = orjson.dumps({**job, "next": (player + b"\x00").decode()})
                 return False
         writes[key] = None
-        if key == INDEXING:
+        if indexing:
             writes[INDEXED] = b""
         return True
 

@@ -60,7 +60,14 @@ from loyalty_streams.domain.outputs import (
 )
 from loyalty_streams.domain.player import PlayerState, SourcePosition
 from loyalty_streams.domain.programme import Programme
-from loyalty_streams.domain.timers import Advanced, CashbackDay, advance, on_command, on_event
+from loyalty_streams.domain.timers import (
+    Advanced,
+    CashbackDay,
+    ProgrammeAt,
+    advance,
+    on_command,
+    on_event,
+)
 from loyalty_streams.settings import Settings
 from loyalty_streams.streams.dead_letter import dead_letter, dead_letter_key, encode_dead_letter
 from loyalty_streams.streams.partitioner import partition_of
@@ -318,6 +325,13 @@ def fold(
     if applied_from is not None and applied_from != position:  # published again
         return Outcome()
     if isinstance(inbound, RecheckBrand):  # the partition's players, a slice at a time
+        if abs(inbound.issued_at - moment) > boundary.command_skew:
+            return _dead(
+                record,
+                f"rejected: clock_skew: issued_at {inbound.issued_at.isoformat()} is more than "
+                f"{boundary.command_skew} from {moment.isoformat()}, when it was received",
+                clock,
+            )
         job = {"brand_id": inbound.brand_id, "at": moment.isoformat(), "next": ""}
         writes: list[tuple[bytes, bytes | None]] = [
             (RECHECK_PREFIX + inbound.command_id.encode(), orjson.dumps(job))
@@ -328,9 +342,10 @@ def fold(
     try:
         if isinstance(inbound, CommandEnvelope):
             at, skew = record.received_at, boundary.command_skew
-            step = on_command(previous, inbound, programme, at, skew, source)
+            rules = _versions(programme_for, programme)
+            step = on_command(previous, inbound, rules, at, skew, source)
         else:
-            step = on_event(previous, inbound, programme, source)
+            step = on_event(previous, inbound, _versions(programme_for, programme), source)
         if step.state is previous:  # a repeat: nothing to write or send
             return Outcome()
         outcome = _outcome(previous, step, programme)
@@ -350,7 +365,7 @@ def fire(state: PlayerState, programme_for: ProgrammeFor, until: datetime) -> Ou
     programme = programme_for(state.brand_id, due)
     if programme is None:
         return Outcome()
-    return _changed(state, advance(state, until, programme), programme)
+    return _changed(state, advance(state, until, _versions(programme_for, programme)), programme)
 
 
 def recheck(state: PlayerState, programme_for: ProgrammeFor, at: datetime, cause: str) -> Outcome:
@@ -359,7 +374,18 @@ def recheck(state: PlayerState, programme_for: ProgrammeFor, at: datetime, cause
     programme = programme_for(state.brand_id, at)
     if programme is None:
         return Outcome()
-    return _changed(state, timers.recheck(state, at, programme, cause), programme)
+    rules = _versions(programme_for, programme)
+    return _changed(state, timers.recheck(state, at, rules, cause), programme)
+
+
+def _versions(programme_for: ProgrammeFor, programme: Programme) -> ProgrammeAt:
+    """The brand's version in effect at each instant (`programme` before the first one)."""
+    brand = programme.brand_id
+
+    def at(moment: datetime) -> Programme:
+        return programme_for(brand, moment) or programme
+
+    return at
 
 
 def _changed(state: PlayerState, step: Advanced, programme: Programme) -> Outcome:
@@ -378,8 +404,7 @@ def _outcome(previous: PlayerState | None, step: Advanced, programme: Programme)
     writes = _history(outputs, sends)
     for row in step.cashback:
         writes.append((cashback_key(row.brand_id, row.player_id, row.day), _row(row)))
-    if writes:
-        writes.extend(rows_timer(previous, state))
+    writes.extend(rows_timer(previous, state))
     writes.extend(player_moves(previous, state))
     return Outcome(
         state=state, sends=sends, state_json=state.to_json(), writes=writes, outputs=outputs

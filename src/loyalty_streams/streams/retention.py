@@ -7,9 +7,9 @@ it deletes.
 - An applied event id is remembered `SEEN_DAYS` (by the UTC day it was applied): each checkpoint
   writes, per partition, one `forget` entry listing the ids it applied.
 - A player's history rows and daily cashback-log rows are kept `LOG_DAYS`: the first record of a
-  player with rows on a UTC day writes a `rows` entry for that day, due `LOG_DAYS` + 1 days
-  later; firing it deletes the player's rows older than `LOG_DAYS`, reading them in key order
-  (a player's rows sort by time) and stopping at the first one kept.
+  player on a UTC day (by its last activity) writes a `rows` entry for that day, due
+  `LOG_DAYS` + 1 days later; firing it deletes the player's rows older than `LOG_DAYS`, reading
+  them in key order (a player's rows sort by time) and stopping at the first one kept.
 """
 
 import hashlib
@@ -43,8 +43,9 @@ def forget_entry(applied_on: date, seen_keys: Iterable[bytes]) -> tuple[bytes, b
 
 
 def rows_timer(previous: PlayerState | None, state: PlayerState) -> list[tuple[bytes, bytes]]:
-    """The `rows` entry of a record that wrote rows, on the first such record of a UTC day
-    (by its last activity): one pending entry per player and day of play."""
+    """The `rows` entry of the first record of a player on a UTC day (by its last activity),
+    rows or not (a deposit has none, a bet later that day has): one entry per player and day of
+    play; rows that time alone writes later are covered when it fires (`expired_rows`)."""
     now = state.last_activity
     if now is None:
         return []
