@@ -115,6 +115,13 @@ def test_a_player_recheck_after_a_programme_change_is_carried_out_and_audited(
         assert status == 422 and field in answer["error"], (body, answer)
     status, answer = call(worker, "POST", f"/loyalty/{BRAND}/a%20b/recheck", {"reason": "r"}, ADMIN)
     assert status == 400 and "player_id" in answer["error"], answer
+    # a brand with no programme: refused at once, as every write is, never "accepted"
+    status, answer = call(worker, "POST", "/loyalty/no-such-brand/p1/recheck?wait=0",
+                          {"reason": "r"}, ADMIN)  # fmt: skip
+    assert status == 404 and "no-such-brand" in answer["error"], answer
+    add = {"brand_id": "no-such-brand", "player_id": "p1", "points": "5", "reason": "r"}
+    status, answer = call(worker, "POST", "/loyalty/points/add?wait=0", add, ADMIN)
+    assert status == 404 and "no-such-brand" in answer["error"], answer
     assert "Traceback" not in worker.log_text(), worker.log_tail(60)
 
 

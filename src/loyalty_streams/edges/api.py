@@ -79,6 +79,13 @@ from the command's time on)."""
 AUDIT_LIMIT = 1000
 
 
+def require_programme(pipeline: Pipeline, brand_id: str, at: datetime) -> None:
+    """Refuse (404) a write for a brand with no programme in effect: the worker would
+    dead-letter its command, and the caller would only see it accepted."""
+    if pipeline.tables.catalogue.in_effect(brand_id, at) is None:
+        raise refuse(HTTPStatus.NOT_FOUND, f"no programme of brand {brand_id!r} in effect")
+
+
 class CommandView(ApiView):
     """POST a command; answered with its outcome once the owning worker has carried it out."""
 
@@ -101,6 +108,7 @@ class CommandView(ApiView):
             command = self.command(body, fields, path)
         except ValidationError as error:
             raise refuse(HTTPStatus.UNPROCESSABLE_ENTITY, validation_summary(error)) from error
+        require_programme(self.pipeline, brand_id, command.issued_at)
         try:
             await self.sender.send(command)
         except RuntimeError as error:
@@ -268,8 +276,7 @@ class RecheckBrandView(ApiView):
         self.authorize(request, Permission.RECHECK_LEVELS, brand_id)
         body = await parse_body(request, BrandRecheck)
         now = self.pipeline.clock()
-        if self.pipeline.tables.catalogue.in_effect(brand_id, now) is None:
-            raise refuse(HTTPStatus.NOT_FOUND, f"no programme of brand {brand_id!r} in effect")
+        require_programme(self.pipeline, brand_id, now)
         command_id = str(uuid4())
         try:
             partitions = await self.sender.recheck_brand(
