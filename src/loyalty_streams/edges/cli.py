@@ -131,7 +131,7 @@ def _recheck(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
     from uuid import uuid4
 
-    from confluent_kafka import Producer
+    from confluent_kafka import KafkaException, Producer
     from pydantic import ValidationError
 
     from loyalty_streams.domain.commands import RecheckBrand, RecheckLevel
@@ -153,14 +153,14 @@ def _recheck(args: argparse.Namespace) -> int:
         print(f"not sent, nothing was published: {validation_summary(error)}", file=sys.stderr)
         return 1
     try:
+        if read_catalogue(settings).in_effect(args.brand, now) is None:
+            print(f"not sent: no programme of brand {args.brand!r} in effect", file=sys.stderr)
+            return 1
         if args.player is not None:
             publish_commands(settings, [command])
             print(f"sent RecheckLevel {command_id} for {command.key}; outcomes appear on the "
                   "output topics and loyalty.audit")  # fmt: skip
             return 0
-        if read_catalogue(settings).in_effect(args.brand, now) is None:
-            print(f"not sent: no programme of brand {args.brand!r} in effect", file=sys.stderr)
-            return 1
         partitions = publish_brand_recheck(
             Producer(producer_config(settings)),
             args.brand,
@@ -169,8 +169,11 @@ def _recheck(args: argparse.Namespace) -> int:
             actor=args.actor,
             reason=args.reason,
         )
-    except RuntimeError as error:
+    except (RuntimeError, KafkaException) as error:  # TimeoutError is a RuntimeError's peer
         print(f"not acknowledged: {error}", file=sys.stderr)
+        return 1
+    except TimeoutError as error:
+        print(f"the cluster did not answer: {error}", file=sys.stderr)
         return 1
     print(f"sent RecheckBrand {command_id} for {args.brand} to {partitions} partition(s) of "
           "loyalty.commands, audited on loyalty.audit")  # fmt: skip
