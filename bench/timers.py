@@ -94,7 +94,7 @@ from loyalty_streams.streams.records import (
     fire,
     fold,
 )
-from loyalty_streams.streams.retention import SEEN_DAYS, expired_rows, forget_entry
+from loyalty_streams.streams.retention import LOG_DAYS, SEEN_DAYS, expired_rows, forget_entry
 from loyalty_streams.streams.state_store import PlayerTable
 from loyalty_streams.streams.statements import CASHBACK_PREFIX, HISTORY_PREFIX
 from loyalty_streams.streams.timer_index import (
@@ -827,6 +827,8 @@ class YearSim:
     states: dict[str, PlayerState] = field(default_factory=dict)
     offsets: list[int] = field(default_factory=lambda: [0] * PARTITIONS)
     changelog: dict[tuple[int, bytes], bytes] = field(default_factory=dict)
+    history_topic: int = 0
+    """Bytes of history rows written to loyalty.players-history (kept 400 days by time)."""
     written: Counter[str] = field(default_factory=Counter)
     written_records: int = 0
     fired: Counter[str] = field(default_factory=Counter)
@@ -912,6 +914,10 @@ class YearSim:
             batch.writes[partition] = {key: value, **batch.writes[partition]}
         for partition, records in batch.writes.items():
             for key, value in records.items():
+                if key.startswith(HISTORY_PREFIX):  # its own topic, which forgets by time
+                    if value is not None:
+                        self.history_topic += len(key) + len(value)
+                    continue
                 self.written[kind_of(key)[0]] += len(key) + len(value or b"")
                 self.written_records += 1
                 if value is None:
@@ -1060,6 +1066,11 @@ def year_report(
         f"{stored['applied ids'] / max(entries['applied ids'], 1):.0f} bytes each, "
         f"{stored['applied ids'] / max(sum(stored.values()), 1):.1%} of the store "
         f"(scales with events of the last {SEEN_DAYS + 1} days, not with players)"
+    )
+    print(
+        f"loyalty.players-history: {sim.history_topic / players:,.0f} bytes per player (kept "
+        f"{LOG_DAYS} days by time); history's share of the compacted changelog: "
+        f"{compacted['history'] / max(sum(compacted.values()), 1):.0%}"
     )
     print(
         f"RocksDB on disk after a full compaction: {disk:,} bytes = {disk / players:,.0f} bytes "

@@ -30,6 +30,7 @@ from loyalty_streams.streams.topics import (
     DEAD_LETTER,
     PLAYER_EVENTS,
     PLAYERS_CHANGELOG,
+    PLAYERS_HISTORY,
     POINTS_ACCRUED,
 )
 from tests.domain.builders import T0, bet, command, programme
@@ -215,7 +216,14 @@ def test_a_batch_reaches_the_store_and_the_offsets_only_after_its_changelog_and_
     assert [turnover(v) for v in records] == [Decimal("100")]
     assert stored(table) is None and commits == []
 
-    producer.release(PLAYERS_CHANGELOG)
+    # its history row goes to the history topic, never to the changelog
+    assert [orjson.loads(v or b"")["type"] for v in producer.values(PLAYERS_HISTORY)] == [
+        "PointsAccrued"
+    ]
+    assert not any(
+        k.startswith(b"\x00history:") for _, k, *_ in producer.held if _ == PLAYERS_CHANGELOG
+    )
+    release_logs(producer)
     processor._advance()
     first = stored(table)
     assert first is not None and first.cumulative_turnover == Decimal("100")
@@ -223,13 +231,20 @@ def test_a_batch_reaches_the_store_and_the_offsets_only_after_its_changelog_and_
     records = producer.values(PLAYERS_CHANGELOG, KEY)
     assert [turnover(v) for v in records] == [Decimal("150")]  # the second batch's turn
 
-    producer.release(PLAYERS_CHANGELOG)
+    release_logs(producer)
     processor._advance()
     second = stored(table)
     assert second is not None and second.cumulative_turnover == Decimal("150")
     assert commits[-1] == {(PLAYER_EVENTS, 0): 2}
     assert table.partition(0).changelog_offset == producer.ends[PLAYERS_CHANGELOG, 0] - 1
+    assert table.partition(0).history_offset == producer.ends[PLAYERS_HISTORY, 0] - 1 == 1
     assert not processor._in_flight
+
+
+def release_logs(producer: HeldProducer) -> None:
+    """Acknowledge a checkpoint's changelog records and history rows."""
+    producer.release(PLAYERS_CHANGELOG)
+    producer.release(PLAYERS_HISTORY)
 
 
 def test_a_record_the_cluster_refused_stops_the_loop_before_anything_is_stored(
@@ -351,7 +366,7 @@ def test_a_checkpoint_cut_at_any_record_of_its_changelog_restores_and_replays_to
     producer.release()  # the outputs
     processor._advance()
     changelog = [(key or b"", value) for name, key, value, _, _ in producer.held]
-    assert all(name == PLAYERS_CHANGELOG for name, *_ in producer.held)
+    assert all(name in (PLAYERS_CHANGELOG, PLAYERS_HISTORY) for name, *_ in producer.held)
     producer.release()
     processor._advance()
     uncut = contents(table)

@@ -1,4 +1,5 @@
-"""Bring owned partitions of the player table up to date from their changelog partitions.
+"""Bring owned partitions of the player table up to date from their changelog partitions (and
+the players' history from the history topic's).
 
 Reading stops at the end each fetch reports (librdkafka's partition EOF, from the fetch's high
 watermark), never at an offset asked for beforehand: that is exact on every Kafka-compatible
@@ -14,7 +15,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from loyalty_streams.kafka_config import kafka_client_config
 from loyalty_streams.settings import Settings
 from loyalty_streams.streams.state_store import PlayerTable
-from loyalty_streams.streams.topics import PLAYERS_CHANGELOG
+from loyalty_streams.streams.topics import PLAYERS_CHANGELOG, PLAYERS_HISTORY
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,8 @@ WRITE_EVERY = 20_000
 
 
 def restore(settings: Settings, table: PlayerTable, partitions: Iterable[int]) -> int:
-    """Replay each partition's changelog after the offset its store holds; returns records read."""
+    """Replay each partition's changelog, and its history topic's partition, after the offsets
+    its store holds; returns records read."""
     stores = {number: table.partition(number) for number in partitions}
     if not stores:
         return 0
@@ -35,36 +37,44 @@ def restore(settings: Settings, table: PlayerTable, partitions: Iterable[int]) -
             "enable.partition.eof": "true",
         }
     )
-    consumer.assign(
-        [
-            TopicPartition(PLAYERS_CHANGELOG, number, store.changelog_offset + 1)
-            for number, store in stores.items()
-        ]
-    )
+    starts = {
+        (topic, number): offset
+        for number, store in stores.items()
+        for topic, offset in (
+            (PLAYERS_CHANGELOG, store.changelog_offset),
+            (PLAYERS_HISTORY, store.history_offset),
+        )
+    }
+    consumer.assign([TopicPartition(topic, n, offset + 1) for (topic, n), offset in starts.items()])
     pending: dict[int, dict[bytes, bytes | None]] = {number: {} for number in stores}
-    last = {number: store.changelog_offset for number, store in stores.items()}
-    open_partitions = set(stores)
+    last = dict(starts)
+    reading = set(starts)
     read = 0
     try:
-        while open_partitions:
+        while reading:
             for message in consumer.consume(10_000, 1.0):
-                number = int(message.partition() or 0)
+                at = (str(message.topic()), int(message.partition() or 0))
                 error = message.error()
                 if error is not None:
                     if error.code() == KafkaError._PARTITION_EOF:
-                        open_partitions.discard(number)
+                        reading.discard(at)
                         continue
                     raise KafkaException(error)
                 key, value = message.key(), message.value()
                 if key is not None:
-                    pending[number][key] = value if isinstance(value, bytes) else None
-                last[number] = int(message.offset() or 0)
+                    pending[at[1]][key] = value if isinstance(value, bytes) else None
+                last[at] = int(message.offset() or 0)
                 read += 1
             for number, records in pending.items():
-                if len(records) >= WRITE_EVERY or (records and number not in open_partitions):
-                    stores[number].write(records, last[number])
+                done = not {(PLAYERS_CHANGELOG, number), (PLAYERS_HISTORY, number)} & reading
+                if len(records) >= WRITE_EVERY or (records and done):
+                    changelog, history = (
+                        last[PLAYERS_CHANGELOG, number],
+                        last[PLAYERS_HISTORY, number],
+                    )
+                    stores[number].write(records, changelog, history)
                     pending[number] = {}
     finally:
         consumer.close()
-    log.info("restored %d changelog records into partitions %s", read, sorted(stores))
+    log.info("restored %d changelog and history records into partitions %s", read, sorted(stores))
     return read

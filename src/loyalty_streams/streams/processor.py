@@ -84,7 +84,7 @@ from loyalty_streams.streams.timer_index import (
     due_before,
     parse,
 )
-from loyalty_streams.streams.topics import INBOUND, PLAYERS_CHANGELOG
+from loyalty_streams.streams.topics import INBOUND, PLAYERS_CHANGELOG, PLAYERS_HISTORY
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,8 @@ its end writes `INDEXED`. (The applied ids it finds stay: nothing lists them to 
 _ABSENT = b"\x00absent"
 
 _HISTORY = HISTORY_PREFIX[1]
-"""The second byte of a history row's key: no other bookkeeping key starts with it."""
+"""The second byte of a history row's key: no other bookkeeping key starts with it (player
+records, which may, are never among an outcome's writes)."""
 """What `_pending` says of a key no batch in flight writes (a value no store record holds)."""
 
 
@@ -180,6 +181,8 @@ class Batch:
     changelog_sent: bool = False
     changelog_offsets: dict[int, int] = field(default_factory=dict)
     """The highest changelog offset of the batch's records, per partition."""
+    history_offsets: dict[int, int] = field(default_factory=dict)
+    """The highest offset of the batch's history rows on their topic, per partition."""
     errors: list[KafkaError] = field(default_factory=list)
 
     def add(self, outcome: Outcome, partition: int) -> None:
@@ -214,13 +217,20 @@ class Batch:
 
     def logged(self, error: KafkaError | None, message: Message) -> None:
         """librdkafka's report on one of the batch's changelog records."""
+        self._reached(error, message, self.changelog_offsets)
+
+    def historied(self, error: KafkaError | None, message: Message) -> None:
+        """librdkafka's report on one of the batch's history rows."""
+        self._reached(error, message, self.history_offsets)
+
+    def _reached(self, error: KafkaError | None, message: Message, offsets: dict[int, int]) -> None:
         self.unacked -= 1
         if error is not None:
             self.errors.append(error)
             return
         partition, offset = int(message.partition() or 0), int(message.offset() or 0)
-        if offset > self.changelog_offsets.get(partition, -1):
-            self.changelog_offsets[partition] = offset
+        if offset > offsets.get(partition, -1):
+            offsets[partition] = offset
 
 
 class DeliveryFailed(RuntimeError):
@@ -668,7 +678,9 @@ class Processor:
             self._advance()
 
     def _send_changelog(self, batch: Batch) -> None:
-        """Step 2: the batch's changed records, to the changelog partition of their store."""
+        """Step 2: the batch's changed records, to the changelog partition of their store; its
+        history rows to the history topic's (a deleted one only from the store: that topic
+        forgets by time)."""
         batch.changelog_sent = True
         for name, (partition, _, encoded) in batch.states.items():
             batch.writes.setdefault(partition, {})[name.encode()] = encoded
@@ -680,21 +692,24 @@ class Processor:
             batch.writes[partition] = {key: value, **batch.writes[partition]}
         producer = self._producer
         for partition, records in batch.writes.items():
-            batch.unacked += len(records)
             for key, raw in records.items():
-                produce(
-                    producer,
-                    PLAYERS_CHANGELOG,
-                    raw,
-                    key,
-                    partition=partition,
-                    on_delivery=batch.logged,
-                )
+                if not key.startswith(HISTORY_PREFIX):  # player records too
+                    topic, reached = PLAYERS_CHANGELOG, batch.logged
+                elif raw is not None:
+                    topic, reached = PLAYERS_HISTORY, batch.historied
+                else:
+                    continue
+                batch.unacked += 1
+                produce(producer, topic, raw, key, partition=partition, on_delivery=reached)
 
     def _store(self, batch: Batch) -> None:
         """Steps 3 and 4: RocksDB, with the changelog offsets reached; then the inbound offsets."""
         for partition, records in batch.writes.items():
-            self.table.partition(partition).write(records, batch.changelog_offsets[partition])
+            self.table.partition(partition).write(
+                records,
+                batch.changelog_offsets.get(partition, -1),
+                batch.history_offsets.get(partition, -1),
+            )
         cursors = self._cursors
         for partition, key in batch.earliest.items():
             cursor = cursors.get(partition)  # none: the next pass starts at the head anyway

@@ -45,6 +45,8 @@ class PartitionStore:
         raw = self._db.get(CHECKPOINT_KEY)
         meta = orjson.loads(raw) if raw is not None else {}
         self.changelog_offset: int = meta.get("changelog_offset", -1)
+        self.history_offset: int = meta.get("history_offset", -1)
+        """The offset of the last record of the history topic's partition the store holds."""
         self.checkpointed_at: datetime | None = (
             datetime.fromisoformat(meta["at"]) if "at" in meta else None
         )
@@ -53,8 +55,14 @@ class PartitionStore:
         value: bytes | None = self._db.get(key)
         return value
 
-    def write(self, records: Mapping[bytes, bytes | None], changelog_offset: int) -> None:
-        """Store records (None deletes) and the changelog offset they reach, atomically."""
+    def write(
+        self,
+        records: Mapping[bytes, bytes | None],
+        changelog_offset: int,
+        history_offset: int = -1,
+    ) -> None:
+        """Store records (None deletes) and the offsets of the changelog and of the history topic
+        they reach, atomically."""
         now = datetime.now(UTC)
         batch = WriteBatch(raw_mode=True)
         for key, value in records.items():
@@ -64,10 +72,14 @@ class PartitionStore:
                 batch.put(key, value)
         if changelog_offset > self.changelog_offset:
             self.changelog_offset = changelog_offset
-        batch.put(
-            CHECKPOINT_KEY,
-            orjson.dumps({"changelog_offset": self.changelog_offset, "at": now.isoformat()}),
-        )
+        if history_offset > self.history_offset:
+            self.history_offset = history_offset
+        meta = {
+            "changelog_offset": self.changelog_offset,
+            "history_offset": self.history_offset,
+            "at": now.isoformat(),
+        }
+        batch.put(CHECKPOINT_KEY, orjson.dumps(meta))
         self._db.write(batch)
         self.checkpointed_at = now
 

@@ -31,6 +31,7 @@ LEVEL_CHANGED = "loyalty.level-changed"
 DEAD_LETTER = "loyalty.dead-letter"
 PMS_WEBHOOK_DEAD_LETTER = "loyalty.pms-webhook-dead-letter"
 PLAYERS_CHANGELOG = "loyalty.players-changelog"
+PLAYERS_HISTORY = "loyalty.players-history"
 PROGRAMMES = "loyalty.programmes"
 WORKERS = "loyalty.workers"
 
