@@ -8,8 +8,9 @@ each record's outputs are produced at once, so they travel while the rest of the
 Each batch is then checkpointed, in an order that makes a crash at any point harmless:
 
 1. its outputs are acknowledged by the cluster;
-2. its changed player records are produced to the changelog and acknowledged;
-3. they are written to RocksDB with the changelog offset they reach;
+2. its changed player records are produced to the changelog (history rows to the history
+   topic) and acknowledged;
+3. they are written to RocksDB with the offsets they reach;
 4. its inbound offsets are committed.
 
 A batch collects what is fetched for up to `BATCH_S`, so checkpoints write few, full record

@@ -1,10 +1,10 @@
-"""The player table: one RocksDB database per owned partition, and the changelog offset it holds.
+"""The player table: one RocksDB database per owned partition, and the log offsets it holds.
 
-A partition's database can always be rebuilt from its changelog partition: it records the offset
-of the last changelog record it reflects, so a worker that gets the partition (after a restart,
-a crash or a rebalance) reads the changelog from there to the end and is current. Writes land in
-one atomic batch per checkpoint, with that offset and the time, so "how old is this answer" can
-be said even when Kafka is unreachable.
+A partition's database can always be rebuilt from its changelog partition and its history
+topic's: it records the offset of the last record of each it reflects, so a worker that gets the
+partition (after a restart, a crash or a rebalance) reads both from there to the end and is
+current. Writes land in one atomic batch per checkpoint, with those offsets and the time, so
+"how old is this answer" can be said even when Kafka is unreachable.
 """
 
 from collections.abc import Iterator, Mapping
