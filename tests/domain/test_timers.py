@@ -128,7 +128,7 @@ def silver_with_play(*play) -> PlayerState:  # type: ignore[no-untyped-def]
     start = sc(bet, "1000", occurred_at=MIDDAY - timedelta(days=1))
     state, _ = fold([start, *play], SWEEPS)
     closed = advance(state, MIDDAY, programme(SWEEPS)).state  # yesterday is closed
-    assert closed.level_rank == 2 and closed.cashback_closed_day is not None
+    assert closed.level_rank == 2 and closed.closed_days
     return closed
 
 
@@ -275,7 +275,8 @@ def test_a_second_write_off_of_the_same_lull_has_its_own_id() -> None:
     first = advance(state, datetime(2027, 1, 11, tzinfo=UTC), programme())
     (gone,) = of_type(first.outputs, PointsExpired)
     late = on_event(first.state, bet("50", occurred_at=played - timedelta(days=1)), programme())
-    assert late.state.timer_at == gone.occurred_at  # already due: the next slice writes it off
+    assert late.state.timer_at is not None
+    assert late.state.timer_at <= gone.occurred_at  # already due: the next slice writes it off
     second = advance(late.state, datetime(2027, 1, 12, tzinfo=UTC), programme())
     (again,) = of_type(second.outputs, PointsExpired)
     assert again.points == 50 and again.output_id != gone.output_id
@@ -378,3 +379,22 @@ def test_each_timer_runs_under_the_version_in_effect_at_its_instant() -> None:
     for step in (by_bet, by_time):
         (award,) = of_type(step.outputs, CashbackAwarded)
         assert (award.amount, award.programme_version) == (Decimal("10.00"), 1)
+
+
+def test_late_play_counts_for_its_day_even_after_a_later_day_closed_but_a_day_closes_once() -> None:
+    # Silver since 1 Nov; a bet on 26 Nov, closed by time before the bet of 25 Nov 23:59
+    # (New York) arrives: 25 Nov was never closed, so it opens and closes at Silver
+    rules = programme(SWEEPS)
+    silver = fold([sc(bet, "1500", occurred_at=datetime(2026, 11, 1, 17, tzinfo=UTC))], SWEEPS)[0]
+    gold = on_event(silver, sc(bet, "5000", occurred_at=datetime(2026, 11, 26, 15, tzinfo=UTC)),
+                    rules).state  # fmt: skip
+    closed = advance(gold, datetime(2026, 11, 27, 12, tzinfo=UTC), rules).state
+    late = sc(bet, "100", occurred_at=datetime(2026, 11, 26, 4, 59, tzinfo=UTC))  # 23:59 on 25th
+    step = advance(on_event(closed, late, rules).state, datetime(2026, 11, 27, 13, tzinfo=UTC),
+                   rules)  # fmt: skip
+    (row,) = step.cashback
+    assert (row.day.isoformat(), row.level, row.amount) == ("2026-11-25", "Silver", Decimal("1.00"))
+    # the same day again, and a day older than the late-play window: points only
+    for old in (late.occurred_at, datetime(2026, 11, 18, 17, tzinfo=UTC)):
+        again = on_event(step.state, sc(bet, "100", occurred_at=old), rules).state
+        assert again.ledgers == step.state.ledgers and again.vip_points > step.state.vip_points

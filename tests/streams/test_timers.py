@@ -19,7 +19,7 @@ from loyalty_streams.streams import processor as processor_module
 from loyalty_streams.streams.metrics import Metrics
 from loyalty_streams.streams.processor import INDEXED, INDEXING, SEEN_PREFIX, Batch, Processor
 from loyalty_streams.streams.records import RECHECK_PREFIX, Outcome
-from loyalty_streams.streams.retention import LOG_DAYS, SEEN_DAYS, forget_entry
+from loyalty_streams.streams.retention import LOG_DAYS, SEEN_DAYS, forget_entry, history_kept_from
 from loyalty_streams.streams.state_store import PlayerTable
 from loyalty_streams.streams.statements import cashback_key, history_key
 from loyalty_streams.streams.timer_index import PLAYER, ROWS, TIMER_PREFIX, parse, timer_key
@@ -264,3 +264,12 @@ def test_passes_go_on_from_where_the_last_fired_and_back_for_an_earlier_entry_st
     stubbed._timers_idle_until = 0
     stubbed._run_timers()
     assert fired(stubbed).fired == 2 and late.key in fired(stubbed).states
+
+
+def test_a_restore_leaves_out_history_rows_past_retention_by_the_time_they_record() -> None:
+    first_kept = history_kept_from(NOW)
+    old = history_key(AURORA, "p1", NOW - timedelta(days=LOG_DAYS + 1), "o")
+    kept = history_key(AURORA, "p1", NOW - timedelta(days=LOG_DAYS - 1), "k")
+    assert old < first_kept(old) <= kept and kept >= first_kept(kept)
+    other = history_key("b", "a-player", NOW - timedelta(days=3), "x")
+    assert other >= first_kept(other)  # the bound is the row's own player's

@@ -51,6 +51,9 @@ from loyalty_streams.domain.programme import LevelBasis, Programme
 
 EXACT = Context(prec=64, rounding=ROUND_DOWN, traps=[InvalidOperation, Overflow, DivisionByZero])
 POINT_STEP = Decimal("0.01")
+LATE_PLAY_DAYS = 7
+"""How many brand days late play may arrive and still count for its day's cashback, if that day
+has not been closed yet."""
 
 
 class EventRejected(ValueError):
@@ -158,7 +161,7 @@ def _apply(
         _add_to_bucket(new.buckets, day, today, qualifying)
         available = new.points_available = new.points_available + points
         new.points_accrued = new.points_accrued + points
-        _book(new, day, turnover, ZERO, ZERO)
+        _book(new, day, today, turnover, ZERO, ZERO)
         accrued = PointsAccrued(
             f"{event_id}:points",
             event_id,
@@ -174,9 +177,9 @@ def _apply(
             available,
         )
     elif isinstance(event, WinCredited):
-        _book(new, day, ZERO, turnover, ZERO)
+        _book(new, day, today, ZERO, turnover, ZERO)
     elif isinstance(event, BonusRedeemed):
-        _book(new, day, ZERO, ZERO, turnover)
+        _book(new, day, today, ZERO, ZERO, turnover)
     else:
         assert isinstance(event, DepositMade)
 
@@ -370,18 +373,24 @@ def _add_to_bucket(buckets: dict[int, Decimal], day: int, today: int, amount: De
 def _book(
     state: PlayerState,
     day: int,
+    today: int,
     bets: Decimal = ZERO,
     wins: Decimal = ZERO,
     bonuses: Decimal = ZERO,
 ) -> None:
     """Add play to a day's ledger, for the daily cashback close (`domain.timers`).
 
-    Play that arrives for a day already closed no longer counts. Play that arrives late for an
-    earlier day not closed yet (out of order across midnight) opens that day's ledger: its close
-    is due at once, at the level held at the day's end.
+    Play that arrives for a day already closed no longer counts: a day closes once. Play that
+    arrives late, up to `LATE_PLAY_DAYS` brand days, for a day not closed yet (out of order
+    across midnight, a game server catching up) opens that day's ledger: its close is due at
+    once, at the level held at the day's end. Older play counts for points and levels only.
     """
-    closed = state.cashback_closed_day
-    if closed is not None and day <= closed:
+    legacy = state.cashback_closed_day
+    if (
+        day <= today - LATE_PLAY_DAYS
+        or day in state.closed_days
+        or (legacy is not None and day <= legacy)
+    ):
         return
     ledgers = state.ledgers
     old = ledgers.get(day)

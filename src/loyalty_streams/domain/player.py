@@ -18,6 +18,10 @@ import orjson
 RECENT_EVENT_IDS = 32
 """How many event ids a record remembers, to drop the same event published twice."""
 
+CLOSED_DAYS_KEPT = 8
+"""How many of its last closed brand days a record remembers: a day closes once, and play that
+arrives late counts only within `LATE_PLAY_DAYS` (see `engine._book`), all of them remembered."""
+
 LEVEL_CHANGES_KEPT = 8
 """How many of its last level changes a record remembers, to tell the level held at an instant
 (a day closed late, for play that arrived late, is paid at the level held at its end)."""
@@ -103,11 +107,15 @@ class PlayerState:
     birthday_year: int | None = None
     """Calendar year (brand time zone) of the last birthday gift claimed."""
     cashback_closed_day: int | None = None
-    """Last brand day whose cashback was closed; later play on it no longer counts."""
+    """Records written before `closed_days`: the last brand day closed then; play on it or
+    before no longer counts. New records leave it None."""
     timer_at: datetime | None = None
     """The earliest instant (UTC) something is due with time alone (see `domain.timers`)."""
     level_changes: tuple[tuple[datetime, int], ...] = ()
     """The last level changes, oldest first: when, and the rank held until then."""
+    closed_days: tuple[int, ...] = ()
+    """The last brand days whose cashback was closed, oldest first: play on them no longer
+    counts."""
 
     @property
     def key(self) -> str:
@@ -145,6 +153,7 @@ class PlayerState:
             self.cashback_closed_day,
             self.timer_at,
             self.level_changes,
+            self.closed_days,
         )
 
     def level_held_at(self, moment: datetime) -> int:
@@ -228,6 +237,7 @@ class PlayerState:
                 (datetime.fromisoformat(since), rank)
                 for since, rank in data.get("level_changes", ())
             ),
+            closed_days=tuple(data.get("closed_days", ())),
         )
 
 

@@ -43,7 +43,13 @@ from loyalty_streams.domain.outputs import (
     PointsExpired,
     PointsExpiring,
 )
-from loyalty_streams.domain.player import WINDOW_DAYS, ZERO, PlayerState, SourcePosition
+from loyalty_streams.domain.player import (
+    CLOSED_DAYS_KEPT,
+    WINDOW_DAYS,
+    ZERO,
+    PlayerState,
+    SourcePosition,
+)
 from loyalty_streams.domain.programme import Programme
 
 HUNDRED = Decimal(100)
@@ -386,7 +392,7 @@ def _close_days(
                     programme_version=programme.version,
                 )
             )
-    state.cashback_closed_day = due[-1]
+    state.closed_days = (*state.closed_days, *due)[-CLOSED_DAYS_KEPT:]
 
 
 def _cents(amount: Decimal) -> Decimal:

@@ -9,11 +9,13 @@ broker, including ones whose ListOffsets answer lags the log.
 import logging
 import uuid
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from loyalty_streams.kafka_config import kafka_client_config
 from loyalty_streams.settings import Settings
+from loyalty_streams.streams.retention import history_kept_from
 from loyalty_streams.streams.state_store import PlayerTable
 from loyalty_streams.streams.topics import PLAYERS_CHANGELOG, PLAYERS_HISTORY
 
@@ -25,7 +27,8 @@ WRITE_EVERY = 20_000
 
 def restore(settings: Settings, table: PlayerTable, partitions: Iterable[int]) -> int:
     """Replay each partition's changelog, and its history topic's partition, after the offsets
-    its store holds; returns records read."""
+    its store holds; returns records read. History rows past retention are left out: the topic
+    forgets by when a row was written, the store by the time it records."""
     stores = {number: table.partition(number) for number in partitions}
     if not stores:
         return 0
@@ -49,6 +52,7 @@ def restore(settings: Settings, table: PlayerTable, partitions: Iterable[int]) -
     pending: dict[int, dict[bytes, bytes | None]] = {number: {} for number in stores}
     last = dict(starts)
     reading = set(starts)
+    forgotten = history_kept_from(datetime.now(UTC))
     read = 0
     try:
         while reading:
@@ -61,7 +65,7 @@ def restore(settings: Settings, table: PlayerTable, partitions: Iterable[int]) -
                         continue
                     raise KafkaException(error)
                 key, value = message.key(), message.value()
-                if key is not None:
+                if key is not None and not (at[0] == PLAYERS_HISTORY and key < forgotten(key)):
                     pending[at[1]][key] = value if isinstance(value, bytes) else None
                 last[at] = int(message.offset() or 0)
                 read += 1

@@ -13,7 +13,7 @@ it deletes.
 """
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, time, timedelta
 
 from loyalty_streams.domain.player import PlayerState
@@ -55,6 +55,18 @@ def rows_timer(previous: PlayerState | None, state: PlayerState) -> list[tuple[b
         return []
     due = datetime.fromtimestamp((day + LOG_DAYS + 1) * _DAY_S, UTC)
     return [(timer_key(due, ROWS, state.key.encode()), b"")]
+
+
+def history_kept_from(at: datetime) -> Callable[[bytes], bytes]:
+    """For a history row's key, the first key of its player kept at `at` (UTC): a key below it
+    is past retention."""
+    stamp = sortable(kept_from(at)).encode()
+
+    def first_kept(key: bytes) -> bytes:
+        brand, player, _ = key[len(HISTORY_PREFIX) :].split(b":", 2)
+        return HISTORY_PREFIX + brand + b":" + player + b":" + stamp
+
+    return first_kept
 
 
 def kept_from(at: datetime) -> datetime:
