@@ -115,6 +115,15 @@ def test_level_is_monotone_in_turnover_at_a_fixed_thirty_day_figure(
     ],
     0,
 )
+@example(  # a late bet that reaches a threshold after its day left the window: a close due
+    # before the record's last activity must not judge the level at that earlier time
+    [
+        bet("41882.43", "slots", occurred_at=T0),
+        win("0.00", occurred_at=T0 + timedelta(days=29, hours=11)),
+        bet("8117.57", "slots", occurred_at=T0),
+    ],
+    1,
+)
 def test_time_alone_never_raises_a_level_and_never_touches_points_before_expiry(
     stream: list[PlayerEvent], days_later: int
 ) -> None:

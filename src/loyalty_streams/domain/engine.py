@@ -194,8 +194,13 @@ def settle_at(
 ) -> tuple[Output, ...]:
     """The level rules at `at` (UTC) without an event, in place: the 30-day window moves on, a
     retention missed starts the grace, a grace ended downgrades, a forced level ended resumes
-    evaluation. A record's time never runs backwards: before its last level change, that
-    change's time is used. A change's output id is `<cause_id>:level`."""
+    evaluation. A record's time never runs backwards: before its last activity or its last
+    level change (a late event folded after a later one, or a day closed late), the later of
+    them is used, so the 30-day window never holds days the record has let go. A change's output
+    id is `<cause_id>:level`."""
+    last = state.last_activity
+    if last is not None and at < last:
+        at = last
     if at < state.level_since:
         at = state.level_since
     today = programme.day_of(at)
