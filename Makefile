@@ -4,7 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean redis-server
+.PHONY: help install demo test unit lint bench clean redis-server
+
+help:  ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,12 +15,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP)  ## set up .venv with the package and its dev tools
 
-demo: $(STAMP)
+demo: $(STAMP)  ## the main job: a broker, a worker, synthetic events, what the engine did
 	$(BIN)/loyalty-streams demo --duration 30
 
-lint: $(STAMP)
+lint: $(STAMP)  ## ruff and mypy --strict
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy src
@@ -28,13 +31,16 @@ redis-server:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; \
 	  else echo "the tests need redis-server: sudo apt-get install redis-server" >&2; exit 1; fi; }
 
-test: lint redis-server
+test: lint redis-server  ## lint, then every test (brokers, workers, Redis, a browser)
 	$(BIN)/pytest
 
-bench: $(STAMP)
+unit: $(STAMP)  ## the tests that need no broker, in seconds
+	$(BIN)/pytest -q -m "not integration"
+
+bench: $(STAMP)  ## the benchmarks, by hand (figures go to the issue notes)
 	$(BIN)/python bench/domain_apply.py
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/timers.py
 
-clean:
+clean:  ## remove .venv, data and caches
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis
