@@ -82,10 +82,17 @@ from loyalty_streams.edges.service_process import ServiceProcess
 from loyalty_streams.edges.topic_admin import apply_topics
 from loyalty_streams.kafka_config import kafka_client_config, producer_config
 from loyalty_streams.settings import Settings
-from loyalty_streams.streams.partitioner import partition_of
-from loyalty_streams.streams.processor import INDEXED, SEEN_PREFIX, Batch
-from loyalty_streams.streams.records import (
+from loyalty_streams.streams.keyspace import (
+    CASHBACK_PREFIX,
+    HISTORY_PREFIX,
+    INDEXED,
     RECHECK_PREFIX,
+    SEEN_PREFIX,
+    TIMER_PREFIX,
+)
+from loyalty_streams.streams.partitioner import partition_of
+from loyalty_streams.streams.processor import Batch
+from loyalty_streams.streams.records import (
     Boundary,
     Outcome,
     ProgrammeFor,
@@ -96,15 +103,7 @@ from loyalty_streams.streams.records import (
 )
 from loyalty_streams.streams.retention import LOG_DAYS, SEEN_DAYS, expired_rows, forget_entry
 from loyalty_streams.streams.state_store import PlayerTable
-from loyalty_streams.streams.statements import CASHBACK_PREFIX, HISTORY_PREFIX
-from loyalty_streams.streams.timer_index import (
-    FORGET,
-    PLAYER,
-    TIMER_PREFIX,
-    due_before,
-    parse,
-    timer_key,
-)
+from loyalty_streams.streams.timer_index import FORGET, PLAYER, due_before, parse, timer_key
 from loyalty_streams.streams.topics import PLAYER_EVENTS, POINTS_ACCRUED, load_specs
 
 PARTITIONS = 12

@@ -20,11 +20,12 @@ from loyalty_streams.domain.commands import Command
 from loyalty_streams.domain.events import PlayerEvent
 from loyalty_streams.domain.player import PlayerState
 from loyalty_streams.settings import Settings
+from loyalty_streams.streams.keyspace import CHECKPOINT_KEY, TIMER_PREFIX
 from loyalty_streams.streams.metrics import Metrics
 from loyalty_streams.streams.processor import DeliveryFailed, Processor
 from loyalty_streams.streams.records import Boundary
-from loyalty_streams.streams.state_store import CHECKPOINT_KEY, PlayerTable
-from loyalty_streams.streams.timer_index import FORGET, TIMER_PREFIX, parse
+from loyalty_streams.streams.state_store import PlayerTable
+from loyalty_streams.streams.timer_index import FORGET, parse
 from loyalty_streams.streams.topics import (
     COMMANDS,
     DEAD_LETTER,

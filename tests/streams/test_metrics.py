@@ -12,9 +12,9 @@ from loyalty_streams.domain.outputs import CashbackAwarded, LevelChanged
 from loyalty_streams.domain.player import PlayerState
 from loyalty_streams.domain.programme import Programme, shipped_programmes
 from loyalty_streams.domain.timers import on_event
+from loyalty_streams.streams.keyspace import CASHBACK_PREFIX
 from loyalty_streams.streams.metrics import Census, Metrics
 from loyalty_streams.streams.records import fire
-from loyalty_streams.streams.statements import CASHBACK_PREFIX
 from tests.domain.builders import T0, bet, bonus, programme, win
 
 AURORA = "aurora-casino"

@@ -12,6 +12,7 @@ from loyalty_streams.domain.outputs import Output
 from loyalty_streams.domain.player import PlayerState
 from loyalty_streams.domain.programme import shipped_programmes
 from loyalty_streams.settings import Settings
+from loyalty_streams.streams.keyspace import TIMER_PREFIX
 from loyalty_streams.streams.partitioner import partition_of
 from loyalty_streams.streams.records import (
     OUTPUT_TOPICS,
@@ -24,7 +25,7 @@ from loyalty_streams.streams.records import (
     fold,
 )
 from loyalty_streams.streams.statements import cashback_key, history_key
-from loyalty_streams.streams.timer_index import PLAYER, ROWS, TIMER_PREFIX, parse, timer_key
+from loyalty_streams.streams.timer_index import PLAYER, ROWS, parse, timer_key
 from loyalty_streams.streams.topics import (
     CAMPAIGN_TRIGGERS,
     COMMAND_REJECTIONS,

@@ -16,13 +16,14 @@ from loyalty_streams.domain.programme import Programme
 from loyalty_streams.domain.timers import on_event
 from loyalty_streams.settings import Settings
 from loyalty_streams.streams import processor as processor_module
+from loyalty_streams.streams.keyspace import INDEXED, RECHECK_PREFIX, SEEN_PREFIX, TIMER_PREFIX
 from loyalty_streams.streams.metrics import Metrics
-from loyalty_streams.streams.processor import INDEXED, INDEXING, SEEN_PREFIX, Batch, Processor
-from loyalty_streams.streams.records import RECHECK_PREFIX, Outcome
+from loyalty_streams.streams.processor import INDEXING, Batch, Processor
+from loyalty_streams.streams.records import Outcome
 from loyalty_streams.streams.retention import LOG_DAYS, SEEN_DAYS, forget_entry, history_kept_from
 from loyalty_streams.streams.state_store import PlayerTable
 from loyalty_streams.streams.statements import cashback_key, history_key
-from loyalty_streams.streams.timer_index import PLAYER, ROWS, TIMER_PREFIX, parse, timer_key
+from loyalty_streams.streams.timer_index import PLAYER, ROWS, parse, timer_key
 from tests.domain.builders import T0, bet, programme, win
 
 AURORA = "aurora-casino"

@@ -31,6 +31,7 @@ from loyalty_streams.edges.topic_admin import missing_topics_problem, partition_
 from loyalty_streams.kafka_config import kafka_client_config
 from loyalty_streams.settings import Settings
 from loyalty_streams.streams.global_tables import GlobalTables
+from loyalty_streams.streams.keyspace import BOOKKEEPING
 from loyalty_streams.streams.topics import PLAYER_EVENTS, PLAYERS_CHANGELOG, PROGRAMMES, WORKERS
 
 log = logging.getLogger(__name__)
@@ -173,7 +174,7 @@ class Mirror:
             partition, offset = int(message.partition() or 0), int(message.offset() or 0)
             ends[partition] = max(ends.get(partition, -1), offset)
             key, value = message.key(), message.value()
-            if not isinstance(key, bytes) or key.startswith(b"\x00"):
+            if not isinstance(key, bytes) or key.startswith(BOOKKEEPING):
                 continue  # the workers' bookkeeping (applied ids, cashback log), not a player
             latest[key] = value if isinstance(value, bytes) else None
         backoff = BACKOFF_FIRST_S

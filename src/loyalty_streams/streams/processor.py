@@ -62,10 +62,17 @@ from loyalty_streams.kafka_config import kafka_client_config, producer_config
 from loyalty_streams.kafka_produce import produce
 from loyalty_streams.settings import Settings
 from loyalty_streams.streams.changelog import restore
+from loyalty_streams.streams.keyspace import (
+    CASHBACK_PREFIX,
+    HISTORY_PREFIX,
+    INDEXED,
+    RECHECK_PREFIX,
+    SEEN_PREFIX,
+    TIMER_PREFIX,
+)
 from loyalty_streams.streams.metrics import Census, Metrics
 from loyalty_streams.streams.player_cache import PlayerCache
 from loyalty_streams.streams.records import (
-    RECHECK_PREFIX,
     Boundary,
     Outcome,
     ProgrammeFor,
@@ -77,14 +84,7 @@ from loyalty_streams.streams.records import (
 )
 from loyalty_streams.streams.retention import expired_rows, forget_entry
 from loyalty_streams.streams.state_store import PartitionStore, PlayerTable
-from loyalty_streams.streams.statements import CASHBACK_PREFIX, HISTORY_PREFIX
-from loyalty_streams.streams.timer_index import (
-    FORGET,
-    PLAYER,
-    TIMER_PREFIX,
-    due_before,
-    parse,
-)
+from loyalty_streams.streams.timer_index import FORGET, PLAYER, due_before, parse
 from loyalty_streams.streams.topics import INBOUND, PLAYERS_CHANGELOG, PLAYERS_HISTORY
 
 log = logging.getLogger(__name__)
@@ -126,20 +126,12 @@ BUSY_POLL_S = 0.005
 LAG_INTERVAL_S = 10.0
 """How often the consumer lag gauge is refreshed."""
 
-SEEN_PREFIX = b"\x00seen:"
-"""Event ids applied in a partition, kept in its store and changelog (survive a fail-over):
-`<prefix><id>` holds `<day applied>|<the record's position>` (see `Record.position`); forgotten
-after `retention.SEEN_DAYS`."""
-
 TIMER_SLICE_S = 0.02
 """Longest run of time-driven work (timers, the census) between two fetches: what an event may
 wait behind it."""
 
 TIMER_IDLE_S = 0.05
 """How long the loop leaves the index alone after finding nothing more due."""
-
-INDEXED = b"\x00timers-indexed"
-"""Present in a partition's store (and changelog) once every player record has its timer indexed."""
 
 INDEXING = RECHECK_PREFIX + b"timer-index"
 """A re-check of every player of a partition whose store predates the timer index: it runs what

@@ -70,6 +70,7 @@ from loyalty_streams.domain.timers import (
 )
 from loyalty_streams.settings import Settings
 from loyalty_streams.streams.dead_letter import dead_letter, dead_letter_key, encode_dead_letter
+from loyalty_streams.streams.keyspace import RECHECK_PREFIX
 from loyalty_streams.streams.partitioner import partition_of
 from loyalty_streams.streams.retention import rows_timer
 from loyalty_streams.streams.statements import cashback_key, history_key
@@ -193,10 +194,6 @@ class Outcome:
 
 
 Inbound = PlayerEvent | Command | RecheckBrand
-
-RECHECK_PREFIX = b"\x00recheck:"
-"""A brand's re-check under way in a partition: `<prefix><command id>` holds its brand, its
-time and the player key it goes on from (see `Processor`)."""
 
 
 def decode(

@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, time, timedelta
 
 from loyalty_streams.domain.player import PlayerState
+from loyalty_streams.streams.keyspace import CASHBACK_PREFIX, HISTORY_PREFIX
 from loyalty_streams.streams.state_store import PartitionStore
-from loyalty_streams.streams.statements import CASHBACK_PREFIX, HISTORY_PREFIX
 from loyalty_streams.streams.timer_index import FORGET, ROWS, sortable, timer_key
 
 SEEN_DAYS = 7

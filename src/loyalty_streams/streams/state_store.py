@@ -15,6 +15,7 @@ import orjson
 from rocksdict import BlockBasedOptions, Options, Rdict, WriteBatch, WriteOptions
 
 from loyalty_streams.domain.player import PlayerState
+from loyalty_streams.streams.keyspace import CHECKPOINT_KEY, FIRST_PLAYER_KEY
 
 BLOOM_BITS_PER_KEY = 10
 """Bloom filters (about 1 % false positives) answer most reads of an absent key without a disk
@@ -30,9 +31,6 @@ COMPACT_ON_DELETIONS = (128, 64, 0.5)
 """A file with 64 deletions in any 128 keys in a row (or half of its entries deletions) is
 compacted soon: fired timers and forgotten ids are deleted in runs, and an iterator walks
 every deleted key it meets until compaction drops them."""
-
-CHECKPOINT_KEY = b"\x00checkpoint"
-"""Player keys never start with a NUL byte (ids are printable), so bookkeeping cannot collide."""
 
 
 class PartitionStore:
@@ -89,7 +87,7 @@ class PartitionStore:
         """Records whose key starts with `prefix`, in key order, from `start` (inclusive) and
         below `end` when given; by default every player record (keys that start with NUL are
         the worker's own bookkeeping)."""
-        first = start if start is not None and start > prefix else prefix or b"\x01"
+        first = start if start is not None and start > prefix else prefix or FIRST_PLAYER_KEY
         for key, value in self._db.items(from_key=first):
             if not isinstance(key, bytes) or (end is not None and key >= end):
                 return

@@ -6,13 +6,8 @@ order: a statement is a range read, and retention deletes a range's head (`strea
 
 from datetime import date, datetime
 
+from loyalty_streams.streams.keyspace import CASHBACK_PREFIX, HISTORY_PREFIX
 from loyalty_streams.streams.timer_index import sortable
-
-HISTORY_PREFIX = b"\x00history:"
-"""A player's history: `<prefix><brand>:<player>:<UTC time>:<output id>`."""
-
-CASHBACK_PREFIX = b"\x00cashback:"
-"""The daily cashback log: `<prefix><brand>:<player>:<YYYY-MM-DD>` (the brand day)."""
 
 
 def cashback_key(brand_id: str, player_id: str, day: date | None = None) -> bytes:

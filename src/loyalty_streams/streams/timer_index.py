@@ -17,8 +17,7 @@ keyed timers):
 from datetime import UTC, datetime
 
 from loyalty_streams.domain.player import PlayerState
-
-TIMER_PREFIX = b"\x00timer:"
+from loyalty_streams.streams.keyspace import TIMER_PREFIX
 
 PLAYER = b"player"
 FORGET = b"forget"
