@@ -112,8 +112,8 @@ PRODUCER_TUNING = {
 
 
 IN_FLIGHT = 2 * BATCH
-"""Most records folded and not yet checkpointed: the fold waits beyond that, so memory and the
-work a crash replays stay bounded."""
+"""Most records folded and timers fired not yet checkpointed: the fold waits beyond that, so
+memory and the work a crash replays stay bounded."""
 
 DRAIN_S = 10.0
 """How long a rebalance or a stop waits for batches in flight; what is left is replayed by the
