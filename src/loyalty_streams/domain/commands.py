@@ -9,7 +9,7 @@ every player of a brand, keyed by the brand and written once to every partition,
 re-checks the players it holds. `decode_inbound_command` reads both kinds.
 """
 
-from typing import Annotated, Literal, Self
+from typing import Annotated, Literal, Self, TypeAlias
 
 from pydantic import (
     BaseModel,
@@ -135,16 +135,18 @@ class RecheckLevel(CommandEnvelope):
     actor: Actor
 
 
-Command = Annotated[
+PlayerCommand: TypeAlias = (
     RedeemPoints
     | ConfirmRedemption
     | CancelRedemption
     | AdjustPoints
     | ForceLevel
     | ClaimBirthdayGift
-    | RecheckLevel,
-    Field(discriminator="type"),
-]
+    | RecheckLevel
+)
+"""Every command on one player, each told apart by its `type`."""
+
+Command = Annotated[PlayerCommand, Field(discriminator="type")]
 COMMAND: TypeAdapter[Command] = TypeAdapter(Command)
 
 
@@ -177,17 +179,7 @@ class RecheckBrand(BaseModel):
         return self.brand_id
 
 
-InboundCommand = Annotated[
-    RedeemPoints
-    | ConfirmRedemption
-    | CancelRedemption
-    | AdjustPoints
-    | ForceLevel
-    | ClaimBirthdayGift
-    | RecheckLevel
-    | RecheckBrand,
-    Field(discriminator="type"),
-]
+InboundCommand = Annotated[PlayerCommand | RecheckBrand, Field(discriminator="type")]
 """Every record `loyalty.commands` carries: a player's `Command`, or a brand's `RecheckBrand`."""
 INBOUND_COMMAND: TypeAdapter[InboundCommand] = TypeAdapter(InboundCommand)
 
