@@ -96,7 +96,9 @@ def execute(
     before = _snapshot(new, programme)
     with localcontext(EXACT):
         try:
-            _check_clock(command, at, max_skew)
+            skewed = clock_skew(command.issued_at, at, max_skew)
+            if skewed is not None:
+                raise Refused("clock_skew", skewed)
             outputs = _carry_out(new, command, programme, at)
         except Refused as refusal:
             outputs = (_rejected(new, command, refusal.code, refusal.reason, at),)
@@ -105,13 +107,16 @@ def execute(
     return new, outputs
 
 
-def _check_clock(command: Command, at: datetime, max_skew: timedelta) -> None:
-    if abs(command.issued_at - at) > max_skew:
-        raise Refused(
-            "clock_skew",
-            f"issued_at {command.issued_at.isoformat()} is more than {max_skew} from "
-            f"{at.isoformat()}, when the command was received",
-        )
+def clock_skew(issued_at: datetime, at: datetime, max_skew: timedelta) -> str | None:
+    """Why a command written at `issued_at` (its sender's word) cannot run at `at` (UTC, when it
+    was received): more than `max_skew` apart; None when it can. Every command, a player's or a
+    brand's re-check, is held to it."""
+    if abs(issued_at - at) <= max_skew:
+        return None
+    return (
+        f"issued_at {issued_at.isoformat()} is more than {max_skew} from {at.isoformat()}, "
+        "when the command was received"
+    )
 
 
 def _carry_out(

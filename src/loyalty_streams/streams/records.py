@@ -38,6 +38,7 @@ from loyalty_streams.domain.commands import (
 from loyalty_streams.domain.engine import EventRejected
 from loyalty_streams.domain.events import PlayerEvent, decode_player_event
 from loyalty_streams.domain.hooks import follow_ups
+from loyalty_streams.domain.lifecycle import clock_skew
 from loyalty_streams.domain.outputs import (
     AuditEntry,
     BirthdayGiftGranted,
@@ -322,13 +323,9 @@ def fold(
     if applied_from is not None and applied_from != position:  # published again
         return Outcome()
     if isinstance(inbound, RecheckBrand):  # the partition's players, a slice at a time
-        if abs(inbound.issued_at - moment) > boundary.command_skew:
-            return _dead(
-                record,
-                f"rejected: clock_skew: issued_at {inbound.issued_at.isoformat()} is more than "
-                f"{boundary.command_skew} from {moment.isoformat()}, when it was received",
-                clock,
-            )
+        skewed = clock_skew(inbound.issued_at, moment, boundary.command_skew)
+        if skewed is not None:
+            return _dead(record, f"rejected: clock_skew: {skewed}", clock)
         job = {"brand_id": inbound.brand_id, "at": moment.isoformat(), "next": ""}
         writes: list[tuple[bytes, bytes | None]] = [
             (RECHECK_PREFIX + inbound.command_id.encode(), orjson.dumps(job))
