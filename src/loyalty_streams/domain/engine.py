@@ -134,11 +134,7 @@ def _apply(
             recent = recent[1 - RECENT_EVENT_IDS :]
 
     day = today = programme.day_of(clock)
-    last = new.last_activity
-    if last is not None and last > clock:
-        clock = last
-    if new.level_since > clock:  # a record's time never runs backwards (a timer moved it on)
-        clock = new.level_since
+    clock = new.time_at(clock)
     if clock is not event.occurred_at:
         today = programme.day_of(clock)
     new.last_activity = clock
@@ -198,11 +194,7 @@ def settle_at(
     level change (a late event folded after a later one, or a day closed late), the later of
     them is used, so the 30-day window never holds days the record has let go. A change's output
     id is `<cause_id>:level`."""
-    last = state.last_activity
-    if last is not None and at < last:
-        at = last
-    if at < state.level_since:
-        at = state.level_since
+    at = state.time_at(at)
     today = programme.day_of(at)
     start = today - WINDOW_DAYS
     state.buckets = {day: amount for day, amount in state.buckets.items() if day > start}

@@ -156,6 +156,16 @@ class PlayerState:
             self.closed_days,
         )
 
+    def time_at(self, moment: datetime) -> datetime:
+        """When the rules judge something dated `moment` (UTC): the record's own time if that
+        is later (its last activity, its last level change), for a record's time never runs
+        backwards; `moment` itself otherwise."""
+        last = self.last_activity
+        if last is not None and last > moment:
+            moment = last
+        since = self.level_since
+        return since if since > moment else moment
+
     def level_held_at(self, moment: datetime) -> int:
         """The rank the record held up to `moment` (a change at `moment` itself comes after
         it); before the oldest change remembered, the rank held until that one."""

@@ -166,7 +166,7 @@ def advance(state: PlayerState, until: datetime, programmes: Programmes) -> Adva
     outputs: list[Output] = []
     cashback: list[CashbackDay] = []
     with localcontext(EXACT):
-        programme = at(_clock(new))
+        programme = at(new.time_at(new.level_since))
         due = due_at(new, programme)
         while due is not None and due <= until:
             programme = at(due)
@@ -227,7 +227,7 @@ def _retention_missed_at(state: PlayerState, programme: Programme) -> datetime |
     need = programme.retentions[index]
     if not index or not need:
         return None
-    today = programme.day_of(_clock(state))
+    today = programme.day_of(state.time_at(state.level_since))
     buckets = state.buckets
     days = sorted(day for day in buckets if day > today - WINDOW_DAYS)
     remaining = sum((buckets[day] for day in days), ZERO)
@@ -240,12 +240,6 @@ def _retention_missed_at(state: PlayerState, programme: Programme) -> datetime |
         if remaining < need:
             break
     return leaves
-
-
-def _clock(state: PlayerState) -> datetime:
-    """The latest instant the record has reached: its last play or its last level change."""
-    last = state.last_activity
-    return state.level_since if last is None or last < state.level_since else last
 
 
 def _expiry_due(state: PlayerState, programme: Programme) -> datetime | None:
