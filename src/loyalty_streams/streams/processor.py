@@ -82,7 +82,7 @@ from loyalty_streams.streams.records import (
     fold,
     recheck,
 )
-from loyalty_streams.streams.retention import expired_rows, forget_entry
+from loyalty_streams.streams.retention import expired_rows, forget_entry, forgotten
 from loyalty_streams.streams.state_store import PartitionStore, PlayerTable
 from loyalty_streams.streams.timer_index import FORGET, PLAYER, due_before, parse
 from loyalty_streams.streams.topics import INBOUND, PLAYERS_CHANGELOG, PLAYERS_HISTORY
@@ -530,7 +530,7 @@ class Processor:
                 self._send(batch, outcome)
                 batch.add(outcome, partition)
         elif kind == FORGET:
-            writes.update(dict.fromkeys(value.split(b"\n")))
+            writes.update(dict.fromkeys(forgotten(value)))
         else:
             writes.update(expired_rows(store, subject, until))
         return kind

@@ -17,9 +17,10 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, time, timedelta
 
 from loyalty_streams.domain.player import PlayerState
-from loyalty_streams.streams.keyspace import CASHBACK_PREFIX, HISTORY_PREFIX
+from loyalty_streams.streams.keyspace import HISTORY_PREFIX
 from loyalty_streams.streams.state_store import PartitionStore
-from loyalty_streams.streams.timer_index import FORGET, ROWS, sortable, timer_key
+from loyalty_streams.streams.statements import cashback_key, history_key
+from loyalty_streams.streams.timer_index import FORGET, ROWS, timer_key
 
 SEEN_DAYS = 7
 """How long an applied event id is remembered: a re-publish later than that would count again,
@@ -42,6 +43,11 @@ def forget_entry(applied_on: date, seen_keys: Iterable[bytes]) -> tuple[bytes, b
     return timer_key(due, FORGET, digest), listed
 
 
+def forgotten(listed: bytes) -> list[bytes]:
+    """The applied-id keys a `forget` entry lists (its value, as `forget_entry` wrote it)."""
+    return listed.split(b"\n")
+
+
 def rows_timer(previous: PlayerState | None, state: PlayerState) -> list[tuple[bytes, bytes]]:
     """The `rows` entry of the first record of a player on a UTC day (by its last activity),
     rows or not (a deposit has none, a bet later that day has): one entry per player and day of
@@ -60,11 +66,11 @@ def rows_timer(previous: PlayerState | None, state: PlayerState) -> list[tuple[b
 def history_kept_from(at: datetime) -> Callable[[bytes], bytes]:
     """For a history row's key, the first key of its player kept at `at` (UTC): a key below it
     is past retention."""
-    stamp = sortable(kept_from(at)).encode()
+    kept = kept_from(at)
 
     def first_kept(key: bytes) -> bytes:
-        brand, player, _ = key[len(HISTORY_PREFIX) :].split(b":", 2)
-        return HISTORY_PREFIX + brand + b":" + player + b":" + stamp
+        brand, player, _ = key[len(HISTORY_PREFIX) :].decode().split(":", 2)
+        return history_key(brand, player, kept)
 
     return first_kept
 
@@ -79,20 +85,20 @@ def expired_rows(store: PartitionStore, player: bytes, at: datetime) -> dict[byt
     (UTC), and the `rows` entry of the oldest row kept, if any: reads only the rows it deletes
     and the first one kept of each kind."""
     kept = kept_from(at)
+    brand, player_id = player.decode().split(":", 1)
     writes: dict[bytes, bytes | None] = {}
     oldest: date | None = None
-    history, first_kept = HISTORY_PREFIX + player + b":", sortable(kept).encode()
+    history, first_kept = history_key(brand, player_id), history_key(brand, player_id, kept)
     for key, _ in store.items(history):
-        stamp = key[len(history) : len(history) + len(first_kept)]
-        if stamp >= first_kept:
+        if key >= first_kept:
+            stamp = key[len(history) : len(first_kept) - 1]  # the key's time, to the µs
             oldest = datetime.fromisoformat(stamp.decode()).date()
             break
         writes[key] = None
-    log, first_day = CASHBACK_PREFIX + player + b":", kept.date().isoformat().encode()
+    log, first_day = cashback_key(brand, player_id), cashback_key(brand, player_id, kept.date())
     for key, _ in store.items(log):
-        day = key[len(log) :]
-        if day >= first_day:
-            oldest = min(oldest or date.max, date.fromisoformat(day.decode()))
+        if key >= first_day:
+            oldest = min(oldest or date.max, date.fromisoformat(key[len(log) :].decode()))
             break
         writes[key] = None
     if oldest is not None:
