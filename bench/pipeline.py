@@ -42,8 +42,9 @@ from loyalty_streams.streams.topics import PLAYER_EVENTS, POINTS_ACCRUED, load_s
 TICK_S = 0.005
 
 
-def output_consumer(settings: Settings) -> Consumer:
-    """Reads PointsAccrued from the start of every partition, without joining a group."""
+def output_consumer(settings: Settings, offset: int = 0) -> Consumer:
+    """Reads PointsAccrued from `offset` (0: the start; -1: the end) of every partition, without
+    joining a group."""
     consumer = Consumer(
         {
             **kafka_client_config(settings),
@@ -53,7 +54,7 @@ def output_consumer(settings: Settings) -> Consumer:
         }
     )
     partitions = consumer.list_topics(POINTS_ACCRUED, timeout=10).topics[POINTS_ACCRUED].partitions
-    consumer.assign([TopicPartition(POINTS_ACCRUED, p, 0) for p in partitions])
+    consumer.assign([TopicPartition(POINTS_ACCRUED, p, offset) for p in partitions])
     return consumer
 
 

@@ -63,7 +63,6 @@ import tempfile
 import threading
 import time
 import urllib.request
-import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -71,7 +70,7 @@ from functools import partial
 from pathlib import Path
 
 import orjson
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 from prometheus_client.parser import text_string_to_metric_families
 
 from loyalty_streams.domain.catalogue import Catalogue
@@ -80,7 +79,7 @@ from loyalty_streams.domain.programme import shipped_programmes
 from loyalty_streams.edges.broker import EmbeddedBroker, free_port
 from loyalty_streams.edges.service_process import ServiceProcess
 from loyalty_streams.edges.topic_admin import apply_topics
-from loyalty_streams.kafka_config import kafka_client_config, producer_config
+from loyalty_streams.kafka_config import producer_config
 from loyalty_streams.settings import Settings
 from loyalty_streams.streams.keyspace import (
     CASHBACK_PREFIX,
@@ -101,10 +100,17 @@ from loyalty_streams.streams.records import (
     fire,
     fold,
 )
-from loyalty_streams.streams.retention import LOG_DAYS, SEEN_DAYS, expired_rows, forget_entry
+from loyalty_streams.streams.retention import (
+    LOG_DAYS,
+    SEEN_DAYS,
+    expired_rows,
+    forget_entry,
+    forgotten,
+)
 from loyalty_streams.streams.state_store import PlayerTable
 from loyalty_streams.streams.timer_index import FORGET, PLAYER, due_before, parse, timer_key
-from loyalty_streams.streams.topics import PLAYER_EVENTS, POINTS_ACCRUED, load_specs
+from loyalty_streams.streams.topics import PLAYER_EVENTS, load_specs
+from pipeline import output_consumer  # bench/ is the script's folder: its first path
 
 PARTITIONS = 12
 BRANDS = (("aurora-casino", "EUR"), ("borealis-casino", "EUR"), ("lucky-sweeps", "SC"))
@@ -399,21 +405,6 @@ class Watch:
         return before[-1] if before else self.samples[0]
 
 
-def output_consumer(settings: Settings) -> Consumer:
-    """Reads PointsAccrued from the end of every partition, without joining a group."""
-    consumer = Consumer(
-        {
-            **kafka_client_config(settings),
-            "group.id": f"bench-{uuid.uuid4()}",
-            "enable.auto.commit": "false",
-            "fetch.wait.max.ms": "10",
-        }
-    )
-    partitions = consumer.list_topics(POINTS_ACCRUED, timeout=10).topics[POINTS_ACCRUED].partitions
-    consumer.assign([TopicPartition(POINTS_ACCRUED, p, -1) for p in partitions])
-    return consumer
-
-
 @dataclass
 class Publisher:
     """Bets at a fixed rate to random players, until told to stop."""
@@ -600,7 +591,7 @@ def observe(
 ) -> None:
     started = time.monotonic()
     pid = child_pid(b"loyalty_streams.edges.cli")
-    consumer = output_consumer(settings)
+    consumer = output_consumer(settings, offset=-1)  # from the end
     joined = wait_for_partitions(settings, worker, 180)
     print(f"worker {pid} owns the {PARTITIONS} partitions {joined - started:.1f} s after start")
     watch = Watch(settings.web_port, pid, broker_pid)
@@ -886,7 +877,7 @@ class YearSim:
                     if state is not None and state.timer_at is not None and state.timer_at <= until:
                         batch.add(fire(state, self.programme_for, until), partition)
                 elif kind == FORGET:
-                    writes.update(dict.fromkeys(value.split(b"\n")))
+                    writes.update(dict.fromkeys(forgotten(value)))
                 else:
                     writes.update(expired_rows(store, subject, until))
         self.checkpoint(batch)
