@@ -125,8 +125,14 @@ def test_the_census_counts_players_and_those_active_in_each_window_per_level() -
         ("gone", 45, "30"),  # Bronze, neither
         ("silver", 3, "10000"),  # Silver, both
     ]:
-        census.add(player(bet(amount, player_id=player_id, occurred_at=now - timedelta(idle_days))))
-    census.add(replace(player(bet("10")), brand_id="nowhere"))  # no programme: not counted
+        census.add(
+            player(
+                bet(amount, player_id=player_id, occurred_at=now - timedelta(idle_days))
+            ).to_json()
+        )
+    census.add(
+        replace(player(bet("10")), brand_id="nowhere").to_json()
+    )  # no programme: not counted
 
     metrics = Metrics()
     metrics.set_population(census)
@@ -149,9 +155,9 @@ def test_the_census_counts_players_and_those_active_in_each_window_per_level() -
 def test_a_level_without_active_players_reads_zero_and_a_new_census_replaces_the_last() -> None:
     now = T0 + timedelta(days=60)
     old = Census(shipped, now)
-    old.add(player(bet("10000", player_id="silver")))
+    old.add(player(bet("10000", player_id="silver")).to_json())
     idle = Census(shipped, now)
-    idle.add(player(bet("10", player_id="idle")))
+    idle.add(player(bet("10", player_id="idle")).to_json())
     metrics = Metrics()
     metrics.set_population(old)
     metrics.set_population(idle)

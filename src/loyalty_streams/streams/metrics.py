@@ -31,7 +31,6 @@ from loyalty_streams.domain.outputs import (
     PointsExpired,
     PointsRedeemed,
 )
-from loyalty_streams.domain.player import PlayerState
 from loyalty_streams.domain.programme import Programme
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -231,28 +230,17 @@ class Census:
     active: Tally[tuple[str, str, str]] = field(default_factory=Tally)
     points: dict[str, tuple[Decimal, int]] = field(default_factory=dict)
 
-    def add(self, state: PlayerState) -> None:
-        self._count(state.brand_id, state.level_rank, state.last_activity, state.points_available)
-
-    def add_json(self, raw: bytes) -> None:
+    def add(self, raw: bytes) -> None:
         """Count a stored record (`PlayerState.to_json`), reading only the fields counted."""
         data = orjson.loads(raw)
-        last = data["last_activity"]
-        self._count(
-            data["brand_id"],
-            data["level_rank"],
-            None if last is None else datetime.fromisoformat(last),
-            Decimal(data.get("points_available", 0)),
-        )
-
-    def _count(
-        self, brand: str, rank: int, last: datetime | None, points_available: Decimal
-    ) -> None:
+        brand, stamp = data["brand_id"], data["last_activity"]
+        last = None if stamp is None else datetime.fromisoformat(stamp)
+        points_available = Decimal(data.get("points_available", 0))
         now = self.now
         programme = self.programme_for(brand, now)
         if programme is None:
             return
-        level = programme.level_at(rank).name
+        level = programme.level_at(data["level_rank"]).name
         self.levels[brand, level] += 1
         if last is not None:
             for window, length in ACTIVITY_WINDOWS.items():

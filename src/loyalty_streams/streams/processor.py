@@ -607,7 +607,7 @@ class Processor:
         for number in sorted(p for p in self.owned if p >= partition):
             start = after + b"\x00" if number == partition and after else None
             for key, raw in self.table.partition(number).items(start=start):
-                census.add_json(raw)
+                census.add(raw)
                 if time.monotonic() >= deadline:
                     self._census_from = (number, key)
                     slices.observe(time.monotonic() - started)
