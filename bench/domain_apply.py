@@ -10,8 +10,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from loyalty_streams.collector import tune_collector
-from loyalty_streams.domain.engine import apply
+from loyalty_streams.domain.event_rules import apply
 from loyalty_streams.domain.events import (
     BetPlaced,
     DepositMade,
@@ -22,6 +21,7 @@ from loyalty_streams.domain.events import (
 from loyalty_streams.domain.money import Currency
 from loyalty_streams.domain.player import PlayerState, SourcePosition
 from loyalty_streams.domain.programme import shipped_programmes
+from loyalty_streams.runtime.gc_tuning import tune_collector
 
 CATEGORIES = list(GameCategory)
 

@@ -29,15 +29,15 @@ from pathlib import Path
 import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from loyalty_streams.devtools.broker import EmbeddedBroker, free_port
+from loyalty_streams.devtools.generator import synthetic_events
+from loyalty_streams.devtools.process import ServiceProcess
 from loyalty_streams.domain.events import BetPlaced, PlayerEvent
-from loyalty_streams.edges.broker import EmbeddedBroker, free_port
-from loyalty_streams.edges.generator import PRODUCER_TUNING, synthetic_events
-from loyalty_streams.edges.service_process import ServiceProcess
-from loyalty_streams.edges.topic_admin import apply_topics
-from loyalty_streams.kafka_config import kafka_client_config, producer_config
-from loyalty_streams.kafka_produce import produce
+from loyalty_streams.kafka.admin import apply_topics
+from loyalty_streams.kafka.clients import connection, load_producer_config, producer_config
+from loyalty_streams.kafka.produce import produce
+from loyalty_streams.kafka.topics import PLAYER_EVENTS, POINTS_ACCRUED, load_specs
 from loyalty_streams.settings import Settings
-from loyalty_streams.streams.topics import PLAYER_EVENTS, POINTS_ACCRUED, load_specs
 
 TICK_S = 0.005
 
@@ -47,7 +47,7 @@ def output_consumer(settings: Settings, offset: int = 0) -> Consumer:
     joining a group."""
     consumer = Consumer(
         {
-            **kafka_client_config(settings),
+            **connection(settings),
             "group.id": f"bench-{uuid.uuid4()}",
             "enable.auto.commit": "false",
             "fetch.wait.max.ms": "10",
@@ -66,7 +66,7 @@ def publish(producer: Producer, events: list[PlayerEvent]) -> None:
 
 def throughput(settings: Settings, events: list[PlayerEvent], log: Path) -> ServiceProcess:
     bets = sum(isinstance(event, BetPlaced) for event in events)
-    producer = Producer({**PRODUCER_TUNING, **producer_config(settings)})
+    producer = Producer(load_producer_config(settings))
     publish(producer, events)
     print(f"published {len(events):,} events ({bets:,} bets); starting the worker")
     consumer = output_consumer(settings)

@@ -71,27 +71,19 @@ from pathlib import Path
 
 import orjson
 from confluent_kafka import Producer
+from pipeline import output_consumer  # bench/ is the script's folder: its first path
 from prometheus_client.parser import text_string_to_metric_families
 
+from loyalty_streams.devtools.broker import EmbeddedBroker, free_port
+from loyalty_streams.devtools.process import ServiceProcess
 from loyalty_streams.domain.catalogue import Catalogue
 from loyalty_streams.domain.player import PlayerState
 from loyalty_streams.domain.programme import shipped_programmes
-from loyalty_streams.edges.broker import EmbeddedBroker, free_port
-from loyalty_streams.edges.service_process import ServiceProcess
-from loyalty_streams.edges.topic_admin import apply_topics
-from loyalty_streams.kafka_config import producer_config
-from loyalty_streams.settings import Settings
-from loyalty_streams.streams.keyspace import (
-    CASHBACK_PREFIX,
-    HISTORY_PREFIX,
-    INDEXED,
-    RECHECK_PREFIX,
-    SEEN_PREFIX,
-    TIMER_PREFIX,
-)
-from loyalty_streams.streams.partitioner import partition_of
-from loyalty_streams.streams.processor import Batch
-from loyalty_streams.streams.records import (
+from loyalty_streams.kafka.admin import apply_topics
+from loyalty_streams.kafka.clients import producer_config
+from loyalty_streams.kafka.partitioner import partition_of
+from loyalty_streams.kafka.topics import PLAYER_EVENTS, load_specs
+from loyalty_streams.runtime.fold import (
     Boundary,
     Outcome,
     ProgrammeFor,
@@ -100,17 +92,25 @@ from loyalty_streams.streams.records import (
     fire,
     fold,
 )
-from loyalty_streams.streams.retention import (
+from loyalty_streams.runtime.loop import Batch
+from loyalty_streams.settings import Settings
+from loyalty_streams.state.keyspace import (
+    CASHBACK_PREFIX,
+    HISTORY_PREFIX,
+    INDEXED,
+    RECHECK_PREFIX,
+    SEEN_PREFIX,
+    TIMER_PREFIX,
+)
+from loyalty_streams.state.retention import (
     LOG_DAYS,
     SEEN_DAYS,
     expired_rows,
     forget_entry,
     forgotten,
 )
-from loyalty_streams.streams.state_store import PlayerTable
-from loyalty_streams.streams.timer_index import FORGET, PLAYER, due_before, parse, timer_key
-from loyalty_streams.streams.topics import PLAYER_EVENTS, load_specs
-from pipeline import output_consumer  # bench/ is the script's folder: its first path
+from loyalty_streams.state.store import PlayerTable
+from loyalty_streams.state.timer_index import FORGET, PLAYER, due_before, parse, timer_key
 
 PARTITIONS = 12
 BRANDS = (("aurora-casino", "EUR"), ("borealis-casino", "EUR"), ("lucky-sweeps", "SC"))
@@ -590,7 +590,7 @@ def observe(
     built: Built,
 ) -> None:
     started = time.monotonic()
-    pid = child_pid(b"loyalty_streams.edges.cli")
+    pid = child_pid(b"loyalty_streams.cli.main")
     consumer = output_consumer(settings, offset=-1)  # from the end
     joined = wait_for_partitions(settings, worker, 180)
     print(f"worker {pid} owns the {PARTITIONS} partitions {joined - started:.1f} s after start")
@@ -862,7 +862,7 @@ class YearSim:
         self.checkpoint(batch)
 
     def fire_due(self, until: datetime) -> None:
-        """Every index entry due by `until`, as `Processor._fire` does it."""
+        """Every index entry due by `until`, as `FoldLoop._fire` does it."""
         batch = Batch(day_stamp(until))
         end = due_before(until)
         for partition in range(PARTITIONS):
@@ -895,7 +895,7 @@ class YearSim:
         return deletes
 
     def checkpoint(self, batch: Batch) -> None:
-        """`Processor._send_changelog` and `_store`: the changelog first, then the store."""
+        """`FoldLoop._send_changelog` and `_store`: the changelog first, then the store."""
         for name, (partition, _, encoded) in batch.states.items():
             batch.writes.setdefault(partition, {})[name.encode()] = encoded
         applied_on = date.fromordinal(int(batch.day))

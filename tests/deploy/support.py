@@ -10,7 +10,7 @@ from typing import Any
 import jsonschema
 import kubernetes_validate
 
-from loyalty_streams.edges.cli import build_parser
+from loyalty_streams.cli.main import build_parser
 from loyalty_streams.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,8 +14,8 @@ import jsonschema
 import pytest
 import yaml
 
+from loyalty_streams.runtime.metrics import Metrics
 from loyalty_streams.settings import Settings
-from loyalty_streams.streams.metrics import Metrics
 from tests.deploy.support import ROOT, SCHEMAS, cli, setting_names
 
 COMPOSE = ROOT / "docker-compose.yml"

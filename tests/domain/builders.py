@@ -6,9 +6,9 @@ from functools import cache
 from itertools import count
 from typing import Any
 
+from loyalty_streams.domain.command_rules import execute
 from loyalty_streams.domain.commands import COMMAND, Command
 from loyalty_streams.domain.events import BetPlaced, BonusRedeemed, DepositMade, WinCredited
-from loyalty_streams.domain.lifecycle import execute
 from loyalty_streams.domain.outputs import Output
 from loyalty_streams.domain.player import PlayerState, SourcePosition
 from loyalty_streams.domain.programme import Programme, shipped_programmes

@@ -6,11 +6,11 @@ from decimal import Decimal
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from loyalty_streams.domain.engine import apply, target_index
+from loyalty_streams.domain.event_rules import apply, target_index
 from loyalty_streams.domain.events import PlayerEvent
 from loyalty_streams.domain.outputs import LevelChanged, PointsAccrued
 from loyalty_streams.domain.player import RECENT_EVENT_IDS, PlayerState, SourcePosition
-from loyalty_streams.domain.timers import advance
+from loyalty_streams.domain.time_rules import advance
 from tests.domain.builders import T0, bet, bonus, deposit, programme, win
 
 amounts = st.decimals(min_value=0, max_value=Decimal("250000"), places=2).map(str)

@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from loyalty_streams.domain.engine import apply
+from loyalty_streams.domain.event_rules import apply
 from loyalty_streams.domain.standing import standing
 from tests.domain.builders import T0, bet, command, programme, received
 

@@ -1,4 +1,4 @@
-"""Inbound event contracts (seed 0's event bus): what the casino platform publishes.
+"""Inbound event contracts (the platform spec's event bus): what the casino platform publishes.
 
 All four events travel on one topic keyed by `brand_id:player_id`, so a player's events stay in
 order on one partition. Every event shares the envelope below; `type` tells them apart.
@@ -37,7 +37,7 @@ no control or invisible character."""
 
 
 class GameCategory(StrEnum):
-    """Game families with their own points weight (seed 0's "odds by game")."""
+    """Game families with their own points weight (the platform spec's "odds by game")."""
 
     SLOTS = "slots"
     TABLE = "table"  # table and board games

@@ -16,7 +16,7 @@ AMOUNT_PATTERN = r"^(0|[1-9][0-9]{0,17})(\.[0-9]{1,8})?$"
 
 
 class Currency(StrEnum):
-    """Fiat currencies the platform takes, and the sweepstakes coins of seed 1."""
+    """Fiat currencies the platform takes, and the sweepstakes coins of the VIP-table spec."""
 
     EUR = "EUR"
     USD = "USD"

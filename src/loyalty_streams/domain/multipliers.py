@@ -1,4 +1,5 @@
-"""The level's multipliers on amounts granted elsewhere (seed 1): daily login rewards, coin packs.
+"""The level's multipliers on amounts granted elsewhere (VIP-table spec): daily login rewards,
+coin packs.
 
 final = base x the level's multiplier, rounded *down* to 0.01: the platform asks with its base
 amount and the player's level, and never grants more than the rule earns.
@@ -7,7 +8,7 @@ amount and the player's level, and never grants more than the rule earns.
 from decimal import ROUND_DOWN, Decimal, localcontext
 from enum import StrEnum
 
-from loyalty_streams.domain.engine import EXACT
+from loyalty_streams.domain.event_rules import EXACT
 from loyalty_streams.domain.money import CENT
 from loyalty_streams.domain.programme import Programme
 

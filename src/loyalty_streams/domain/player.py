@@ -110,7 +110,7 @@ class PlayerState:
     """Records written before `closed_days`: the last brand day closed then; play on it or
     before no longer counts. New records leave it None."""
     timer_at: datetime | None = None
-    """The earliest instant (UTC) something is due with time alone (see `domain.timers`)."""
+    """The earliest instant (UTC) something is due with time alone (see `domain.time_rules`)."""
     level_changes: tuple[tuple[datetime, int], ...] = ()
     """The last level changes, oldest first: when, and the rank held until then."""
     closed_days: tuple[int, ...] = ()

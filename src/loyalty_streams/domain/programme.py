@@ -40,8 +40,8 @@ DAY_STARTS_KEPT = 4096
 class LevelBasis(StrEnum):
     """What level thresholds are measured in."""
 
-    TURNOVER = "turnover"  # seed 0: wagered amount in the programme's turnover currency
-    VIP_POINTS = "vip_points"  # seed 1: base points (1 SC = 1 point, 100,000 GC = 1 point)
+    TURNOVER = "turnover"  # platform spec: wagered amount in the programme's turnover currency
+    VIP_POINTS = "vip_points"  # VIP-table spec: base points (1 SC = 1 point, 100,000 GC = 1 point)
 
 
 class Perks(BaseModel):
@@ -370,5 +370,6 @@ SHIPPED_DIR = Path(__file__).resolve().parent.parent / "programmes"
 
 
 def shipped_programmes() -> list[Programme]:
-    """The programmes that ship with the product (seed 0's casino, seed 1's sweepstakes)."""
+    """The programmes that ship with the product: the platform's casino programme and the
+    sweepstakes brand's VIP table."""
     return [load_programme(path) for path in sorted(SHIPPED_DIR.glob("*.json"))]

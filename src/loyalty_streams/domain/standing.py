@@ -8,10 +8,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from loyalty_streams.domain.engine import cumulative_basis
+from loyalty_streams.domain.event_rules import cumulative_basis
 from loyalty_streams.domain.player import PlayerState
 from loyalty_streams.domain.programme import LevelBasis, Programme
-from loyalty_streams.domain.timers import expiry_of
+from loyalty_streams.domain.time_rules import expiry_of
 
 ZERO = Decimal(0)
 

@@ -1,0 +1,383 @@
+"""The `loyalty-streams` command: one entry point for every process the product runs."""
+
+import argparse
+import getpass
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from loyalty_streams.http.auth import Role
+from loyalty_streams.settings import Settings, get_settings
+
+
+def _broker(_: argparse.Namespace) -> int:
+    from loyalty_streams.devtools.broker import serve
+
+    serve(get_settings())
+    return 0
+
+
+def _topics_apply(args: argparse.Namespace) -> int:
+    from loyalty_streams.kafka.admin import apply_topics
+    from loyalty_streams.kafka.topics import load_specs
+
+    settings = get_settings()
+    report = apply_topics(settings, load_specs(args.dir or settings.topics_dir))
+    print(report.render())
+    return 0 if report.ok else 1
+
+
+def _topics_schemas(args: argparse.Namespace) -> int:
+    from loyalty_streams.kafka.topics import write_schemas
+
+    changed = write_schemas(args.dir or get_settings().topics_dir)
+    for path in changed:
+        print(f"rewrote {path}")
+    print(f"{len(changed)} schema(s) updated")
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from loyalty_streams.devtools.generator import run
+
+    report = run(
+        get_settings(),
+        players=args.players,
+        rate=args.rate,
+        duration=args.duration,
+        seed=args.seed,
+    )
+    print(report.render())
+    return 0
+
+
+def _worker(_: argparse.Namespace) -> int:
+    from loyalty_streams.cli.worker import run_worker
+
+    return run_worker(get_settings())
+
+
+def _programmes_load(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from loyalty_streams.domain.catalogue import Backdated, StaleVersion
+    from loyalty_streams.domain.programme import load_programme, shipped_programmes
+    from loyalty_streams.domain.validation import check_unique_keys
+    from loyalty_streams.runtime.global_tables import publish_programmes, read_catalogue
+
+    try:
+        programmes = [load_programme(path) for path in args.files]
+        for path in args.files:  # a threshold written twice would silently keep the last
+            check_unique_keys(path.read_bytes())
+    except (OSError, ValueError) as error:  # a ValidationError is a ValueError too
+        print(f"not loaded, nothing was published: {error}", file=sys.stderr)
+        return 1
+    if not programmes and not args.shipped:
+        print("name programme files, or --shipped", file=sys.stderr)
+        return 2
+    settings = get_settings()
+    current = read_catalogue(settings)  # the versions they supersede, for the audit trail
+    now = datetime.now(UTC)
+    for programme in programmes:
+        try:
+            current.check_new(programme, now, backfill=args.backfill)
+        except (StaleVersion, Backdated) as error:
+            print(f"not loaded, nothing was published: {error}", file=sys.stderr)
+            return 1
+    # the shipped programmes seed a new installation, as a worker's first start does: a system
+    # action, allowed to take effect in the past (audited as a backfill all the same)
+    if args.shipped:
+        programmes.extend(shipped_programmes())
+    publish_programmes(
+        settings,
+        programmes,
+        actor=f"cli:{getpass.getuser()}",
+        reason=args.reason,
+        previous=current.latest,
+    )
+    for programme in programmes:
+        print(
+            f"published {programme.brand_id} version {programme.version} "
+            f"(effective from {programme.effective_from.isoformat()})"
+        )
+    return 0
+
+
+def _command(args: argparse.Namespace) -> int:
+    from loyalty_streams.domain.commands import decode_command
+    from loyalty_streams.domain.validation import check_unique_keys
+    from loyalty_streams.http.command_sender import publish_commands
+
+    texts = sys.stdin.read().splitlines() if args.commands == ["-"] else args.commands
+    texts = [text for text in texts if text.strip()]
+    try:
+        commands = [decode_command(text) for text in texts]
+        for text in texts:  # published re-encoded: the worker would see one of the two keys
+            check_unique_keys(text)
+    except ValueError as error:  # a ValidationError is a ValueError too
+        print(f"not sent, nothing was published: {error}", file=sys.stderr)
+        return 1
+    sent = publish_commands(get_settings(), commands)
+    for command in commands:
+        print(f"sent {command.type} {command.command_id} for {command.key}")
+    print(f"{sent} command(s) published; outcomes appear on the output topics")
+    return 0
+
+
+def _recheck(args: argparse.Namespace) -> int:
+    """Re-check levels now: one player's (a RecheckLevel command), or every player's of a brand
+    (a RecheckBrand record to every partition of loyalty.commands, and its audit entry)."""
+    from datetime import UTC, datetime
+    from uuid import uuid4
+
+    from confluent_kafka import KafkaException, Producer
+    from pydantic import ValidationError
+
+    from loyalty_streams.domain.commands import RecheckBrand, RecheckLevel
+    from loyalty_streams.domain.validation import validation_summary
+    from loyalty_streams.http.command_sender import publish_brand_recheck, publish_commands
+    from loyalty_streams.kafka.clients import producer_config
+    from loyalty_streams.runtime.global_tables import read_catalogue
+
+    settings = get_settings()
+    command_id, now = str(uuid4()), datetime.now(UTC)
+    fields = {"command_id": command_id, "brand_id": args.brand, "issued_at": now}
+    fields |= {"actor": args.actor, "reason": args.reason}
+    try:  # validated before any broker is asked
+        if args.player is None:
+            RecheckBrand(**fields, partition=0)
+        else:
+            command = RecheckLevel(**fields, player_id=args.player)
+    except ValidationError as error:
+        print(f"not sent, nothing was published: {validation_summary(error)}", file=sys.stderr)
+        return 1
+    try:
+        if read_catalogue(settings).in_effect(args.brand, now) is None:
+            print(f"not sent: no programme of brand {args.brand!r} in effect", file=sys.stderr)
+            return 1
+        if args.player is not None:
+            publish_commands(settings, [command])
+            print(f"sent RecheckLevel {command_id} for {command.key}; outcomes appear on the "
+                  "output topics and loyalty.audit")  # fmt: skip
+            return 0
+        partitions = publish_brand_recheck(
+            Producer(producer_config(settings)),
+            args.brand,
+            command_id=command_id,
+            issued_at=now,
+            actor=args.actor,
+            reason=args.reason,
+        )
+    except (RuntimeError, KafkaException) as error:  # TimeoutError is a RuntimeError's peer
+        print(f"not acknowledged: {error}", file=sys.stderr)
+        return 1
+    except TimeoutError as error:
+        print(f"the cluster did not answer: {error}", file=sys.stderr)
+        return 1
+    print(f"sent RecheckBrand {command_id} for {args.brand} to {partitions} partition(s) of "
+          "loyalty.commands, audited on loyalty.audit")  # fmt: skip
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    """A finance CSV export; dates and naive times are in the brand's time zone."""
+    from datetime import UTC, datetime
+
+    from loyalty_streams.reports.finance import ExportKind, brand_zone, export_csv, parse_bound
+    from loyalty_streams.runtime.global_tables import read_catalogue
+
+    settings = _service_logging(get_settings())
+    zone = brand_zone(read_catalogue(settings), args.brand, datetime.now(UTC))
+    if zone is None:
+        print(f"not exported: no programme of brand {args.brand!r}", file=sys.stderr)
+        return 1
+    try:
+        since, until = parse_bound(args.since, zone), parse_bound(args.until, zone)
+        chunks = export_csv(settings, ExportKind(args.kind), args.brand, since, until)
+    except ValueError as error:
+        print(f"not exported: {error}", file=sys.stderr)
+        return 2
+    if args.out is None:
+        sys.stdout.writelines(chunks)
+        sys.stdout.flush()
+        return 0
+    partial = args.out.with_name(args.out.name + ".partial")  # the file appears complete or not
+    try:
+        with partial.open("w", encoding="utf-8", newline="") as file:
+            file.writelines(chunks)
+        partial.replace(args.out)
+    finally:
+        partial.unlink(missing_ok=True)
+    print(f"wrote {args.out} ({since.isoformat()} to {until.isoformat()})", file=sys.stderr)
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    """Sign an API token with LOYALTY_API_TOKEN_SECRET."""
+    from datetime import UTC, datetime, timedelta
+
+    from loyalty_streams.http.auth import ALL_BRANDS, TokenRules, issue_token
+
+    settings = get_settings()
+    brands = [ALL_BRANDS] if args.all_brands else args.brand
+    if not brands:
+        print("name the brands the token covers (--brand B ...), or --all-brands", file=sys.stderr)
+        return 2
+    ttl = timedelta(seconds=args.ttl or settings.api_token_ttl_s)
+    try:
+        token = issue_token(
+            TokenRules.of(settings), args.subject, args.role, brands, datetime.now(UTC), ttl
+        )
+    except ValueError as error:
+        print(f"no token signed: {error}", file=sys.stderr)
+        return 2
+    print(token)
+    return 0
+
+
+def _pms_webhook(_: argparse.Namespace) -> int:
+    from loyalty_streams.services.pms_webhook import run_pms_webhook
+
+    return run_pms_webhook(_service_logging(get_settings()))
+
+
+def _redis_mirror(_: argparse.Namespace) -> int:
+    from loyalty_streams.services.redis_mirror import run_redis_mirror
+
+    return run_redis_mirror(_service_logging(get_settings()))
+
+
+def _service_logging(settings: Settings) -> Settings:
+    """Log lines with time and source at the configured level (Faust does this for workers)."""
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return settings
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from loyalty_streams.devtools.demo import run_demo
+
+    return run_demo(duration=args.duration)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="loyalty-streams",
+        description="Loyalty points and VIP levels as a Kafka stream processor.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser(
+        "broker", help="run the embedded Kafka-compatible development broker (Tansu)"
+    ).set_defaults(handler=_broker)
+
+    topics = commands.add_parser("topics", help="topic declarations in topics/")
+    topic_commands = topics.add_subparsers(dest="topics_command", required=True)
+    for name, handler, text in (
+        ("apply", _topics_apply, "create missing topics, report those that differ"),
+        ("schemas", _topics_schemas, "regenerate the value schemas from the models"),
+    ):
+        sub = topic_commands.add_parser(name, help=text)
+        sub.add_argument("--dir", type=Path, default=None, help="declarations folder")
+        sub.set_defaults(handler=handler)
+
+    commands.add_parser("worker", help="run a stream worker").set_defaults(handler=_worker)
+
+    programmes = commands.add_parser("programmes", help="brand programmes on loyalty.programmes")
+    programme_commands = programmes.add_subparsers(dest="programmes_command", required=True)
+    load = programme_commands.add_parser(
+        "load", help="validate programme files and publish them as new versions"
+    )
+    load.add_argument("files", type=Path, nargs="*", help="programme JSON files")
+    load.add_argument("--shipped", action="store_true", help="also the shipped programmes")
+    load.add_argument(
+        "--backfill",
+        action="store_true",
+        help="let the files' versions take effect in the past (audited as programme.backfill)",
+    )
+    load.add_argument(
+        "--reason", default="loaded from file", help="why, for the audit trail (loyalty.audit)"
+    )
+    load.set_defaults(handler=_programmes_load)
+
+    token = commands.add_parser("token", help="sign a bearer token for the HTTP API")
+    token.add_argument("--subject", required=True, help="who: becomes the actor of their changes")
+    token.add_argument(
+        "--role", action="append", required=True, choices=[r.value for r in Role], help="repeatable"
+    )
+    token.add_argument("--brand", action="append", default=[], help="a brand it covers; repeatable")
+    token.add_argument("--all-brands", action="store_true", help="cover every brand")
+    token.add_argument("--ttl", type=int, help="seconds; default LOYALTY_API_TOKEN_TTL_S")
+    token.set_defaults(handler=_token)
+
+    commands.add_parser(
+        "pms-webhook", help="POST level changes to LOYALTY_PMS_WEBHOOK_URL until Ctrl-C / SIGTERM"
+    ).set_defaults(handler=_pms_webhook)
+
+    commands.add_parser(
+        "redis-mirror", help="mirror each player's level, points and turnover to Redis"
+    ).set_defaults(handler=_redis_mirror)
+
+    send = commands.add_parser(
+        "command", help="validate commands (JSON) and publish them to loyalty.commands"
+    )
+    send.add_argument(
+        "commands", nargs="+", help="one JSON command per argument, or - for JSON lines on stdin"
+    )
+    send.set_defaults(handler=_command)
+
+    recheck = commands.add_parser(
+        "recheck",
+        help="re-check levels now (after a programme change): one player's, or a whole brand's",
+    )
+    recheck.add_argument("--brand", required=True, help="brand_id")
+    recheck.add_argument(
+        "--player", default=None, help="player_id; without it, every player of the brand"
+    )
+    recheck.add_argument("--reason", required=True, help="why, for the audit trail")
+    recheck.add_argument("--actor", required=True, help="who, for the audit trail")
+    recheck.set_defaults(handler=_recheck)
+
+    export = commands.add_parser(
+        "export", help="CSV of one brand's accruals, redemptions or cashback over [--from, --to)"
+    )
+    export.add_argument("kind", choices=["accruals", "redemptions", "cashback"])
+    export.add_argument("--brand", required=True, help="brand_id")
+    export.add_argument(
+        "--from",
+        dest="since",
+        required=True,
+        help="first day (YYYY-MM-DD: 00:00 in the brand's time zone) or ISO time, included",
+    )
+    export.add_argument(
+        "--to", dest="until", required=True, help="day or ISO time after the last, excluded"
+    )
+    export.add_argument("--out", type=Path, default=None, help="file to write (default stdout)")
+    export.set_defaults(handler=_export)
+
+    generate = commands.add_parser("generate", help="publish a synthetic stream of player events")
+    generate.add_argument("--players", type=int, default=1000, help="distinct players")
+    generate.add_argument("--rate", type=float, default=500.0, help="events per second")
+    generate.add_argument("--duration", type=float, default=30.0, help="seconds to run")
+    generate.add_argument(
+        "--seed", type=int, default=None, help="random seed, for a repeatable run"
+    )
+    generate.set_defaults(handler=_generate)
+
+    demo = commands.add_parser("demo", help="broker + worker + generator, then a summary")
+    demo.add_argument("--duration", type=float, default=30.0, help="seconds of generated traffic")
+    demo.set_defaults(handler=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code: int = args.handler(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""`loyalty-streams worker`: check the topics, then run the Faust worker until a signal."""
+
+import sys
+
+import faust
+
+from loyalty_streams.http.views import install_views
+from loyalty_streams.kafka.admin import missing_topics_problem, partition_counts
+from loyalty_streams.kafka.topics import (
+    COMMAND_REJECTIONS,
+    COMMANDS,
+    DEAD_LETTER,
+    LEVEL_CHANGED,
+    PLAYER_EVENTS,
+    PLAYERS_CHANGELOG,
+    PLAYERS_HISTORY,
+    POINTS_ACCRUED,
+    POINTS_ADJUSTED,
+    POINTS_EXPIRY,
+    PROGRAMMES,
+    REDEMPTIONS,
+    REWARDS,
+    WORKERS,
+)
+from loyalty_streams.runtime.gc_tuning import tune_collector
+from loyalty_streams.runtime.worker import Worker, create_app
+from loyalty_streams.settings import Settings
+
+REQUIRED_TOPICS = (
+    PLAYER_EVENTS,
+    COMMANDS,
+    POINTS_ACCRUED,
+    LEVEL_CHANGED,
+    REDEMPTIONS,
+    POINTS_ADJUSTED,
+    POINTS_EXPIRY,
+    REWARDS,
+    COMMAND_REJECTIONS,
+    DEAD_LETTER,
+    PLAYERS_CHANGELOG,
+    PLAYERS_HISTORY,
+    PROGRAMMES,
+    WORKERS,
+)
+
+CO_PARTITIONED = (PLAYER_EVENTS, COMMANDS, PLAYERS_CHANGELOG, PLAYERS_HISTORY)
+"""Partition n of each holds the same players: they must have as many partitions."""
+
+
+def topic_problems(settings: Settings) -> list[str]:
+    """What keeps the worker from starting: missing topics, inputs not co-partitioned."""
+    existing = partition_counts(settings)
+    missing = missing_topics_problem(settings, REQUIRED_TOPICS, existing)
+    if missing:
+        return [missing]
+    counts = {name: existing[name] for name in CO_PARTITIONED}
+    if len(set(counts.values())) > 1:
+        found = ", ".join(f"{name} has {count}" for name, count in counts.items())
+        return [f"topics must have the same number of partitions: {found}"]
+    return []
+
+
+def run_worker(settings: Settings) -> int:
+    """Run the worker until a signal: 0, or 1 if its agent failed; 2 (with the reasons on
+    stderr) if it cannot start: a weak API token secret, missing or skewed topics."""
+    # the secret first: it needs no broker, and a worker must not serve with a public key
+    problems = settings.secret_problems("api_token_secret") or topic_problems(settings)
+    if problems:
+        print("\n".join(problems), file=sys.stderr)
+        return 2
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    pipeline = Worker(settings)
+    app = create_app(settings, pipeline)
+    install_views(app, pipeline)
+    worker = faust.Worker(app, pipeline, loglevel=settings.log_level, redirect_stdouts=False)
+    # Faust's terminal spinner sets the root logger to DEBUG below INFO; without it the
+    # libraries' debug records are never built.
+    worker.spinner = None
+    tune_collector()
+    worker.execute_from_commandline()
+    return 1 if pipeline.processor.failure is not None else 0

@@ -1,0 +1,6 @@
+"""Tools for development, the demo, the tests and the benchmarks; no production process uses them.
+
+- `broker`: the embedded Tansu broker; `generator`: a synthetic stream of player events;
+- `demo`: `loyalty-streams demo`; `process`: a `loyalty-streams <command>` child process;
+- `replay`: the rules folded over a topic outside any worker, to compare workers against.
+"""

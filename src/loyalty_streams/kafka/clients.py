@@ -1,0 +1,146 @@
+"""Every Kafka client the product makes, one configuration per role, built from the settings.
+
+The roles:
+- `connection`: bootstrap servers, security and SASL, shared by every client, so pointing the
+  product at a secured cluster changes every client at once;
+- `group_consumer_config`: a member of a consumer group that commits by hand from the start of
+  the topic (the fold loop, the PMS webhook, the Redis mirror);
+- `reader_config`: a consumer outside any group that is assigned partitions, commits nothing
+  and learns where each partition ends (global tables, restore, topic reads and scans);
+- `producer_config`: a producer that partitions keys as the Java client does;
+- `output_producer_config`: the fold loop's producer, batching outputs for a checkpoint;
+- `load_producer_config`: the generator's and benchmarks' producer, for throughput.
+
+`KafkaClients` makes the clients from these; whatever needs a client takes one, so a test can
+hand in another (see `runtime.test_driver`).
+"""
+
+import uuid
+
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient
+
+from loyalty_streams.settings import Settings
+
+Config = dict[str, str]
+
+
+def connection(settings: Settings) -> Config:
+    """Connection properties (bootstrap servers, security, SASL) for a confluent-kafka client."""
+    config = {
+        "bootstrap.servers": settings.bootstrap_servers,
+        "security.protocol": settings.security_protocol,
+        # Nagle's algorithm against delayed ACKs stalls each small request by up to 40 ms
+        "socket.nagle.disable": "true",
+    }
+    if settings.sasl_mechanism is not None:
+        config["sasl.mechanism"] = settings.sasl_mechanism
+    if settings.sasl_username is not None:
+        config["sasl.username"] = settings.sasl_username
+    if settings.sasl_password is not None:
+        config["sasl.password"] = settings.sasl_password
+    return config
+
+
+def group_consumer_config(
+    settings: Settings,
+    group_id: str,
+    *,
+    fetch_wait_ms: int = 100,
+    max_poll_interval_ms: int | None = None,
+) -> Config:
+    """A consumer group member: manual commits, from the earliest offset when the group has none,
+    range assignment (co-partitioned topics stay together), the session timeout of the settings
+    and a heartbeat a fifth of it (librdkafka's 3 s default loses a short session).
+
+    `fetch_wait_ms` bounds how long the broker holds a fetch; `max_poll_interval_ms`, when given,
+    how long the member may go without polling before the group drops it.
+    """
+    session_ms = int(settings.session_timeout_s * 1000)
+    config = {
+        **connection(settings),
+        "group.id": group_id,
+        "enable.auto.commit": "false",
+        "auto.offset.reset": "earliest",
+        "partition.assignment.strategy": "range",
+        "session.timeout.ms": str(session_ms),
+        "heartbeat.interval.ms": str(max(100, session_ms // 5)),
+        "fetch.wait.max.ms": str(fetch_wait_ms),
+    }
+    if max_poll_interval_ms is not None:
+        config["max.poll.interval.ms"] = str(max_poll_interval_ms)
+    return config
+
+
+def reader_config(settings: Settings, purpose: str, **extra: str) -> Config:
+    """A consumer that is assigned partitions, outside any group: a group id unique to this
+    client (`<app id>-<purpose>-<uuid>`, never committed to), partition ends reported as events
+    (`enable.partition.eof`), from the earliest offset. `extra` adds role-specific properties."""
+    return {
+        **connection(settings),
+        "group.id": f"{settings.app_id}-{purpose}-{uuid.uuid4()}",
+        "enable.auto.commit": "false",
+        "auto.offset.reset": "earliest",
+        "enable.partition.eof": "true",
+        "fetch.wait.max.ms": "100",
+        **extra,
+    }
+
+
+def producer_config(settings: Settings) -> Config:
+    """Producer properties: the connection, plus the partitioner the workers' clients use.
+
+    librdkafka hashes keys with CRC32 by default, Java and aiokafka with murmur2; a player's
+    records must land on the partition that holds their table state, whoever produced them.
+    """
+    return {**connection(settings), "partitioner": "murmur2_random"}
+
+
+def output_producer_config(settings: Settings) -> Config:
+    """The fold loop's producer: outputs leave in batches every 50 ms (Kafka Streams waits 100),
+    compressed; the local queue holds what two batches in flight can produce. Why 50 ms and not
+    less: bench/README.md, "Producer linger"."""
+    return {
+        **producer_config(settings),
+        "linger.ms": "50",
+        "compression.type": "lz4",
+        "batch.num.messages": "10000",
+        "queue.buffering.max.messages": "1000000",
+        "queue.buffering.max.kbytes": str(1024 * 1024),
+    }
+
+
+def load_producer_config(settings: Settings) -> Config:
+    """The generator's and benchmarks' producer: large compressed batches, acknowledged by every
+    in-sync replica, without duplicates (idempotence)."""
+    return {
+        **producer_config(settings),
+        "linger.ms": "10",
+        "batch.size": str(1024 * 1024),
+        "batch.num.messages": "10000",
+        "compression.type": "lz4",
+        "queue.buffering.max.messages": "500000",
+        "queue.buffering.max.kbytes": str(512 * 1024),
+        "acks": "all",
+        "enable.idempotence": "true",
+    }
+
+
+class KafkaClients:
+    """Makes Kafka clients from configurations: the one seam between the product and librdkafka.
+
+    Code that needs a client takes a `KafkaClients` and asks it; a test passes an instance whose
+    methods return in-memory stand-ins, with no monkey-patching.
+    """
+
+    def consumer(self, config: Config) -> Consumer:
+        """A consumer with `config` (one of this module's roles)."""
+        return Consumer(config)
+
+    def producer(self, config: Config) -> Producer:
+        """A producer with `config` (one of this module's roles)."""
+        return Producer(config)
+
+    def admin(self, settings: Settings) -> AdminClient:
+        """An admin client on the settings' connection."""
+        return AdminClient({**connection(settings)})

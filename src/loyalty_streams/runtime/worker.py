@@ -1,0 +1,199 @@
+"""The worker's runtime: a Faust app hosting the inbound agent, the tables and the views.
+
+Faust runs the service tree and the web server for the views. The inbound agent
+consumes with librdkafka in its own thread (`processor.py`): Faust's own consumer path costs
+about 400 µs a record on these machines, ten times the whole fold, so the hot path bypasses it
+and Faust's Kafka clients are not started at all.
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+import orjson
+from confluent_kafka import Producer
+from faust.app.base import BootStrategy
+from mode import Service
+
+from loyalty_streams.domain.player import PlayerState
+from loyalty_streams.domain.programme import shipped_programmes
+from loyalty_streams.kafka.clients import producer_config
+from loyalty_streams.kafka.partitioner import partition_of
+from loyalty_streams.runtime.global_tables import GlobalTables, publish_claim, publish_programmes
+from loyalty_streams.runtime.loop import FoldLoop
+from loyalty_streams.runtime.metrics import Metrics
+from loyalty_streams.runtime.ownership import Claim
+from loyalty_streams.settings import Settings
+from loyalty_streams.state.statements import cashback_key, history_key
+from loyalty_streams.state.store import PlayerTable
+
+log = logging.getLogger(__name__)
+
+SEED_WAIT_S = 30.0
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Worker(Service):
+    """The agent, the player table and the global tables of one worker, started with Faust."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], datetime] = utc_now) -> None:
+        super().__init__()
+        self.settings = settings
+        self.clock = clock
+        self.worker_id = settings.worker_url
+        self.tables = GlobalTables(settings)
+        self.players = PlayerTable(settings.data_dir / "players")
+        self._claims = Producer(producer_config(settings))
+        self.metrics = Metrics()
+        self.processor = FoldLoop(
+            settings,
+            self.tables.catalogue.in_effect,
+            self.players,
+            clock,
+            self._announce,
+            self.metrics,
+        )
+
+    async def on_start(self) -> None:
+        await asyncio.to_thread(self._start)
+
+    async def on_stop(self) -> None:
+        await asyncio.to_thread(self._stop)
+
+    def _start(self) -> None:
+        self.tables.start()
+        if self.settings.seed_programmes and not len(self.tables.catalogue):
+            shipped = shipped_programmes()
+            publish_programmes(
+                self.settings, shipped, actor=f"worker:{self.worker_id}", reason="first start"
+            )
+            deadline = time.monotonic() + SEED_WAIT_S
+            while len(self.tables.catalogue) < len(shipped) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            log.info(
+                "first start: published the shipped programmes %s", self.tables.catalogue.brands
+            )
+        self.processor.start(self.tables.partitions)  # read with the global tables' metadata
+
+    def _stop(self) -> None:
+        self.processor.stop()
+        self._announce(())
+        self._claims.flush(5)
+        self.tables.stop()
+        self.players.close()
+
+    def _announce(self, partitions: tuple[int, ...]) -> None:
+        claim = Claim(
+            app_id=self.settings.app_id,
+            worker=self.worker_id,
+            url=self.worker_id,
+            partitions=partitions,
+            at=utc_now(),
+        )
+        publish_claim(self._claims, claim)
+
+    # -- what the views ask ------------------------------------------------------------------
+
+    def partition_of(self, key: str) -> int:
+        return partition_of(key.encode(), self.tables.partitions)
+
+    def owns(self, partition: int) -> bool:
+        return partition in self.processor.owned
+
+    def owner_url(self, partition: int) -> str | None:
+        """Where another worker owning the partition answers; None when it is this one or none."""
+        claim = self.tables.owners.owner_of(partition)
+        if claim is None or claim.worker == self.worker_id:
+            return None
+        return str(claim.url).rstrip("/")
+
+    def read(self, partition: int, key: str) -> tuple[PlayerState | None, datetime | None]:
+        """The local record of a player, and when its partition was last written here."""
+        store = self.players.opened(partition)
+        if store is None:
+            return None, None
+        return self.players.player(partition, key), store.checkpointed_at
+
+    def cashback_log(self, partition: int, brand_id: str, player_id: str) -> list[Any]:
+        """The player's daily cashback log rows held here, newest first."""
+        store = self.players.opened(partition)
+        if store is None:
+            return []
+        rows = [orjson.loads(raw) for _, raw in store.items(cashback_key(brand_id, player_id))]
+        return rows[::-1]
+
+    def history(
+        self,
+        partition: int,
+        brand_id: str,
+        player_id: str,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        types: frozenset[str] = frozenset(),
+        since: datetime | None = None,
+        until: datetime | None = None,
+        command_id: str | None = None,
+    ) -> tuple[list[Any], str | None]:
+        """A page of the player's history held here, newest first, and the cursor of the next
+        page (None on the last). `types`, `since` (inclusive), `until` (exclusive) and
+        `command_id` (what one command did) narrow it."""
+        store = self.players.opened(partition)
+        if store is None:
+            return [], None
+        prefix = history_key(brand_id, player_id)
+        starts = [prefix + cursor.encode()] if cursor else []
+        if until is not None:
+            starts.append(history_key(brand_id, player_id, until))
+        floor = b"" if since is None else history_key(brand_id, player_id, since)
+        rows: list[Any] = []
+        last_key = b""
+        for key, raw in store.newest_first(prefix, min(starts) if starts else None):
+            if key < floor:
+                return rows, None
+            row = orjson.loads(raw)
+            if types and row["type"] not in types:
+                continue
+            if command_id is not None and command_id not in (
+                row.get("command_id"),
+                row.get("cause_id"),
+            ):
+                continue
+            if len(rows) == limit:
+                return rows, last_key.removeprefix(prefix).decode()
+            rows.append(row)
+            last_key = key
+        return rows, None
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "status": "ok" if self.processor.alive else "failed",
+            "worker": self.worker_id,
+            "partitions": sorted(self.processor.owned),
+            "programmes": self.tables.catalogue.brands,
+            "loop_age_s": round(time.monotonic() - self.processor.last_loop, 3),
+            "in_flight_records": self.processor.in_flight_records,
+            "failure": None if self.processor.failure is None else repr(self.processor.failure),
+        }
+
+
+def create_app(settings: Settings, pipeline: Worker) -> faust.App:
+    """The Faust app: web views are added by the edge."""
+    app = faust.App(
+        settings.app_id,
+        datadir=str(settings.data_dir / "faust"),
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_bind=settings.web_host,
+    )
+    # Faust's own Kafka consumer and producer stay off: the agent uses librdkafka (see above).
+    app.boot_strategy = BootStrategy(app, enable_kafka=False)
+
+    return app

@@ -1,0 +1,269 @@
+"""`redis-mirror`: copy each player's level, points and turnover to Redis for fast reads.
+
+Other platform services (lobby, cashier, CRM) need a player's level and balance in well under a
+millisecond, without a hop through a worker's HTTP view. This process follows the player table's
+changelog, the same records the workers rebuild their tables from, and keeps one Redis hash per
+player. It is an edge: what the figures mean comes from `domain.standing`, as in the lookup view.
+
+Offsets are committed only after a batch's Redis writes succeeded, so a restart (or a Redis
+outage) resumes where it stopped and no change is lost; a batch that is written twice writes the
+same values again. Off unless `LOYALTY_REDIS_URL` or `LOYALTY_REDIS_SENTINELS` is set.
+"""
+
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from types import FrameType
+
+import redis
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from redis.sentinel import Sentinel
+from redis.typing import EncodableT, FieldT
+
+from loyalty_streams.domain.player import PlayerState
+from loyalty_streams.domain.programme import Programme
+from loyalty_streams.domain.standing import standing
+from loyalty_streams.kafka.admin import missing_topics_problem, partition_counts
+from loyalty_streams.kafka.clients import group_consumer_config
+from loyalty_streams.kafka.topics import PLAYER_EVENTS, PLAYERS_CHANGELOG, PROGRAMMES, WORKERS
+from loyalty_streams.runtime.global_tables import GlobalTables
+from loyalty_streams.services.redaction import redact, redact_url
+from loyalty_streams.settings import Settings
+from loyalty_streams.state.keyspace import BOOKKEEPING
+
+log = logging.getLogger(__name__)
+
+BATCH = 2_000
+"""Changelog records per consume call, and so at most per Redis pipeline and commit."""
+BACKOFF_FIRST_S = 0.1
+BACKOFF_MAX_S = 5.0
+SOCKET_TIMEOUT_S = 5.0
+NEEDED_TOPICS = (PLAYERS_CHANGELOG, PROGRAMMES, WORKERS, PLAYER_EVENTS)
+"""The changelog, and what `GlobalTables` reads; a missing one would be auto-created by some
+brokers on subscribe, with the wrong partition count, so the mirror checks first."""
+
+FIELDS = (
+    "level",
+    "level_rank",
+    "points_available",
+    "points_held",
+    "cumulative_turnover",
+    "rolling_30d",
+    "vip_points",
+    "turnover_currency",
+    "as_of",
+)
+
+
+class NotReady(Exception):
+    """A record names a brand whose programme this process has not read yet: retry later."""
+
+
+def mirror_fields(state: PlayerState, programme: Programme, now: datetime) -> dict[str, str]:
+    """The hash a player gets: what the lookup view shows for these figures, at `now`.
+
+    Values are strings (Redis stores bytes); decimals keep their exact text, never a float.
+    """
+    view = standing(state, programme, now)
+    return {
+        "level": view["level"]["name"],
+        "level_rank": str(view["level"]["rank"]),
+        "points_available": view["points"]["available"],
+        "points_held": view["points"]["held"],
+        "cumulative_turnover": view["turnover"]["cumulative"],
+        # the level-basis figure of the last 30 brand days (turnover or VIP points)
+        "rolling_30d": view["progress"]["rolling_30d"],
+        "vip_points": view["vip_points"],
+        "turnover_currency": view["turnover"]["currency"],
+        "as_of": now.isoformat(),
+    }
+
+
+def redis_key(prefix: str, record_key: bytes) -> str:
+    """The hash's key: the prefix, then the changelog key (`brand_id:player_id`)."""
+    return prefix + record_key.decode()
+
+
+def connect(settings: Settings) -> redis.Redis | None:
+    """A client for the master: from Sentinel when sentinels are set, else from the URL."""
+    if settings.redis_sentinels:
+        sentinels = []
+        for address in settings.redis_sentinels.split(","):
+            host, _, port = address.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"LOYALTY_REDIS_SENTINELS: {address!r} is not host:port")
+            sentinels.append((host, int(port)))
+        # redis.sentinel has no annotations; the socket_* options apply to the sentinels too
+        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+            sentinels,
+            socket_timeout=SOCKET_TIMEOUT_S,
+            socket_connect_timeout=SOCKET_TIMEOUT_S,
+        )
+        # the pool asks the sentinels again for the master after a failover (connection errors)
+        master: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+            settings.redis_sentinel_service
+        )
+        return master
+    if settings.redis_url:
+        client: redis.Redis = redis.Redis.from_url(
+            settings.redis_url,
+            socket_timeout=SOCKET_TIMEOUT_S,
+            socket_connect_timeout=SOCKET_TIMEOUT_S,
+        )
+        return client
+    return None
+
+
+def target(settings: Settings) -> str:
+    """Where the mirror writes, for the log: without the URL's user info and query."""
+    if settings.redis_sentinels:
+        return f"master {settings.redis_sentinel_service!r} of sentinels {settings.redis_sentinels}"
+    return redact_url(settings.redis_url or "")
+
+
+class Mirror:
+    """Folds changelog batches into Redis and commits them; one instance per process."""
+
+    def __init__(self, settings: Settings, client: redis.Redis) -> None:
+        self.settings = settings
+        self.client = client
+        self.stop = threading.Event()
+        self.tables = GlobalTables(settings)
+        self.consumer = Consumer(group_consumer_config(settings, f"{settings.app_id}-redis-mirror"))
+
+    def run(self) -> None:
+        try:
+            # every programme first, so no record is judged without its brand's version
+            self.tables.start()
+            self.consumer.subscribe([PLAYERS_CHANGELOG])
+            log.info("mirroring %s to Redis (%s)", PLAYERS_CHANGELOG, target(self.settings))
+            try:
+                while not self.stop.is_set():
+                    messages = self.consumer.consume(BATCH, 1.0)
+                    if messages:
+                        self.take(messages)
+            finally:
+                self.tables.stop()
+        finally:
+            self.consumer.close()
+            self.client.close()
+
+    def take(self, messages: list[Message]) -> None:
+        """Write a batch to Redis until it succeeds (or a stop), then commit its offsets."""
+        latest: dict[bytes, bytes | None] = {}
+        ends: dict[int, int] = {}
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                if error.fatal():
+                    raise KafkaException(error)
+                log.warning("changelog: %s", error)
+                continue
+            partition, offset = int(message.partition() or 0), int(message.offset() or 0)
+            ends[partition] = max(ends.get(partition, -1), offset)
+            key, value = message.key(), message.value()
+            if not isinstance(key, bytes) or key.startswith(BOOKKEEPING):
+                continue  # the workers' bookkeeping (applied ids, cashback log), not a player
+            latest[key] = value if isinstance(value, bytes) else None
+        backoff = BACKOFF_FIRST_S
+        while True:
+            try:
+                written = self.write(latest)
+                break
+            except (redis.RedisError, NotReady) as error:
+                log.warning(
+                    "batch not written to Redis, retrying in %.1f s: %s: %s",
+                    backoff,
+                    type(error).__name__,
+                    redact(str(error), self.settings.redis_url or ""),
+                )
+                if self.stop.wait(backoff):
+                    return  # not committed: the next start writes this batch again
+                backoff = min(backoff * 2, BACKOFF_MAX_S)
+        if not ends:
+            return
+        try:
+            self.consumer.commit(
+                offsets=[
+                    TopicPartition(PLAYERS_CHANGELOG, partition, offset + 1)
+                    for partition, offset in ends.items()
+                ],
+                asynchronous=False,
+            )
+        except KafkaException as error:
+            # e.g. the group moved on during a long Redis outage: whoever reads these records
+            # next writes the same values again
+            log.warning("commit failed, the batch will be written again: %s", error)
+        log.debug("%d players written, offsets %s", written, ends)
+
+    def write(self, records: Mapping[bytes, bytes | None]) -> int:
+        """One pipeline (MULTI/EXEC) for the batch: each player's hash, or its deletion."""
+        if not records:
+            return 0
+        now = datetime.now(UTC)
+        prefix = self.settings.redis_key_prefix
+        with self.client.pipeline(transaction=True) as pipe:
+            for key, value in records.items():
+                name = redis_key(prefix, key)
+                if value is None:
+                    pipe.delete(name)
+                    continue
+                try:
+                    state = PlayerState.from_json(value)
+                except (ValueError, KeyError, TypeError, ArithmeticError) as error:
+                    # a record the workers themselves could not read: no retry can fix it
+                    log.error("changelog record %r does not decode, not mirrored: %s", key, error)
+                    continue
+                programme = self.programme(state.brand_id, now)
+                fields = mirror_fields(state, programme, now)
+                # a copy typed as hset wants it (its Mapping is invariant in the key)
+                mapping: dict[FieldT, EncodableT] = dict(fields.items())
+                pipe.hset(name, mapping=mapping)
+            pipe.execute()
+        return len(records)
+
+    def programme(self, brand_id: str, now: datetime) -> Programme:
+        """The version in effect now, as the lookup view uses; else the brand's first one."""
+        catalogue = self.tables.catalogue
+        programme = catalogue.in_effect(brand_id, now)
+        if programme is None:
+            versions = catalogue.versions(brand_id)
+            if not versions:
+                raise NotReady(f"no programme of {brand_id} read yet")
+            programme = versions[0]
+        return programme
+
+
+def run_redis_mirror(settings: Settings) -> int:
+    """Run until SIGTERM/SIGINT; 2 when the mirror is not configured or topics are missing."""
+    try:
+        client = connect(settings)
+    except ValueError as error:
+        print(redact(str(error), settings.redis_url or ""), file=sys.stderr)
+        return 2
+    if client is None:
+        print(
+            "the Redis mirror is off: set LOYALTY_REDIS_URL (redis://host:port/db) or "
+            "LOYALTY_REDIS_SENTINELS (host:port,host:port) to run it",
+            file=sys.stderr,
+        )
+        return 2
+    missing = missing_topics_problem(settings, NEEDED_TOPICS, partition_counts(settings))
+    if missing:
+        print(missing, file=sys.stderr)
+        client.close()
+        return 2
+    mirror = Mirror(settings, client)
+
+    def stop(signum: int, _: FrameType | None) -> None:
+        log.info("signal %d: stopping", signum)
+        mirror.stop.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    mirror.run()
+    log.info("stopped")
+    return 0

@@ -1,1 +1,0 @@
-"""The stream layer: Faust app, topics, tables, agents. Thin: decode, fold with the domain, emit."""

@@ -1,0 +1,160 @@
+"""Conservation of points over any mix of events, commands and time passing (hypothesis)."""
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from loyalty_streams.domain.commands import Command, CommandEnvelope
+from loyalty_streams.domain.event_rules import apply
+from loyalty_streams.domain.events import PlayerEvent
+from loyalty_streams.domain.outputs import (
+    AdjustmentDirection,
+    CommandRejected,
+    Output,
+    PointsAccrued,
+    PointsAdjusted,
+    PointsExpired,
+    PointsRedeemed,
+)
+from loyalty_streams.domain.player import PlayerState
+from loyalty_streams.domain.time_rules import advance
+from tests.domain.builders import T0, bet, command, programme, received, win
+
+minutes = st.integers(min_value=0, max_value=20).map(lambda m: timedelta(minutes=m))
+gaps = st.one_of(
+    minutes,
+    minutes,
+    minutes,
+    st.integers(min_value=0, max_value=400).map(lambda d: timedelta(days=d)),
+)
+"""Time between two steps: mostly minutes (holds are confirmed or not), sometimes long lulls."""
+points = st.integers(min_value=10, max_value=50).map(lambda n: str(n * 100))
+fine_points = st.decimals(min_value=Decimal("0.01"), max_value=Decimal(50000), places=2).map(str)
+redemption_ids = st.sampled_from(["r1", "r2"])
+
+Made = PlayerEvent | Command | None
+Step = Callable[[datetime], Made | list[Made]]
+"""A step at a moment: an event, a command, None for time passing, or several of them."""
+
+
+def steps() -> st.SearchStrategy[Step]:
+    events = st.one_of(
+        st.builds(lambda a: lambda t: bet(a, occurred_at=t), fine_points),
+        st.builds(lambda a: lambda t: win(a, occurred_at=t), fine_points),
+    )
+    commands = st.one_of(
+        st.builds(
+            lambda rid, p: lambda t: command("RedeemPoints", command_id=rid, points=p, issued_at=t),
+            redemption_ids,
+            points,
+        ),
+        st.builds(
+            lambda rid, kind: lambda t: command(kind, redemption_id=rid, issued_at=t),
+            redemption_ids,
+            st.sampled_from(["ConfirmRedemption", "ConfirmRedemption", "CancelRedemption"]),
+        ),
+        st.builds(
+            lambda d, p: (
+                lambda t: command(
+                    "AdjustPoints", direction=d, points=p, reason="r", actor="ops", issued_at=t
+                )
+            ),
+            st.sampled_from(["credit", "debit"]),
+            fine_points,
+        ),
+        st.builds(
+            lambda level: (
+                lambda t: command(
+                    "ForceLevel",
+                    level=level,
+                    reason="r",
+                    actor="ops",
+                    issued_at=t,
+                    until=t + timedelta(days=3),
+                )
+            ),
+            st.sampled_from(["Bronze", "Gold", "Platinum"]),
+        ),
+        st.just(lambda t: command("RecheckLevel", reason="r", actor="ops", issued_at=t)),
+    )
+    # a request answered within minutes, in time or not: random single commands rarely meet
+    redemptions = st.builds(
+        lambda p, kind, wait: (
+            lambda t: [
+                command("RedeemPoints", command_id=f"rr-{t:%y%j%H%M}", points=p, issued_at=t),
+                command(kind, redemption_id=f"rr-{t:%y%j%H%M}", issued_at=t + wait),
+            ]
+        ),
+        points,
+        st.sampled_from(["ConfirmRedemption", "CancelRedemption"]),
+        st.integers(min_value=0, max_value=40).map(lambda m: timedelta(minutes=m)),
+    )
+    return st.one_of(events, commands, redemptions, st.just(lambda t: None))
+
+
+def run(plan: list[tuple[Step, timedelta]]) -> tuple[PlayerState | None, list[Output]]:
+    state: PlayerState | None = None
+    outputs: list[Output] = []
+    clock = T0
+    for step, gap in plan:
+        clock += gap
+        made = step(clock)
+        for item in made if isinstance(made, list) else [made]:
+            state, emitted = _run_one(state, item, clock)
+            outputs.extend(emitted)
+    return state, outputs
+
+
+def _run_one(
+    state: PlayerState | None, made: Made, clock: datetime
+) -> tuple[PlayerState | None, tuple[Output, ...]]:
+    if made is None:
+        if state is None:
+            return None, ()
+        swept = advance(state, clock, programme())
+        return swept.state, swept.outputs
+    if isinstance(made, CommandEnvelope):
+        return received(state, made, programme())  # type: ignore[arg-type]
+    return apply(state, made, programme())  # type: ignore[arg-type]
+
+
+def total(outputs: list[Output], kind: type, **match: object) -> Decimal:
+    return sum(
+        (
+            o.points  # type: ignore[attr-defined]
+            for o in outputs
+            if isinstance(o, kind) and all(getattr(o, k) == v for k, v in match.items())
+        ),
+        Decimal(0),
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(steps(), gaps), min_size=1, max_size=40))
+def test_points_are_conserved_and_never_negative(plan: list[tuple[Step, timedelta]]) -> None:
+    state, outputs = run(plan)
+    if state is None:
+        return
+    accrued = total(outputs, PointsAccrued)
+    redeemed = total(outputs, PointsRedeemed)
+    expired = total(outputs, PointsExpired)
+    credited = total(outputs, PointsAdjusted, direction=AdjustmentDirection.CREDIT)
+    debited = total(outputs, PointsAdjusted, direction=AdjustmentDirection.DEBIT)
+    # the outputs explain the balance exactly ...
+    assert accrued - redeemed - expired - debited + credited == (
+        state.points_available + state.points_held
+    )
+    # ... and so do the record's own counters
+    assert (state.points_accrued, state.points_redeemed, state.points_expired) == (
+        accrued,
+        redeemed,
+        expired,
+    )
+    assert (state.points_credited, state.points_debited) == (credited, debited)
+    assert state.points_available >= 0 and state.points_held >= 0
+    assert state.points_held == sum((h.points for h in state.holds.values()), Decimal(0))
+    # every rejection says why
+    assert all(o.reason for o in outputs if isinstance(o, CommandRejected))

@@ -1,0 +1,203 @@
+"""The integration tests' brokers and workers; every test in this folder is marked `integration`.
+
+- `kafka`: one embedded Tansu per test session, on a free port, every declared topic created (a
+  free port per session lets parallel runs, and a developer's own broker on 9092, coexist);
+  `settings` aims at it with a fresh data dir.
+- `cluster`: a fresh broker per test with topics and programmes, workers started on demand, so
+  consumer groups, claims and outputs of one test never meet another's (a broker starts in
+  milliseconds).
+"""
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import Producer
+
+from loyalty_streams.devtools.broker import EmbeddedBroker, free_port
+from loyalty_streams.devtools.process import ServiceProcess
+from loyalty_streams.domain.catalogue import Catalogue
+from loyalty_streams.domain.commands import Command, CommandEnvelope
+from loyalty_streams.domain.events import PlayerEvent
+from loyalty_streams.domain.programme import Programme, shipped_programmes
+from loyalty_streams.http.auth import ALL_BRANDS, Role, TokenRules, issue_token
+from loyalty_streams.kafka.admin import apply_topics
+from loyalty_streams.kafka.clients import producer_config
+from loyalty_streams.kafka.topics import COMMANDS, PLAYER_EVENTS, load_specs
+from loyalty_streams.runtime.global_tables import publish_programmes
+from loyalty_streams.settings import Settings
+
+TOPICS_DIR = Path(__file__).resolve().parents[2] / "topics"
+SECRET = "pipeline-tests-token-secret-of-32-bytes-or-more"
+
+
+@pytest.fixture(scope="session")
+def kafka() -> Iterator[str]:
+    """Bootstrap servers of the session broker, with every declared topic created."""
+    with EmbeddedBroker() as broker:
+        settings = Settings(
+            bootstrap_servers=broker.bootstrap_servers, security_protocol="PLAINTEXT"
+        )
+        report = apply_topics(settings, load_specs(TOPICS_DIR))
+        assert report.ok, report.render()
+        yield broker.bootstrap_servers
+
+
+@pytest.fixture
+def settings(kafka: str, tmp_path: Path) -> Settings:
+    """Settings aimed at the session broker, with the repo's topics and a fresh data dir; a
+    development run, so the workers it starts accept the default secrets."""
+    return Settings(
+        bootstrap_servers=kafka,
+        security_protocol="PLAINTEXT",
+        topics_dir=TOPICS_DIR,
+        data_dir=tmp_path / "data",
+        development=True,
+    )
+
+
+def token(*roles: Role, brands: Sequence[str] = (ALL_BRANDS,), subject: str = "tests") -> str:
+    """A bearer token the test workers accept."""
+    rules = TokenRules(SECRET, max_ttl=timedelta(hours=1))
+    return issue_token(rules, subject, roles, brands, datetime.now(UTC), timedelta(hours=1))
+
+
+READER = token(Role.SERVICE)
+
+
+def quick_downgrades() -> Programme:
+    """Aurora's table under another brand, with no grace: a retention missed downgrades at once."""
+    aurora = next(p for p in shipped_programmes() if p.brand_id == "aurora-casino")
+    policies = aurora.policies.model_copy(update={"downgrade_grace_days": 0})
+    return aurora.model_copy(update={"brand_id": "test-casino", "policies": policies})
+
+
+PROGRAMMES = [*shipped_programmes(), quick_downgrades()]
+CATALOGUE = Catalogue(PROGRAMMES)
+
+
+@dataclass
+class Cluster:
+    settings: Settings
+    tmp: Path
+    broker: EmbeddedBroker
+    workers: list[ServiceProcess] = field(default_factory=list)
+
+    def worker(self, name: str, **overrides: Any) -> ServiceProcess:
+        settings = self.settings.model_copy(
+            update={"data_dir": self.tmp / name, "web_port": free_port(), **overrides}
+        )
+        process = ServiceProcess(settings, self.tmp / f"{name}.log")
+        process.start()
+        self.workers.append(process)
+        return process
+
+    def publish(self, items: Sequence[PlayerEvent | Command]) -> None:
+        """Events to the player-events topic, commands to the commands topic, in order; each
+        record's timestamp is its item's own time, as a producer sending as things happen
+        writes them (the embedded broker keeps a producer's timestamp even where the topic asks
+        for the broker's time)."""
+        producer = Producer(producer_config(self.settings))
+        for item in items:
+            if isinstance(item, CommandEnvelope):
+                topic, moment = COMMANDS, item.issued_at
+            else:
+                topic, moment = PLAYER_EVENTS, item.occurred_at
+            value, key = item.model_dump_json().encode(), item.key.encode()
+            producer.produce(topic, value, key, timestamp=int(moment.timestamp() * 1000))
+        assert producer.flush(10) == 0
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    with EmbeddedBroker() as broker:
+        settings = Settings(
+            bootstrap_servers=broker.bootstrap_servers,
+            security_protocol="PLAINTEXT",
+            topics_dir=TOPICS_DIR,
+            app_id="loyalty-test",
+            session_timeout_s=6.0,
+            api_token_secret=SECRET,
+        )
+        assert apply_topics(settings, load_specs(TOPICS_DIR)).ok
+        publish_programmes(settings, PROGRAMMES, actor="tests", reason="test programmes")
+        found = Cluster(settings, tmp_path, broker)
+        try:
+            yield found
+        finally:
+            for process in found.workers:
+                process.stop()
+
+
+def get(
+    worker: ServiceProcess, path: str, bearer: str | None = READER, **headers: str
+) -> tuple[int, dict[str, Any]]:
+    """GET a worker's view (as a read-only service by default); the status and the JSON body."""
+    return call(worker, "GET", path, None, bearer, **headers)
+
+
+def call(
+    worker: ServiceProcess,
+    method: str,
+    path: str,
+    body: Any = None,
+    bearer: str | None = READER,
+    **headers: str,
+) -> tuple[int, dict[str, Any]]:
+    """One request to a worker's API; the status and the JSON body, errors included."""
+    url = f"http://127.0.0.1:{worker.settings.web_port}{path}"
+    if bearer is not None:
+        headers["Authorization"] = f"Bearer {bearer}"
+    data = None if body is None else json.dumps(body).encode()
+    if data is not None:
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=40) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except (OSError, ValueError):  # not listening yet
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def settled(*workers: ServiceProcess) -> None:
+    """Until every record the workers folded is checkpointed (see `ServiceProcess.settled`)."""
+    for worker in workers:
+        assert worker.settled(), f"the worker's checkpoints\n{worker.log_tail()}"
+
+
+def owned(worker: ServiceProcess) -> list[int]:
+    status, body = get(worker, "/health")
+    partitions: list[int] = body["partitions"] if status == 200 else []
+    return partitions
+
+
+def scrape(worker: ServiceProcess) -> dict[str, float]:
+    """The worker's /metrics, sample by sample: `name{labels}` -> value."""
+    url = f"http://127.0.0.1:{worker.settings.web_port}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as reply:
+        text = reply.read().decode()
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            samples[name] = float(value)
+    return samples

@@ -1,0 +1,59 @@
+"""The topic declarations in topics/ agree with the models and with the code's topic names."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from loyalty_streams.kafka import topics
+from loyalty_streams.kafka.topics import load_specs, write_schemas
+
+TOPICS_DIR = Path(__file__).resolve().parents[2] / "topics"
+
+
+@pytest.mark.parametrize("spec", load_specs(TOPICS_DIR), ids=lambda spec: spec.name)
+def test_declared_schema_is_the_one_generated_from_the_model(spec: topics.TopicSpec) -> None:
+    assert spec.value_schema == spec.model_schema(), (
+        f"{spec.name}: schema drifted from {spec.value_model}; run `loyalty-streams topics schemas`"
+    )
+
+
+def test_every_topic_the_code_uses_is_declared_with_room_to_scale() -> None:
+    declared = {spec.name: spec for spec in load_specs(TOPICS_DIR)}
+    dead_letters = {topics.DEAD_LETTER, topics.PMS_WEBHOOK_DEAD_LETTER}
+    keyed_by_player = {
+        topics.PLAYER_EVENTS,
+        topics.COMMANDS,
+        topics.POINTS_ACCRUED,
+        topics.LEVEL_CHANGED,
+        topics.REDEMPTIONS,
+        topics.POINTS_ADJUSTED,
+        topics.POINTS_EXPIRY,
+        topics.REWARDS,
+        topics.COMMAND_REJECTIONS,
+    }
+    assert keyed_by_player | dead_letters <= set(declared)
+    for name in keyed_by_player:
+        assert declared[name].partitions == declared[topics.PLAYER_EVENTS].partitions >= 12
+        assert declared[name].key["pattern"] == "brand_id:player_id"
+        assert "retention.ms" in declared[name].config
+
+
+def test_schemas_command_rewrites_a_drifted_declaration(tmp_path: Path) -> None:
+    shutil.copytree(TOPICS_DIR, tmp_path / "topics")
+    path = tmp_path / "topics" / f"{topics.POINTS_ACCRUED}.json"
+    document = json.loads(path.read_text())
+    document["value"]["schema"] = {"type": "object"}
+    path.write_text(json.dumps(document))
+
+    assert write_schemas(tmp_path / "topics") == [path]
+    assert write_schemas(tmp_path / "topics") == []
+    assert json.loads(path.read_text())["value"]["schema"]["title"] == "PointsAccrued"
+
+
+def test_a_file_must_be_named_after_its_topic(tmp_path: Path) -> None:
+    source = TOPICS_DIR / f"{topics.DEAD_LETTER}.json"
+    (tmp_path / "wrong.json").write_text(source.read_text())
+    with pytest.raises(ValueError, match="name the file after it"):
+        load_specs(tmp_path)
