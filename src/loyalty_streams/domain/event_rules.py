@@ -1,4 +1,4 @@
-"""The loyalty engine: fold an event into a player's record, and the level rules.
+"""The rules for events: fold an event into a player's record, and the level rules.
 
 `apply(state, event, programme)` is pure: no I/O, no wall clock, the record passed in is never
 changed, and the same inputs give the same record and outputs. What time alone does (closes,

@@ -20,7 +20,8 @@ RECENT_EVENT_IDS = 32
 
 CLOSED_DAYS_KEPT = 8
 """How many of its last closed brand days a record remembers: a day closes once, and play that
-arrives late counts only within `LATE_PLAY_DAYS` (see `engine._book`), all of them remembered."""
+arrives late counts only within `LATE_PLAY_DAYS` (see `event_rules._book`), all of them
+remembered."""
 
 LEVEL_CHANGES_KEPT = 8
 """How many of its last level changes a record remembers, to tell the level held at an instant

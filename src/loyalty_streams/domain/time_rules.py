@@ -101,7 +101,7 @@ def on_event(
     programmes: Programmes,
     source: SourcePosition | None = None,
 ) -> Advanced:
-    """Run the player's timers due by the event's time, then fold the event (`engine.apply`,
+    """Run the player's timers due by the event's time, then fold the event (`event_rules.apply`,
     under the version in effect at the event's time).
 
     So a day closes at the level held at its end even when the first news of the next day is a
@@ -127,7 +127,7 @@ def on_command(
     max_skew: timedelta,
     source: SourcePosition | None = None,
 ) -> Advanced:
-    """Run the player's timers due by `at` (UTC), then carry out the command (`lifecycle`,
+    """Run the player's timers due by `at` (UTC), then carry out the command (`command_rules`,
     under the version in effect at `at`)."""
     rules = _rules(programmes)
     programme = rules(at)
