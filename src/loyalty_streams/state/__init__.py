@@ -1,10 +1,9 @@
 """The player table's storage: what a partition's RocksDB store holds, and how it is restored.
 
-- `keyspace`: every key family of a partition's store, with its retention;
+- `keyspace`: every key family of a partition's store, its key bytes and its retention;
 - `store`: the RocksDB database per owned partition and the log offsets it holds;
 - `cache`: decoded player records the fold thread keeps, so a returning player skips RocksDB;
-- `statements`: a player's history rows and cashback log rows;
 - `timer_index`: the due-time index of time-driven work;
-- `retention`: how long the store keeps what is not a player record, and how it forgets;
+- `retention`: how the store forgets what is not a player record;
 - `restore`: bring owned partitions up to date from their changelog topics.
 """

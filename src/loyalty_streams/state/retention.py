@@ -2,7 +2,7 @@
 
 Nothing here walks the store: each thing to forget is an entry of the timer index
 (`state.timer_index`), due when it leaves its retention period, and firing it reads only what
-it deletes.
+it deletes. The periods are stated with their key families (`state.keyspace`):
 
 - An applied event id is remembered `SEEN_DAYS` (by the UTC day it was applied): each checkpoint
   writes, per partition, one `forget` entry listing the ids it applied.
@@ -17,18 +17,18 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, time, timedelta
 
 from loyalty_streams.domain.player import PlayerState
-from loyalty_streams.state.keyspace import HISTORY_PREFIX
-from loyalty_streams.state.statements import cashback_key, history_key
+from loyalty_streams.state.keyspace import (
+    FORGET,
+    LOG_DAYS,
+    ROWS,
+    SEEN_DAYS,
+    cashback_key,
+    history_key,
+    history_player,
+    row_day,
+    timer_key,
+)
 from loyalty_streams.state.store import PartitionStore
-from loyalty_streams.state.timer_index import FORGET, ROWS, timer_key
-
-SEEN_DAYS = 7
-"""How long an applied event id is remembered: a re-publish later than that would count again,
-so this is far beyond any producer's retry horizon."""
-
-LOG_DAYS = 400
-"""How long rows of the daily cashback log and of players' histories are kept: a year of
-statements, and some."""
 
 _DAY_S = 86_400
 
@@ -69,8 +69,7 @@ def history_kept_from(at: datetime) -> Callable[[bytes], bytes]:
     kept = kept_from(at)
 
     def first_kept(key: bytes) -> bytes:
-        brand, player, _ = key[len(HISTORY_PREFIX) :].decode().split(":", 2)
-        return history_key(brand, player, kept)
+        return history_key(*history_player(key), kept)
 
     return first_kept
 
@@ -91,14 +90,13 @@ def expired_rows(store: PartitionStore, player: bytes, at: datetime) -> dict[byt
     history, first_kept = history_key(brand, player_id), history_key(brand, player_id, kept)
     for key, _ in store.items(history):
         if key >= first_kept:
-            stamp = key[len(history) : len(first_kept) - 1]  # the key's time, to the µs
-            oldest = datetime.fromisoformat(stamp.decode()).date()
+            oldest = row_day(key, history)
             break
         writes[key] = None
     log, first_day = cashback_key(brand, player_id), cashback_key(brand, player_id, kept.date())
     for key, _ in store.items(log):
         if key >= first_day:
-            oldest = min(oldest or date.max, date.fromisoformat(key[len(log) :].decode()))
+            oldest = min(oldest or date.max, row_day(key, log))
             break
         writes[key] = None
     if oldest is not None:
