@@ -14,7 +14,7 @@ bookkeeping key is ever a player's and all of them sort below the first player
 | checkpoint | `CHECKPOINT_KEY` | offsets reflected, and when | for good, not logged |
 | applied ids | `SEEN_PREFIX<id>` | UTC day applied, source record | `SEEN_DAYS` |
 | history | `HISTORY_PREFIX<brand>:<player>:<UTC µs>Z:<output id>` | the output | `LOG_DAYS` |
-| cashback log | `CASHBACK_PREFIX<brand>:<player>:<YYYY-MM-DD>` | a `time_rules.CashbackDay` | `LOG_DAYS` |
+| cashback log | `CASHBACK_PREFIX<brand>:<player>:<YYYY-MM-DD>` | the day's cashback | `LOG_DAYS` |
 | due-time index | `TIMER_PREFIX<UTC µs>Z:<kind>:<subject>` | per kind, below | until fired |
 | brand re-checks | `RECHECK_PREFIX<command id>` | where the re-check stands | until done |
 | timers indexed | `INDEXED` | empty | for good |

@@ -1,15 +1,18 @@
-"""The player table: one RocksDB database per owned partition, and the log offsets it holds.
+"""The player table: one store per owned partition, and the log offsets it holds.
 
-A partition's database can always be rebuilt from its changelog partition and its history
-topic's: it records the offset of the last record of each it reflects, so a worker that gets the
-partition (after a restart, a crash or a rebalance) reads both from there to the end and is
-current. Writes land in one atomic batch per checkpoint, with those offsets and the time, so
-"how old is this answer" can be said even when Kafka is unreachable.
+`PartitionStore` is what the runtime needs of a partition's store, and all it depends on;
+`RocksDBStore` is the one implementation, a RocksDB database per partition. A partition's store
+can always be rebuilt from its changelog partition and its history topic's: it records the
+offset of the last record of each it reflects, so a worker that gets the partition (after a
+restart, a crash or a rebalance) reads both from there to the end and is current. Writes land
+in one atomic batch per checkpoint, with those offsets and the time, so "how old is this answer"
+can be said even when Kafka is unreachable. What the keys are: `state.keyspace`.
 """
 
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 import orjson
 from rocksdict import BlockBasedOptions, Options, Rdict, WriteBatch, WriteOptions
@@ -33,8 +36,62 @@ compacted soon: fired timers and forgotten ids are deleted in runs, and an itera
 every deleted key it meets until compaction drops them."""
 
 
-class PartitionStore:
-    """The records of one partition of the player table."""
+class PartitionStore(Protocol):
+    """The records of one partition of the player table, as the runtime reads and writes them.
+
+    Keys and values are bytes (`state.keyspace` says which); reads see what the last `write`
+    stored, and the offsets say which changelog and history records that reflects (-1: none)."""
+
+    @property
+    def changelog_offset(self) -> int:
+        """The offset of the last changelog record the store reflects."""
+        ...
+
+    @property
+    def history_offset(self) -> int:
+        """The offset of the last record of the history topic's partition the store holds."""
+        ...
+
+    @property
+    def checkpointed_at(self) -> datetime | None:
+        """When the store was last written (UTC); None before its first write."""
+        ...
+
+    def get(self, key: bytes) -> bytes | None:
+        """A key's value, None when the store does not hold it."""
+        ...
+
+    def write(
+        self,
+        records: Mapping[bytes, bytes | None],
+        changelog_offset: int,
+        history_offset: int = -1,
+    ) -> None:
+        """Store records (None deletes) and the offsets of the changelog and of the history topic
+        they reach, atomically; an offset below the one held leaves it."""
+        ...
+
+    def items(
+        self, prefix: bytes = b"", start: bytes | None = None, end: bytes | None = None
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """Records whose key starts with `prefix`, in key order, from `start` (inclusive) and
+        below `end` when given; without a prefix, every player record
+        (`keyspace.FIRST_PLAYER_KEY` on)."""
+        ...
+
+    def newest_first(
+        self, prefix: bytes, before: bytes | None = None
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """Records whose key starts with `prefix`, highest key first, from just below `before`."""
+        ...
+
+    def close(self) -> None:
+        """Flush and close; the store is not used after."""
+        ...
+
+
+class RocksDBStore:
+    """A partition's store (`PartitionStore`) as a RocksDB database in its own directory."""
 
     def __init__(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
@@ -44,7 +101,6 @@ class PartitionStore:
         meta = orjson.loads(raw) if raw is not None else {}
         self.changelog_offset: int = meta.get("changelog_offset", -1)
         self.history_offset: int = meta.get("history_offset", -1)
-        """The offset of the last record of the history topic's partition the store holds."""
         self.checkpointed_at: datetime | None = (
             datetime.fromisoformat(meta["at"]) if "at" in meta else None
         )
@@ -59,8 +115,6 @@ class PartitionStore:
         changelog_offset: int,
         history_offset: int = -1,
     ) -> None:
-        """Store records (None deletes) and the offsets of the changelog and of the history topic
-        they reach, atomically."""
         now = datetime.now(UTC)
         batch = WriteBatch(raw_mode=True)
         for key, value in records.items():
@@ -84,9 +138,6 @@ class PartitionStore:
     def items(
         self, prefix: bytes = b"", start: bytes | None = None, end: bytes | None = None
     ) -> Iterator[tuple[bytes, bytes]]:
-        """Records whose key starts with `prefix`, in key order, from `start` (inclusive) and
-        below `end` when given; by default every player record (keys that start with NUL are
-        the worker's own bookkeeping)."""
         first = start if start is not None and start > prefix else prefix or FIRST_PLAYER_KEY
         for key, value in self._db.items(from_key=first):
             if not isinstance(key, bytes) or (end is not None and key >= end):
@@ -98,7 +149,6 @@ class PartitionStore:
     def newest_first(
         self, prefix: bytes, before: bytes | None = None
     ) -> Iterator[tuple[bytes, bytes]]:
-        """Records whose key starts with `prefix`, highest key first, from just below `before`."""
         for key, value in self._db.items(backwards=True, from_key=before or prefix + b"\xff"):
             if key == before:
                 continue
@@ -137,7 +187,8 @@ def _write_options() -> WriteOptions:
 
 
 class PlayerTable:
-    """The partitions of the player table this worker has opened, under one data directory."""
+    """The partitions of the player table this worker has opened, under one data directory
+    (`RocksDBStore`s, one directory each)."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -147,7 +198,7 @@ class PlayerTable:
         """The store of a partition, opened on first use (and kept open for lookups)."""
         store = self._stores.get(number)
         if store is None:
-            store = self._stores[number] = PartitionStore(self.directory / f"partition-{number}")
+            store = self._stores[number] = RocksDBStore(self.directory / f"partition-{number}")
         return store
 
     def opened(self, number: int) -> PartitionStore | None:
