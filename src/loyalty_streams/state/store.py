@@ -23,12 +23,12 @@ from loyalty_streams.state.keyspace import CHECKPOINT_KEY, FIRST_PLAYER_KEY
 BLOOM_BITS_PER_KEY = 10
 """Bloom filters (about 1 % false positives) answer most reads of an absent key without a disk
 block: every event asks whether its id was applied before, and nearly always it was not
-(measured 4.7 µs such a read without them, 0.9 µs with)."""
+(why: docs/decisions/store-bloom-filters.md)."""
 
 MEMTABLE_BLOOM_RATIO = 0.1
 """A whole-key bloom filter over the memtable too, a tenth of its size: the SST filters above do
-not cover the newest records, and a read of an absent key searched the whole memtable's skip
-list (measured 4-5 µs with about 500,000 records in it, 1.1-1.6 µs with the filter)."""
+not cover the newest records, which a read of an absent key would search in the memtable's skip
+list (why: docs/decisions/store-bloom-filters.md)."""
 
 COMPACT_ON_DELETIONS = (128, 64, 0.5)
 """A file with 64 deletions in any 128 keys in a row (or half of its entries deletions) is
