@@ -22,8 +22,7 @@ from loyalty_streams.domain.commands import Command
 from loyalty_streams.domain.events import PlayerEvent
 from loyalty_streams.domain.programme import Programme, shipped_programmes
 from loyalty_streams.kafka.clients import producer_config
-from loyalty_streams.kafka.reading import Records, read_topics
-from loyalty_streams.kafka.scan import scan_topic
+from loyalty_streams.kafka.reading import Records, read_topics, scan_topic
 from loyalty_streams.kafka.topics import POINTS_ACCRUED, PROGRAMMES, REDEMPTIONS, REWARDS
 from loyalty_streams.settings import Settings, get_settings
 from tests.domain.builders import bet, command, win

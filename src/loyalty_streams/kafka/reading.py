@@ -1,28 +1,268 @@
-"""Read topics from the beginning with a stock Kafka client, as any downstream consumer would."""
+"""Read partitions to the end they had when the read started: the one way the product reads a
+topic outside the workers' consumer groups.
 
+- `PartitionReader`: a consumer outside any group (`clients.reader_config`: assigned partitions,
+  nothing committed, nothing shared with the workers) that lists where partitions end and reads
+  them from given offsets to those ends;
+- `scan_topic`: one pass over a whole topic, optionally from a time on (exports, audit queries);
+- `read_topics`: passes over topics from the beginning, each going on from where the last one
+  stopped, until a condition on what was read holds or a timeout passes (the demo and the
+  integration tests, waiting for a worker's outputs).
+
+The stop rule of a pass. At its start each partition's end is its high watermark as ListOffsets
+lists it; a partition with nothing in it (high <= low) is not read. A partition is read until
+the first of: the broker reports its end (librdkafka's partition EOF, taken from a fetch's high
+watermark), or a record at or past its end arrives (appended after the pass started: left out).
+The end is raised once, at the partition's first record, to the high watermark that fetch
+reported: Tansu lists a partition's end short (the base offset of its last batch + 1), fetch
+reports it right (and may so take in what was appended before that first fetch). So a pass
+terminates on a topic that others keep writing to, and misses nothing that was there when it
+started.
+
+Errors: a topic that does not exist raises `LookupError`; a pass that receives nothing for
+`STALL_S` while partitions are unfinished raises `TimeoutError`; a fatal client error raises
+`KafkaException`; other errors (a broker going away for a while) are logged and the pass goes on.
+"""
+
+import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    TIMESTAMP_NOT_AVAILABLE,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
 
-from loyalty_streams.kafka.clients import reader_config
+from loyalty_streams.kafka.clients import KafkaClients, reader_config
 from loyalty_streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+REQUEST_TIMEOUT_S = 10.0
+"""Metadata, watermark and offsets-for-times requests."""
+
+STALL_S = 30.0
+"""A pass that receives nothing for this long while partitions are unfinished gives up."""
+
+BATCH = 500
+"""Records asked of the consumer per consume call."""
+
+PASS_PAUSE_S = 0.05
+"""`read_topics`: the wait between two passes that found nothing new."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+Partition = tuple[str, int]
+"""A topic's partition: (topic name, partition number)."""
 
 
 @dataclass(frozen=True, slots=True)
 class ReadRecord:
+    """A Kafka record as read: where it is, its key and value (`b""` for a tombstone)."""
+
     topic: str
     partition: int
     offset: int
     key: bytes | None
     value: bytes
     timestamp: datetime | None = None
-    """The record's Kafka timestamp (UTC), when the reader took it (`topic_scan` does)."""
+    """The record's Kafka timestamp (UTC); None when the record has none."""
 
 
 Records = dict[str, list[ReadRecord]]
+"""Records read, per topic name, in offset order within each partition."""
+
+
+class PartitionReader:
+    """A consumer outside any group, assigned partitions, for passes to their end.
+
+    `purpose` names the client (`<app id>-<purpose>-<uuid>` as its group id, never committed
+    to); `extra` adds consumer properties to `reader_config`; `clients` makes the consumer (a
+    test hands in one that makes a stand-in). Use it as a context manager, or `close` it.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        purpose: str,
+        *,
+        clients: KafkaClients | None = None,
+        extra: Mapping[str, str] | None = None,
+    ) -> None:
+        config = reader_config(settings, purpose, **(extra or {}))
+        self._consumer = (clients or KafkaClients()).consumer(config)
+
+    def __enter__(self) -> "PartitionReader":
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._consumer.close()
+
+    def ends(self, topics: Iterable[str]) -> dict[Partition, int]:
+        """The high watermark (ListOffsets) of each partition of `topics` that holds records.
+
+        Raises `LookupError` for a topic that does not exist, `KafkaException` when the cluster
+        does not answer within `REQUEST_TIMEOUT_S`. Metadata of all topics is asked, never of
+        one by name: asking a broker about an unknown topic may create it (Tansu does).
+        """
+        listed = self._consumer.list_topics(timeout=REQUEST_TIMEOUT_S).topics
+        ends = {}
+        for topic in topics:
+            found = listed.get(topic)
+            if found is None or found.error is not None:
+                raise LookupError(f"topic {topic} does not exist")
+            for partition in sorted(found.partitions):
+                low, high = self._consumer.get_watermark_offsets(
+                    TopicPartition(topic, partition), timeout=REQUEST_TIMEOUT_S
+                )
+                if high > low:
+                    ends[topic, partition] = high
+        return ends
+
+    def offsets_at(self, ends: Mapping[Partition, int], moment: datetime) -> dict[Partition, int]:
+        """Where each partition of `ends` is read from to find records at or after `moment`.
+
+        The first offset whose Kafka timestamp is at or after `moment` (offsets for times); every
+        record before it has an earlier timestamp. A partition without such a record starts at
+        its end (nothing to read). Where the broker does not answer, and for a moment before 1970
+        (-1 and -2 would ask for the end and the start), the beginning (`OFFSET_BEGINNING`); the
+        embedded Tansu broker answers offset 0 for any time, which is the same. Raises ValueError
+        for a naive `moment`.
+        """
+        starts = dict.fromkeys(ends, OFFSET_BEGINNING)
+        at_ms = _micros(moment) // 1000  # down: the same millisecond is not skipped
+        if at_ms < 0 or not ends:
+            return starts
+        try:
+            found = self._consumer.offsets_for_times(
+                [TopicPartition(topic, p, at_ms) for topic, p in ends], timeout=REQUEST_TIMEOUT_S
+            )
+        except KafkaException as error:
+            log.info("reading from the beginning: no offsets for times (%s)", error)
+            return starts
+        for tp in found:
+            at = (tp.topic, tp.partition)
+            if tp.error is not None or at not in starts:
+                continue  # from the beginning
+            starts[at] = tp.offset if tp.offset >= 0 else ends[at]
+        return starts
+
+    def read_to_end(
+        self, starts: Mapping[Partition, int], ends: Mapping[Partition, int]
+    ) -> Iterator[ReadRecord]:
+        """One pass: every record of each partition of `starts`, from its start offset (or
+        `OFFSET_BEGINNING`) to its end in `ends` (from `ends()`, at the pass's start), as the
+        module's stop rule says. A partition missing from `ends`, or starting at or after its
+        end, is not read. Order is offset order within a partition, partitions interleaved.
+
+        Raises `TimeoutError` when nothing arrives for `STALL_S` while partitions are
+        unfinished, `KafkaException` on a fatal client error.
+        """
+        limits = {at: end for at, end in ends.items() if at in starts}
+        pending = {at for at, end in limits.items() if starts[at] < end}  # OFFSET_BEGINNING < 0
+        if not pending:
+            return
+        self._consumer.assign([TopicPartition(t, p, starts[t, p]) for t, p in sorted(pending)])
+        raised: set[Partition] = set()
+        quiet_since = time.monotonic()
+        while pending:
+            messages = self._consumer.consume(num_messages=BATCH, timeout=0.5)
+            if not messages:
+                if time.monotonic() - quiet_since > STALL_S:
+                    raise TimeoutError(
+                        f"nothing received for {STALL_S:.0f} s from partitions {sorted(pending)}"
+                    )
+                continue
+            quiet_since = time.monotonic()
+            for message in messages:
+                at = (str(message.topic()), int(message.partition() or 0))
+                error = message.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        pending.discard(at)  # read to the end the broker has now
+                    elif error.fatal():
+                        raise KafkaException(error)
+                    else:
+                        log.warning("reading %s[%d]: %s", *at, error)
+                    continue
+                if at not in pending:
+                    continue
+                if at not in raised:
+                    raised.add(at)
+                    _, high = self._consumer.get_watermark_offsets(TopicPartition(*at), cached=True)
+                    limits[at] = max(limits[at], high)
+                offset = int(message.offset() or 0)
+                if offset + 1 >= limits[at]:
+                    pending.discard(at)
+                    if offset >= limits[at]:
+                        continue  # appended after the pass started
+                yield _record(at, offset, message.key(), message.value(), message.timestamp())
+
+
+def _record(
+    at: Partition, offset: int, key: bytes | None, value: object, stamp: tuple[int, int]
+) -> ReadRecord:
+    kind, ms = stamp
+    return ReadRecord(
+        topic=at[0],
+        partition=at[1],
+        offset=offset,
+        key=key,
+        value=value if isinstance(value, bytes) else b"",
+        timestamp=None if kind == TIMESTAMP_NOT_AVAILABLE else _EPOCH + timedelta(milliseconds=ms),
+    )
+
+
+def scan_topic(
+    settings: Settings,
+    topic: str,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    clients: KafkaClients | None = None,
+) -> Iterator[ReadRecord]:
+    """Every record of every partition of `topic` whose Kafka timestamp is in [since, until),
+    read in one pass (`PartitionReader.read_to_end`) that starts at the first `next()`.
+
+    `None` leaves that side open; a record without a timestamp is always included. With
+    `since`, partitions are read from the offsets at `since` (`PartitionReader.offsets_at`);
+    records are filtered by their timestamp afterwards, so the result does not depend on how
+    well the broker seeks: timestamps need not grow with offsets (several producers, clocks
+    apart). Raises `LookupError` for a topic that does not exist, `TimeoutError` when the
+    cluster stops answering, ValueError for a naive `since` or `until`. `clients` makes the
+    consumer (`PartitionReader`).
+    """
+    low = None if since is None else _micros(since)
+    high = None if until is None else _micros(until)
+    fetched_ahead = {"queued.max.messages.kbytes": "16384"}  # 16 MB at most
+    with PartitionReader(settings, "scan", clients=clients, extra=fetched_ahead) as reader:
+        ends = reader.ends([topic])
+        starts = (
+            dict.fromkeys(ends, OFFSET_BEGINNING)
+            if since is None
+            else reader.offsets_at(ends, since)
+        )
+        for record in reader.read_to_end(starts, ends):
+            if record.timestamp is not None:
+                at = _micros(record.timestamp)
+                if (low is not None and at < low) or (high is not None and at >= high):
+                    continue
+            yield record
 
 
 def read_topics(
@@ -31,39 +271,36 @@ def read_topics(
     *,
     until: Callable[[Records], bool],
     timeout: float,
+    clients: KafkaClients | None = None,
 ) -> Records:
-    """Every record of `topics` from offset 0 until `until(records)` holds or `timeout` passes.
-
-    Partitions are assigned, not subscribed: no group join, so reading starts at once (a join
-    can be held for seconds by a broker) and nothing is shared with the workers' groups.
+    """Every record of `topics` from the beginning, read in passes to the end
+    (`PartitionReader.read_to_end`), each going on from where the last one stopped, until
+    `until(records)` holds after a pass or `timeout` seconds have passed; a pass under way at the
+    timeout is finished first. What was read by then is returned either way (`until` may never
+    hold, to read for `timeout` seconds). Raises `LookupError` for a topic that does not exist.
+    `clients` makes the consumer (`PartitionReader`).
     """
     names = list(topics)
     records: Records = {name: [] for name in names}
-    consumer = Consumer(reader_config(settings, "reader", **{"enable.partition.eof": "false"}))
-    try:
-        metadata = consumer.list_topics(timeout=10).topics
-        consumer.assign(
-            [
-                TopicPartition(name, partition, OFFSET_BEGINNING)
-                for name in names
-                for partition in metadata[name].partitions
-            ]
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and not until(records):
-            for message in consumer.consume(num_messages=1000, timeout=0.2):
-                if message.error() is not None:
-                    continue
-                value = message.value()
-                records[str(message.topic())].append(
-                    ReadRecord(
-                        topic=str(message.topic()),
-                        partition=int(message.partition() or 0),
-                        offset=int(message.offset() or 0),
-                        key=message.key(),
-                        value=value if isinstance(value, bytes) else b"",
-                    )
-                )
-    finally:
-        consumer.close()
-    return records
+    positions: dict[Partition, int] = {}
+    deadline = time.monotonic() + timeout
+    with PartitionReader(settings, "reader", clients=clients) as reader:
+        while True:
+            ends = reader.ends(names)
+            starts = {at: positions.get(at, OFFSET_BEGINNING) for at in ends}
+            read = 0
+            for record in reader.read_to_end(starts, ends):
+                records[record.topic].append(record)
+                positions[record.topic, record.partition] = record.offset + 1
+                read += 1
+            if until(records) or time.monotonic() >= deadline:
+                return records
+            if not read:
+                time.sleep(PASS_PAUSE_S)
+
+
+def _micros(moment: datetime) -> int:
+    """Microseconds since 1970 (UTC); raises ValueError for a naive `moment`."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{moment.isoformat()} has no time zone")
+    return (moment - _EPOCH) // _MICROSECOND

@@ -1,9 +1,10 @@
 """CSV exports for finance: one brand's accruals, redemptions or cashback over a time range.
 
-One row per output (per `output_id`), streamed: the topic is scanned once (`topic_scan`), rows
-are filtered by brand and by the output's own event time (`occurred_at`, in [since, until)) and
-written in chunks of `ROWS_PER_CHUNK`, so memory stays flat whatever the range. Amounts and
-points are the outputs' decimal strings, written fixed-point and never through a float.
+One row per output (per `output_id`), streamed: the topic is scanned once
+(`kafka.reading.scan_topic`), rows are filtered by brand and by the output's own event time
+(`occurred_at`, in [since, until)) and written in chunks of `ROWS_PER_CHUNK`, so memory stays
+flat whatever the range. Amounts and points are the outputs' decimal strings, written
+fixed-point and never through a float.
 
 Which records are read: output records carry the time they were produced as their Kafka
 timestamp (the worker's clock), not their event time. An output is produced at or after its
@@ -29,8 +30,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from loyalty_streams.domain.catalogue import Catalogue
-from loyalty_streams.kafka.reading import ReadRecord
-from loyalty_streams.kafka.scan import scan_topic
+from loyalty_streams.kafka.reading import ReadRecord, scan_topic
 from loyalty_streams.kafka.topics import POINTS_ACCRUED, REDEMPTIONS, REWARDS
 from loyalty_streams.settings import Settings
 
