@@ -1,7 +1,22 @@
-"""The worker's HTTP API: lookups, commands, administration, and its OpenAPI document.
+"""The worker's HTTP API: one module per resource, each owning its routes (`ROUTES`).
 
-- `views`: a player's lookup, history and cashback log; `writes`: commands and administration;
-- `base`: what every view shares (token, bodies, JSON errors); `bodies`: the request bodies;
-- `auth`: bearer tokens and roles; `errors`: JSON for every error; `openapi`: `/openapi.json`;
-- `command_sender`: publishes validated commands to `loyalty.commands`.
+Resources, by route:
+- `players`: `/loyalty/{brand_id}/{player_id}` (the lookup), its `/history` and `/cashback`,
+  and the platform spec's `/loyalty/{player_id}`;
+- `points`: `/loyalty/points/add`; `status`: `/loyalty/status/update`;
+- `redemptions`: `/loyalty/redemptions`, `.../{redemption_id}/confirm` and `/cancel`;
+- `birthday`: `/loyalty/birthday/claim`;
+- `recheck`: `/loyalty/{brand_id}/{player_id}/recheck`, `/loyalty/admin/brands/{brand_id}/recheck`;
+- `programmes`: `/loyalty/programmes/{brand_id}`, its `/versions` and `/promotions`;
+- `audit`: `/loyalty/audit`; `exports`: `/loyalty/exports/{kind}` (finance CSV);
+- `health`: `/health`; `metrics`: `/metrics`; `openapi`: `/openapi.json` and its document.
+
+What they share:
+- `routes`: installs every resource's routes on the worker's app, in the order they must match;
+- `api_view`: the base views (the worker, the caller's token checked, errors as JSON);
+- `commands`: a write as a command, answered with its outcome; `command_sender`: publishes
+  commands to `loyalty.commands` (also for the CLI and the demo);
+- `forwarding`: a read about a player forwarded to the worker owning their partition;
+- `auth`: bearer tokens, roles and permissions; `bodies`: the request bodies, read and validated;
+- `parameters`: path ids, query parameters, the brand header; `errors`: JSON for every error.
 """

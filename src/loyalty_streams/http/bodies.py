@@ -1,4 +1,5 @@
-"""The bodies the API accepts, validated before anything is published.
+"""The bodies the API accepts, and `parse_body`, which reads one and validates it before anything
+is published.
 
 Each write becomes one command on `loyalty.commands` (or one programme version), so a request is
 carried out whole or not at all. `command_id` is optional: a client that retries with the same
@@ -6,8 +7,10 @@ id gets one effect.
 """
 
 from decimal import Decimal
-from typing import Annotated, Any
+from http import HTTPStatus
+from typing import Annotated, Any, TypeVar
 
+from faust.web import Request
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -22,6 +25,10 @@ from loyalty_streams.domain.events import Identifier
 from loyalty_streams.domain.moments import Moment
 from loyalty_streams.domain.money import Amount
 from loyalty_streams.domain.programme import Promotion
+from loyalty_streams.domain.validation import check_unique_keys, validation_summary
+from loyalty_streams.http.errors import refuse
+
+Body = TypeVar("Body", bound=BaseModel)
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 _amount: TypeAdapter[Decimal] = TypeAdapter(Amount)
@@ -106,3 +113,20 @@ class BrandRecheck(BaseModel):
     model_config = _STRICT
 
     reason: Text
+
+
+async def parse_body(request: Request, model: type[Body]) -> Body:
+    """The request's JSON body as `model`; raises a 400 WebError for text that is not JSON or
+    names a field twice (parsers keep the last, so `"points"` twice would credit the second),
+    and a 422 for a body that does not validate."""
+    raw = await request.read()
+    try:
+        check_unique_keys(raw or b"{}")
+    except ValueError as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise refuse(HTTPStatus.BAD_REQUEST, f"invalid JSON: {error}") from error
+    try:
+        return model.model_validate_json(raw or b"{}")
+    except ValidationError as error:
+        invalid_json = any(item["type"] == "json_invalid" for item in error.errors())
+        status = HTTPStatus.BAD_REQUEST if invalid_json else HTTPStatus.UNPROCESSABLE_ENTITY
+        raise refuse(status, validation_summary(error)) from error

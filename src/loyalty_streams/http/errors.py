@@ -1,7 +1,8 @@
 """Every answer of the worker's HTTP server is JSON, its errors included.
 
-The views answer their own errors as `{"error": "..."}` (see `api_base`); this module covers what
-happens around them: the router's 404 and 405 (with its `Allow` header), a body too large, any
+A view refuses a request by raising `refuse(status, message)`, answered as `{"error": "..."}`
+by the view (`api_view.ApiView.on_request_error`). The middleware here covers what happens
+around the views: the router's 404 and 405 (with its `Allow` header), a body too large, any
 exception a view did not expect (a 500 with no detail; the traceback goes to the log), and an
 `Authorization` header too long to be a token (431, before anyone reads it).
 
@@ -18,6 +19,7 @@ import faust
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from faust.web.drivers.aiohttp import Web as AiohttpWeb
+from faust.web.exceptions import WebError
 
 MAX_AUTHORIZATION_BYTES = 8 * 1024
 """The longest `Authorization` header read: a token is a few hundred bytes."""
@@ -28,6 +30,11 @@ MAX_HEADER_BYTES = 128 * 1024
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def refuse(status: HTTPStatus, message: str) -> WebError:
+    """The error to raise from a view to answer `{"error": message}` with `status`."""
+    return WebError(message, code=status)
 
 
 def json_error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:

@@ -1,16 +1,19 @@
-"""The OpenAPI 3.1 document served at `/openapi.json`, built from the same models, grants and
-limits the views use, so it cannot drift from them on bodies, roles, parameters or answers."""
+"""The OpenAPI 3.1 document, served at `/openapi.json`: one `Operation` a documented route and
+method, built from the same models, grants and limits the views use, so it cannot drift from them
+on bodies, roles, parameters or answers."""
 
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+from faust.web import Request, Response
 from pydantic import BaseModel, TypeAdapter
 
 from loyalty_streams.domain.events import Identifier
 from loyalty_streams.domain.programme import Programme
+from loyalty_streams.http.api_view import WorkerView
+from loyalty_streams.http.audit import AUDIT_LIMIT
 from loyalty_streams.http.auth import GRANTS, Permission
-from loyalty_streams.http.base import BRAND_HEADER, HISTORY_MAX, HISTORY_PAGE
 from loyalty_streams.http.bodies import (
     AddPoints,
     BrandRecheck,
@@ -20,7 +23,9 @@ from loyalty_streams.http.bodies import (
     SetPromotions,
     UpdateStatus,
 )
-from loyalty_streams.http.writes import AUDIT_LIMIT, MAX_WAIT_S, WAIT_S
+from loyalty_streams.http.commands import MAX_WAIT_S, WAIT_S
+from loyalty_streams.http.parameters import BRAND_HEADER
+from loyalty_streams.http.players import HISTORY_MAX, HISTORY_PAGE
 from loyalty_streams.reports.finance import ExportKind
 
 
@@ -245,3 +250,11 @@ def _operation(op: Operation) -> dict[str, Any]:
             if status not in op.answers
         },
     }
+
+
+class OpenApiView(WorkerView):
+    async def get(self, request: Request) -> Response:
+        return self.json(openapi_document())
+
+
+ROUTES: dict[str, type[WorkerView]] = {"/openapi.json": OpenApiView}
