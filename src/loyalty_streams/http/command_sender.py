@@ -1,4 +1,5 @@
-"""Publish commands to `loyalty.commands`, validated first: for operators' scripts and the demo.
+"""Publishing commands to `loyalty.commands`, validated first: for the API's writes
+(`CommandSender`, one producer a worker), operators' scripts and the demo (`publish_commands`).
 
 A player's command goes to the partition of its key, where the player's record lives. A brand's
 re-check (`RecheckBrand`) goes to every partition, one record each, so every worker re-checks the
@@ -14,16 +15,20 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from loyalty_streams.domain.catalogue import brand_recheck_audit
 from loyalty_streams.domain.commands import Command, RecheckBrand
 from loyalty_streams.domain.outputs import encode
-from loyalty_streams.kafka.clients import producer_config
+from loyalty_streams.kafka.clients import KafkaClients, producer_config
 from loyalty_streams.kafka.topics import AUDIT, COMMANDS
 from loyalty_streams.settings import Settings
 
 METADATA_TIMEOUT_S = 10.0
 
 
-def publish_commands(settings: Settings, commands: Iterable[Command]) -> int:
-    """Each command keyed by its player (so it meets their events); returns how many were sent."""
-    producer = Producer(producer_config(settings))
+def publish_commands(
+    settings: Settings, commands: Iterable[Command], *, clients: KafkaClients | None = None
+) -> int:
+    """Each command keyed by its player (so it meets their events); returns how many were sent.
+    Raises RuntimeError when the cluster does not acknowledge them all within 30 s. `clients`
+    makes the producer."""
+    producer = (clients or KafkaClients()).producer(producer_config(settings))
     sent = 0
     for command in commands:
         producer.produce(COMMANDS, command.model_dump_json().encode(), command.key.encode())
@@ -101,11 +106,13 @@ class CommandSender:
     """The API's way to the command topic: one producer per worker, every command acknowledged
     by the cluster before its request is answered."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clients: KafkaClients | None = None) -> None:
         self._settings = settings
-        self._producer = Producer(producer_config(settings))
+        self._producer = (clients or KafkaClients()).producer(producer_config(settings))
 
     async def send(self, command: Command) -> None:
+        """Publish `command` keyed by its player; RuntimeError when the cluster has not
+        acknowledged it within 10 s."""
         await asyncio.to_thread(self._send, command)
 
     async def recheck_brand(
