@@ -75,7 +75,7 @@ def test_each_retry_is_signed_afresh_with_the_time_it_is_sent(
     try:
         attempt = deliverer.deliver(b'{"output_id": "o-1"}', "o-1", "LevelChanged")
     finally:
-        deliverer.consumer.close()
+        deliverer.close()
     assert attempt == Attempt(False, 503, "HTTP 503 Service Unavailable")
     stamps = [headers["X-Loyalty-Signature"].split(",")[0] for headers in sent]
     assert stamps == ["t=1764400000", "t=1764400007", "t=1764400031"]

@@ -1,7 +1,10 @@
 """Side services that follow the engine's topics, each its own process.
 
-- `pms_webhook`: POST every level change to the player-management system;
-  `webhook_policy`: its rules (signing, backoff, circuit breaker), free of I/O;
-- `redis_mirror`: each player's level, points and turnover copied to Redis;
+- `consumer_service`: the skeleton they share (topic checks, a consumer group member, batches
+  handed to a policy, commits of what it finished, the stop on a signal);
+- `pms_webhook`: POST every level change to the player-management system (its policy, one
+  record at a time); `webhook_policy`: its rules (signing, backoff, circuit breaker), free of I/O;
+- `redis_mirror`: each player's level, points and turnover copied to Redis (its policy, in
+  batches);
 - `redaction`: URLs in logs and dead letters without their secrets.
 """

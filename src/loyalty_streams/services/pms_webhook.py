@@ -8,12 +8,14 @@ A crash or restart therefore re-sends at most the record that was in flight, wit
 exponential backoff with full jitter per record, and a circuit breaker shared by all records so
 a dead endpoint is probed, not hammered. Synchronous on purpose: level changes are rare, and one
 request in flight keeps the ordering and the offset bookkeeping trivial.
+
+The consumer, its commits and the stop on a signal are `consumer_service`'s; this module is the
+policy it runs (`Deliverer`), in batches of one record.
 """
 
 import http.client
 import logging
 import random
-import signal
 import sys
 import threading
 import time
@@ -22,17 +24,16 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import FrameType
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import KafkaError, Message, Producer
 
-from loyalty_streams.kafka.admin import missing_topics_problem, partition_counts
-from loyalty_streams.kafka.clients import group_consumer_config, producer_config
+from loyalty_streams.kafka.clients import Config, group_consumer_config, producer_config
 from loyalty_streams.kafka.dead_letters import dead_letter, encode_dead_letter
 from loyalty_streams.kafka.produce import produce
 from loyalty_streams.kafka.topics import LEVEL_CHANGED, PMS_WEBHOOK_DEAD_LETTER
+from loyalty_streams.services.consumer_service import ConsumerService, serve
 from loyalty_streams.services.redaction import redact, redact_url
 from loyalty_streams.services.webhook_policy import Backoff, CircuitBreaker, sign
 from loyalty_streams.settings import Settings
@@ -42,7 +43,8 @@ log = logging.getLogger("loyalty_streams.pms_webhook")
 REQUEST_TIMEOUT_S = 10.0
 """How long one POST may take; a PMS slower than this counts as a failed attempt."""
 POLL_TIMEOUT_S = 0.5
-"""How often the idle loop looks at the stop flag."""
+"""How often the idle service looks at the stop flag."""
+NEEDED_TOPICS = (LEVEL_CHANGED, PMS_WEBHOOK_DEAD_LETTER)
 USER_AGENT = "loyalty-streams-pms-webhook/1"
 
 
@@ -103,7 +105,8 @@ def request_headers(
 
 
 class Deliverer:
-    """The delivery loop over one consumer; `stop` ends it between (or inside) waits."""
+    """The webhook's policy for `ConsumerService`: deliver each record, or dead-letter it, before
+    it is committed; `stop` ends it between (or inside) waits. `close` it after the service."""
 
     def __init__(
         self,
@@ -131,36 +134,20 @@ class Deliverer:
         self.breaker = CircuitBreaker(
             settings.pms_webhook_breaker_failures, settings.pms_webhook_breaker_reset_s, clock
         )
-        self.consumer = Consumer(consumer_config(settings))
         self.producer = Producer(producer_config(settings))
 
-    def run(self) -> None:
-        self.consumer.subscribe([LEVEL_CHANGED])
-        log.info(
-            "delivering %s to %s as group %s",
-            LEVEL_CHANGED,
-            redact_url(self.url),
-            group_id(self.settings),
-        )
-        try:
-            while not self.stop.is_set():
-                message = self.consumer.poll(POLL_TIMEOUT_S)
-                if message is None:
-                    continue
-                error = message.error()
-                if error is not None:
-                    if error.code() != KafkaError._PARTITION_EOF:
-                        log.warning("consumer: %s", error)
-                    continue
-                if self.handle(message):
-                    self.commit(message)
-        finally:
-            # close() leaves the group at once, so a successor gets the partitions without
-            # waiting for the session timeout; nothing uncommitted is lost either way
-            self.consumer.close()
-            self.producer.flush(10)
+    def handle(self, records: Sequence[Message]) -> int:
+        """Deliver the records in order; how many are done (delivered or dead-lettered)."""
+        for done, message in enumerate(records):
+            if not self.handle_one(message):
+                return done
+        return len(records)
 
-    def handle(self, message: Message) -> bool:
+    def close(self) -> None:
+        """Wait for dead letters still in the producer's queue (at most 10 s)."""
+        self.producer.flush(10)
+
+    def handle_one(self, message: Message) -> bool:
         """Deliver or dead-letter one record; False if a stop came first (no commit then)."""
         value = message.value()
         body = value if isinstance(value, bytes) else b""
@@ -262,22 +249,12 @@ class Deliverer:
             self.sleep(1.0)
         return False
 
-    def commit(self, message: Message) -> None:
-        """Commit past `message`; a failed commit only means it may be sent once more."""
-        position = TopicPartition(
-            str(message.topic()), int(message.partition() or 0), int(message.offset() or 0) + 1
-        )
-        try:
-            self.consumer.commit(offsets=[position], asynchronous=False)
-        except KafkaException as error:
-            log.warning("commit of %s failed (%s); it may be sent again", _where(message), error)
-
 
 def _where(message: Message) -> str:
     return f"{message.topic()}[{message.partition()}]@{message.offset()}"
 
 
-def consumer_config(settings: Settings) -> dict[str, str]:
+def consumer_config(settings: Settings) -> Config:
     """Manual commits from the start of the topic; a poll interval long enough for retries.
 
     One record can be held for all its attempts, each up to the request timeout plus the
@@ -306,24 +283,14 @@ def run_pms_webhook(settings: Settings) -> int:
     if weak:
         print("\n".join(weak), file=sys.stderr)
         return 2
-    # subscribing to a missing topic could auto-create it with the wrong partition count
-    needed = (LEVEL_CHANGED, PMS_WEBHOOK_DEAD_LETTER)
-    missing = missing_topics_problem(settings, needed, partition_counts(settings))
-    if missing:
-        print(missing, file=sys.stderr)
-        return 2
 
-    stop = threading.Event()
+    def deliver(stop: threading.Event) -> None:
+        deliverer = Deliverer(settings, stop)
+        log.info("delivering %s to %s", LEVEL_CHANGED, redact_url(deliverer.url))
+        service = ConsumerService(consumer_config(settings), LEVEL_CHANGED, 1, POLL_TIMEOUT_S, stop)
+        try:
+            service.run(deliverer)
+        finally:
+            deliverer.close()
 
-    def on_signal(signum: int, _: FrameType | None) -> None:
-        log.info("%s: stopping", signal.Signals(signum).name)
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        Deliverer(settings, stop).run()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    log.info("stopped")
-    return 0
+    return serve(settings, NEEDED_TOPICS, deliver)

@@ -8,28 +8,29 @@ player. It is an edge: what the figures mean comes from `domain.standing`, as in
 Offsets are committed only after a batch's Redis writes succeeded, so a restart (or a Redis
 outage) resumes where it stopped and no change is lost; a batch that is written twice writes the
 same values again. Off unless `LOYALTY_REDIS_URL` or `LOYALTY_REDIS_SENTINELS` is set.
+
+The consumer, its commits and the stop on a signal are `consumer_service`'s; this module is the
+policy it runs (`Mirror`), in batches of up to `BATCH` records.
 """
 
 import logging
-import signal
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from types import FrameType
 
 import redis
-from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka import Message
 from redis.sentinel import Sentinel
 from redis.typing import EncodableT, FieldT
 
 from loyalty_streams.domain.player import PlayerState
 from loyalty_streams.domain.programme import Programme
 from loyalty_streams.domain.standing import standing
-from loyalty_streams.kafka.admin import missing_topics_problem, partition_counts
 from loyalty_streams.kafka.clients import group_consumer_config
 from loyalty_streams.kafka.topics import PLAYER_EVENTS, PLAYERS_CHANGELOG, PROGRAMMES, WORKERS
 from loyalty_streams.runtime.global_tables import GlobalTables
+from loyalty_streams.services.consumer_service import ConsumerService, serve
 from loyalty_streams.services.redaction import redact, redact_url
 from loyalty_streams.settings import Settings
 from loyalty_streams.state.keyspace import BOOKKEEPING
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 
 BATCH = 2_000
 """Changelog records per consume call, and so at most per Redis pipeline and commit."""
+POLL_TIMEOUT_S = 1.0
+"""How often the idle mirror looks at the stop flag."""
 BACKOFF_FIRST_S = 0.1
 BACKOFF_MAX_S = 5.0
 SOCKET_TIMEOUT_S = 5.0
@@ -125,49 +128,19 @@ def target(settings: Settings) -> str:
 
 
 class Mirror:
-    """Folds changelog batches into Redis and commits them; one instance per process."""
+    """The mirror's policy for `ConsumerService`: write a batch of changelog records to Redis,
+    retrying until it succeeds, before it is committed; `stop` ends the retries."""
 
-    def __init__(self, settings: Settings, client: redis.Redis) -> None:
+    def __init__(self, settings: Settings, client: redis.Redis, stop: threading.Event) -> None:
         self.settings = settings
         self.client = client
-        self.stop = threading.Event()
+        self.stop = stop
         self.tables = GlobalTables(settings)
-        self.consumer = Consumer(group_consumer_config(settings, f"{settings.app_id}-redis-mirror"))
 
-    def run(self) -> None:
-        try:
-            # every programme first, so no record is judged without its brand's version
-            self.tables.start()
-            self.consumer.subscribe([PLAYERS_CHANGELOG])
-            log.info("mirroring %s to Redis (%s)", PLAYERS_CHANGELOG, target(self.settings))
-            try:
-                while not self.stop.is_set():
-                    messages = self.consumer.consume(BATCH, 1.0)
-                    if messages:
-                        self.take(messages)
-            finally:
-                self.tables.stop()
-        finally:
-            self.consumer.close()
-            self.client.close()
-
-    def take(self, messages: list[Message]) -> None:
-        """Write a batch to Redis until it succeeds (or a stop), then commit its offsets."""
-        latest: dict[bytes, bytes | None] = {}
-        ends: dict[int, int] = {}
-        for message in messages:
-            error = message.error()
-            if error is not None:
-                if error.fatal():
-                    raise KafkaException(error)
-                log.warning("changelog: %s", error)
-                continue
-            partition, offset = int(message.partition() or 0), int(message.offset() or 0)
-            ends[partition] = max(ends.get(partition, -1), offset)
-            key, value = message.key(), message.value()
-            if not isinstance(key, bytes) or key.startswith(BOOKKEEPING):
-                continue  # the workers' bookkeeping (applied ids, cashback log), not a player
-            latest[key] = value if isinstance(value, bytes) else None
+    def handle(self, records: Sequence[Message]) -> int:
+        """Write the batch to Redis until it succeeds (all done), or a stop comes first (none
+        done: the next start writes this batch again)."""
+        latest = players(records)
         backoff = BACKOFF_FIRST_S
         while True:
             try:
@@ -181,23 +154,10 @@ class Mirror:
                     redact(str(error), self.settings.redis_url or ""),
                 )
                 if self.stop.wait(backoff):
-                    return  # not committed: the next start writes this batch again
+                    return 0
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
-        if not ends:
-            return
-        try:
-            self.consumer.commit(
-                offsets=[
-                    TopicPartition(PLAYERS_CHANGELOG, partition, offset + 1)
-                    for partition, offset in ends.items()
-                ],
-                asynchronous=False,
-            )
-        except KafkaException as error:
-            # e.g. the group moved on during a long Redis outage: whoever reads these records
-            # next writes the same values again
-            log.warning("commit failed, the batch will be written again: %s", error)
-        log.debug("%d players written, offsets %s", written, ends)
+        log.debug("%d players written from %d changelog records", written, len(records))
+        return len(records)
 
     def write(self, records: Mapping[bytes, bytes | None]) -> int:
         """One pipeline (MULTI/EXEC) for the batch: each player's hash, or its deletion."""
@@ -237,6 +197,18 @@ class Mirror:
         return programme
 
 
+def players(records: Sequence[Message]) -> dict[bytes, bytes | None]:
+    """The newest value (None: a tombstone) of each player's key among changelog `records`; the
+    workers' bookkeeping (keys starting with `BOOKKEEPING`) is left out."""
+    latest: dict[bytes, bytes | None] = {}
+    for record in records:
+        key, value = record.key(), record.value()
+        if not isinstance(key, bytes) or key.startswith(BOOKKEEPING):
+            continue  # the workers' bookkeeping (applied ids, cashback log), not a player
+        latest[key] = value if isinstance(value, bytes) else None
+    return latest
+
+
 def run_redis_mirror(settings: Settings) -> int:
     """Run until SIGTERM/SIGINT; 2 when the mirror is not configured or topics are missing."""
     try:
@@ -251,19 +223,19 @@ def run_redis_mirror(settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
-    missing = missing_topics_problem(settings, NEEDED_TOPICS, partition_counts(settings))
-    if missing:
-        print(missing, file=sys.stderr)
+
+    def mirror(stop: threading.Event) -> None:
+        policy = Mirror(settings, client, stop)
+        # every programme first, so no record is judged without its brand's version
+        policy.tables.start()
+        log.info("mirroring %s to Redis (%s)", PLAYERS_CHANGELOG, target(settings))
+        config = group_consumer_config(settings, f"{settings.app_id}-redis-mirror")
+        try:
+            ConsumerService(config, PLAYERS_CHANGELOG, BATCH, POLL_TIMEOUT_S, stop).run(policy)
+        finally:
+            policy.tables.stop()
+
+    try:
+        return serve(settings, NEEDED_TOPICS, mirror)
+    finally:
         client.close()
-        return 2
-    mirror = Mirror(settings, client)
-
-    def stop(signum: int, _: FrameType | None) -> None:
-        log.info("signal %d: stopping", signum)
-        mirror.stop.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    mirror.run()
-    log.info("stopped")
-    return 0
