@@ -4,7 +4,7 @@ import sys
 
 import faust
 
-from loyalty_streams.http.views import install_views
+from loyalty_streams.http.routes import install_routes
 from loyalty_streams.kafka.admin import missing_topics_problem, partition_counts
 from loyalty_streams.kafka.topics import (
     COMMAND_REJECTIONS,
@@ -71,7 +71,7 @@ def run_worker(settings: Settings) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     pipeline = Worker(settings)
     app = create_app(settings, pipeline)
-    install_views(app, pipeline)
+    install_routes(app, pipeline)
     worker = faust.Worker(app, pipeline, loglevel=settings.log_level, redirect_stdouts=False)
     # Faust's terminal spinner sets the root logger to DEBUG below INFO; without it the
     # libraries' debug records are never built.
