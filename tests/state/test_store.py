@@ -1,10 +1,33 @@
-"""The player table's store on real RocksDB: what survives a crash and what a clean close keeps."""
+"""The player table's store on real RocksDB: what survives a crash and what a clean close keeps;
+and the player record's format, as stored and logged."""
 
 import multiprocessing
 import os
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
-from loyalty_streams.state.store import RocksDBStore
+import orjson
+import pytest
+
+from loyalty_streams.domain.player import PlayerState
+from loyalty_streams.state.store import (
+    PLAYER_FORMAT,
+    PlayerTable,
+    RocksDBStore,
+    UnknownFormat,
+    decode_player,
+    encode_player,
+)
+
+PLAYER = PlayerState(
+    "aurora-casino",
+    "p1",
+    level_rank=2,
+    level_since=datetime(2026, 11, 21, 9, 30, tzinfo=UTC),
+    points_available=Decimal("12.50"),
+    buckets={20_000: Decimal("40")},
+)
 
 
 def _write_and_crash(path: Path, batches: int) -> None:
@@ -39,3 +62,23 @@ def test_a_closed_store_keeps_every_batch(tmp_path: Path) -> None:
     assert reopened.changelog_offset == 49
     assert len(list(reopened.items())) == 50
     reopened.close()
+
+
+def test_a_record_is_stored_with_its_format_first_and_reads_back_equal() -> None:
+    raw = encode_player(PLAYER)
+    assert next(iter(orjson.loads(raw).items())) == ("format", PLAYER_FORMAT)
+    assert decode_player(raw) == PLAYER
+
+
+def test_a_record_written_before_formats_is_format_1_and_still_reads(tmp_path: Path) -> None:
+    table = PlayerTable(tmp_path)
+    table.partition(0).write({PLAYER.key.encode(): PLAYER.to_json()}, 0)  # as stores hold them
+    table.partition(1).write({PLAYER.key.encode(): encode_player(PLAYER)}, 0)
+    assert table.player(0, PLAYER.key) == table.player(1, PLAYER.key) == PLAYER
+    table.close()
+
+
+def test_a_record_of_a_later_format_is_refused() -> None:
+    raw = b'{"format":%d,' % (PLAYER_FORMAT + 1) + PLAYER.to_json()[1:]
+    with pytest.raises(UnknownFormat, match=f"format {PLAYER_FORMAT + 1}"):
+        decode_player(raw)

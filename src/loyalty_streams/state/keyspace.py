@@ -10,7 +10,7 @@ bookkeeping key is ever a player's and all of them sort below the first player
 
 | family | key | value | kept |
 | --- | --- | --- | --- |
-| player record | `<brand>:<player>` (`PlayerState.key`) | `PlayerState.to_json` | for good |
+| player record | `<brand>:<player>` (`PlayerState.key`) | `store.encode_player` | for good |
 | checkpoint | `CHECKPOINT_KEY` | offsets reflected, and when | for good, not logged |
 | applied ids | `SEEN_PREFIX<id>` | UTC day applied, source record | `SEEN_DAYS` |
 | history | `HISTORY_PREFIX<brand>:<player>:<UTC µs>Z:<output id>` | the output | `LOG_DAYS` |

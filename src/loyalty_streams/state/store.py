@@ -7,14 +7,20 @@ offset of the last record of each it reflects, so a worker that gets the partiti
 restart, a crash or a rebalance) reads both from there to the end and is current. Writes land
 in one atomic batch per checkpoint, with those offsets and the time, so "how old is this answer"
 can be said even when Kafka is unreachable. What the keys are: `state.keyspace`.
+
+A player record is stored, and logged to the changelog, as `encode_player` writes it: its JSON
+with the record's format number first (`PLAYER_FORMAT`, the rule is there); `decode_player` reads
+every format up to this one, and a record without a number is format 1.
 """
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Annotated, Protocol
 
 import orjson
+from pydantic import Field
 from rocksdict import BlockBasedOptions, Options, Rdict, WriteBatch, WriteOptions
 
 from loyalty_streams.domain.player import PlayerState
@@ -34,6 +40,57 @@ COMPACT_ON_DELETIONS = (128, 64, 0.5)
 """A file with 64 deletions in any 128 keys in a row (or half of its entries deletions) is
 compacted soon: fired timers and forgotten ids are deleted in runs, and an iterator walks
 every deleted key it meets until compaction drops them."""
+
+PLAYER_FORMAT = 2
+"""The format of the player records this code writes, the first field of their JSON.
+
+The rule: a reader decodes every format up to its own, and a record without the field is
+format 1 (written before records carried it), so existing stores and changelogs still restore
+and read. A field added with a default for the records that lack it keeps the format; a change
+an older reader would misread (a field removed, renamed or given another meaning) takes the next
+number, and `decode_player` converts the formats before it. A format above its own is refused,
+never guessed: a newer worker wrote it."""
+
+_FORMAT_FIELD = b'{"format":'
+_FORMAT_HEAD = _FORMAT_FIELD + str(PLAYER_FORMAT).encode() + b","
+
+
+class UnknownFormat(ValueError):
+    """A stored player record of a format above `PLAYER_FORMAT`."""
+
+
+@dataclass(slots=True)
+class StoredPlayerRecord(PlayerState):
+    """A player record as a partition's store and its changelog hold it: the player's fields and
+    the number of the record's format."""
+
+    format: Annotated[
+        int,
+        Field(
+            description=f"The record's format: {PLAYER_FORMAT} in records written now; absent, "
+            "so 1, in records written before formats were numbered. A reader takes every format "
+            "up to its own and refuses a higher one."
+        ),
+    ] = 1
+    """Declares the changelog's values (`topics/loyalty.players-changelog.json`): records are
+    written by `encode_player` and read by `decode_player`, never built from this class."""
+
+
+def encode_player(state: PlayerState) -> bytes:
+    """A player record as stored and logged: `PlayerState.to_json` with `"format"` first."""
+    return _FORMAT_HEAD + state.to_json()[1:]
+
+
+def decode_player(raw: bytes) -> PlayerState:
+    """A stored player record, of any format up to `PLAYER_FORMAT`; raises `UnknownFormat` for
+    a format above it (and what `PlayerState.from_json` raises for JSON that is no record)."""
+    if raw.startswith(_FORMAT_FIELD):
+        number = int(raw[len(_FORMAT_FIELD) : raw.index(b",", len(_FORMAT_FIELD))])
+        if number > PLAYER_FORMAT:
+            raise UnknownFormat(
+                f"a player record of format {number}; this code reads up to {PLAYER_FORMAT}"
+            )
+    return PlayerState.from_json(raw)
 
 
 class PartitionStore(Protocol):
@@ -208,7 +265,7 @@ class PlayerTable:
         """A player's stored record, if this worker has the partition open and the player."""
         store = self._stores.get(number)
         raw = None if store is None else store.get(key.encode())
-        return None if raw is None else PlayerState.from_json(raw)
+        return None if raw is None else decode_player(raw)
 
     def close(self) -> None:
         for store in self._stores.values():
