@@ -1,4 +1,19 @@
-"""The `loyalty-streams` command: one entry point for every process the product runs."""
+"""The `loyalty-streams` command: one entry point for every process the product runs and every
+operator task. Each subcommand, and the module that does its work:
+
+- `worker`: a stream worker (`cli.worker`, then `runtime.worker`);
+- `pms-webhook`, `redis-mirror`: the side services (`services.pms_webhook`,
+  `services.redis_mirror`);
+- `topics apply`, `topics schemas`: the topic declarations (`kafka.admin`, `kafka.topics`);
+- `programmes load`: publish programme versions (`runtime.global_tables`);
+- `command`, `recheck`: publish player commands, re-check levels (`http.command_sender`);
+- `export`: finance CSVs (`reports.finance`);
+- `token`: sign a bearer token for the HTTP API (`http.auth`);
+- `broker`, `generate`, `demo`: development tools (`devtools.broker`, `devtools.generator`,
+  `devtools.demo`).
+
+Each handler imports what it runs, so a command loads only its own modules.
+"""
 
 import argparse
 import getpass

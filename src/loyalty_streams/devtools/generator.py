@@ -5,7 +5,7 @@ money (they are the ones who climb VIP levels), many small ones, wins that settl
 believable RTP, and amounts in each currency's own scale (a gold-coin bet is in the thousands). The
 stream is a pure function of its seed, so a test or a benchmark can replay it exactly; `run`
 publishes it to Kafka at a chosen rate and reports what it sent, so the demo can compare the
-turnover it generated with the points the engine produced.
+turnover it generated with the points the workers produced.
 """
 
 import heapq
@@ -148,8 +148,8 @@ class _Player:
 class _PendingWin(NamedTuple):
     """A win drawn with its bet, published once event time reaches `due`.
 
-    Plain tuples rather than events: at high rates tens of thousands wait here, and building
-    models for them early (many never come due in a short run) halved the throughput at 50k/s.
+    Plain tuples rather than events: at high rates tens of thousands wait here, and many never
+    come due in a short run (why: docs/decisions/generator-pending-wins-as-tuples.md).
     """
 
     due: float  # seconds of event time after start
@@ -306,7 +306,7 @@ def synthetic_events(
 
 @dataclass
 class GeneratorReport:
-    """What a run published; `wagered` is what the demo checks the engine's points against."""
+    """What a run published; `wagered` is what the demo checks the workers' points against."""
 
     by_type: Counter[str] = field(default_factory=Counter)
     by_brand: Counter[str] = field(default_factory=Counter)

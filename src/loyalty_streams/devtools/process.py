@@ -85,7 +85,7 @@ class ServiceProcess:
 
     def settled(self, timeout: float = 30.0) -> bool:
         """Wait until the worker has checkpointed every record it folded (`in_flight_records`
-        on `/health` reads 0); False on timeout or when its agent failed (`/health` says 503).
+        on `/health` reads 0); False on timeout or when its fold loop failed (`/health` says 503).
 
         Outputs leave before the record a lookup reads is written, so a lookup made right
         after an output can otherwise show the record before it.

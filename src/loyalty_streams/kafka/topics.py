@@ -16,7 +16,7 @@ from pydantic import TypeAdapter
 PLAYER_EVENTS = "casino.player-events"
 COMMANDS = "loyalty.commands"
 INBOUND = (PLAYER_EVENTS, COMMANDS)
-"""The agent's inputs: co-partitioned, so a player's events and commands meet in one worker."""
+"""The fold loop's inputs: co-partitioned, so a player's events and commands meet in one worker."""
 REDEMPTIONS = "loyalty.redemptions"
 POINTS_ADJUSTED = "loyalty.points-adjusted"
 POINTS_EXPIRY = "loyalty.points-expiry"

@@ -1,4 +1,4 @@
-"""Side services that follow the engine's topics, each its own process.
+"""Side services that follow the workers' topics, each its own process.
 
 - `consumer_service`: the skeleton they share (topic checks, a consumer group member, batches
   handed to a policy, commits of what it finished, the stop on a signal);
