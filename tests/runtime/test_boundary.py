@@ -140,7 +140,7 @@ def test_an_event_time_is_rfc_3339_text_only(occurred_at: Any) -> None:
 
 
 def test_a_record_timestamp_from_the_future_counts_as_the_workers_clock() -> None:
-    """Bounded by the worker's clock: see `FoldLoop._fold`, which builds `received_at`."""
+    """Bounded by the worker's clock: see `FoldLoop.fetch`, whose fold builds `received_at`."""
     raw = command("ClaimBirthdayGift", issued_at=datetime(2099, 1, 1, tzinfo=UTC))
     from tests.runtime.test_fold import command_record
 

@@ -16,8 +16,10 @@ hand in another (see `runtime.test_driver`).
 """
 
 import uuid
+from collections.abc import Callable
+from typing import Literal, Protocol
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from loyalty_streams.settings import Settings
@@ -124,6 +126,56 @@ def load_producer_config(settings: Settings) -> Config:
         "acks": "all",
         "enable.idempotence": "true",
     }
+
+
+class ConsumerClient(Protocol):
+    """The part of librdkafka's `Consumer` the runtime uses (the fold loop, the restore): what an
+    in-memory stand-in implements (see `runtime.test_driver`)."""
+
+    def subscribe(
+        self,
+        topics: list[str],
+        on_assign: Callable[[Consumer, list[TopicPartition]], None] | None = None,
+        on_revoke: Callable[[Consumer, list[TopicPartition]], None] | None = None,
+        on_lost: Callable[[Consumer, list[TopicPartition]], None] | None = None,
+    ) -> None: ...
+
+    def assign(self, partitions: list[TopicPartition]) -> None: ...
+
+    def poll(self, timeout: float = -1) -> Message | None: ...
+
+    def consume(self, num_messages: int = 1, timeout: float = -1) -> list[Message]: ...
+
+    def commit(self, *, offsets: list[TopicPartition], asynchronous: Literal[True]) -> None: ...
+
+    def assignment(self) -> list[TopicPartition]: ...
+
+    def position(self, partitions: list[TopicPartition]) -> list[TopicPartition]: ...
+
+    def get_watermark_offsets(
+        self, partition: TopicPartition, timeout: float = -1, cached: bool = False
+    ) -> tuple[int, int]: ...
+
+    def close(self) -> None: ...
+
+
+class ProducerClient(Protocol):
+    """The part of librdkafka's `Producer` the runtime uses: what an in-memory stand-in
+    implements (see `runtime.test_driver`)."""
+
+    def produce(
+        self,
+        topic: str,
+        value: str | bytes | None = None,
+        key: str | bytes | None = None,
+        *,
+        partition: int = -1,
+        on_delivery: Callable[[KafkaError | None, Message], None] | None = None,
+    ) -> None: ...
+
+    def poll(self, timeout: float = -1) -> int: ...
+
+    def flush(self, timeout: float = -1) -> int: ...
 
 
 class KafkaClients:

@@ -6,5 +6,6 @@
 - `global_tables`: programme versions and partition owners, read whole by every worker;
 - `ownership`: which worker owns which partition;
 - `metrics`: the worker's Prometheus metrics;
+- `test_driver`: the fold loop run step by step over in-memory Kafka, for tests;
 - `gc_tuning`: garbage-collector settings for processes that fold events.
 """

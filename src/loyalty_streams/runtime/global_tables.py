@@ -11,13 +11,13 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import KafkaError, Message, Producer, TopicPartition
 from pydantic import ValidationError
 
 from loyalty_streams.domain.catalogue import Catalogue, publication_audit
 from loyalty_streams.domain.outputs import encode
 from loyalty_streams.domain.programme import Programme
-from loyalty_streams.kafka.clients import producer_config, reader_config
+from loyalty_streams.kafka.clients import KafkaClients, producer_config, reader_config
 from loyalty_streams.kafka.topics import AUDIT, PLAYER_EVENTS, PROGRAMMES, WORKERS
 from loyalty_streams.runtime.ownership import Claim, Owners
 from loyalty_streams.settings import Settings
@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 
 
 class GlobalTables:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clients: KafkaClients | None = None) -> None:
+        """`clients` makes the reader (by default librdkafka's)."""
         self.catalogue = Catalogue()
         self.owners = Owners(settings.app_id)
         self.partitions = 0
@@ -35,7 +36,7 @@ class GlobalTables:
         self._caught_up = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="global-tables", daemon=True)
-        self._consumer = Consumer(reader_config(settings, "global"))
+        self._consumer = (clients or KafkaClients()).consumer(reader_config(settings, "global"))
 
     def start(self, timeout: float = 60.0) -> None:
         """Start following both topics; returns once they are read to their end."""

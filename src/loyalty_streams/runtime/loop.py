@@ -52,13 +52,18 @@ from confluent_kafka import (
     KafkaError,
     KafkaException,
     Message,
-    Producer,
     TopicPartition,
 )
 
 from loyalty_streams.domain.outputs import Output
 from loyalty_streams.domain.player import PlayerState
-from loyalty_streams.kafka.clients import group_consumer_config, output_producer_config
+from loyalty_streams.kafka.clients import (
+    ConsumerClient,
+    KafkaClients,
+    ProducerClient,
+    group_consumer_config,
+    output_producer_config,
+)
 from loyalty_streams.kafka.produce import produce
 from loyalty_streams.kafka.topics import INBOUND, PLAYERS_CHANGELOG, PLAYERS_HISTORY
 from loyalty_streams.runtime.fold import (
@@ -76,16 +81,20 @@ from loyalty_streams.settings import Settings
 from loyalty_streams.state.cache import PlayerCache
 from loyalty_streams.state.keyspace import (
     CASHBACK_PREFIX,
+    FORGET,
     HISTORY_PREFIX,
     INDEXED,
+    INDEXING,
+    PLAYER,
     RECHECK_PREFIX,
     SEEN_PREFIX,
     TIMER_PREFIX,
+    due_before,
+    parse_timer_key,
 )
 from loyalty_streams.state.restore import restore
 from loyalty_streams.state.retention import expired_rows, forget_entry, forgotten
 from loyalty_streams.state.store import PartitionStore, PlayerTable
-from loyalty_streams.state.timer_index import FORGET, PLAYER, due_before, parse
 
 log = logging.getLogger(__name__)
 
@@ -120,11 +129,6 @@ wait behind it."""
 
 TIMER_IDLE_S = 0.05
 """How long the loop leaves the index alone after finding nothing more due."""
-
-INDEXING = RECHECK_PREFIX + b"timer-index"
-"""A re-check of every player of a partition whose store predates the timer index: it runs what
-is due for each, registers their next timer and the retention of their rows, a slice at a time;
-its end writes `INDEXED`. (The applied ids it finds stay: nothing lists them to forget.)"""
 
 _ABSENT = b"\x00absent"
 
@@ -229,8 +233,17 @@ class FoldLoop:
         clock: Callable[[], datetime],
         on_assignment: Callable[[tuple[int, ...]], None],
         metrics: Metrics,
+        clients: KafkaClients,
+        *,
+        timer_slice_s: float = TIMER_SLICE_S,
+        timer_idle_s: float = TIMER_IDLE_S,
     ) -> None:
+        """`clients` makes the consumer and the producer; `timer_slice_s` and `timer_idle_s`
+        pace the time-driven work (see `TIMER_SLICE_S`, `TIMER_IDLE_S`)."""
         self.settings = settings
+        self.clients = clients
+        self._slice_s = timer_slice_s
+        self._idle_s = timer_idle_s
         self.programme_for = programme_for
         self.table = table
         self.clock = clock
@@ -262,16 +275,22 @@ class FoldLoop:
         self._census_due = 0.0
         self.boundary = Boundary.of(settings, partitions=0)
         """Given the inbound topics' partition count by `start`, before any record is read."""
-        self._consumer = Consumer(
+        self._consumer: ConsumerClient = clients.consumer(
             group_consumer_config(settings, settings.app_id, fetch_wait_ms=50)
         )
-        self._producer = Producer(output_producer_config(settings))
+        self._producer: ProducerClient = clients.producer(output_producer_config(settings))
 
     # -- control, from any thread ------------------------------------------------------------
 
     def start(self, inbound_partitions: int) -> None:
-        """Subscribe and run the loop; `inbound_partitions` is the partition count of the
-        inbound topics (co-partitioned), which the boundary checks each record against."""
+        """Subscribe and run the loop in its thread; see `subscribe`."""
+        self.subscribe(inbound_partitions)
+        self._thread.start()
+
+    def subscribe(self, inbound_partitions: int) -> None:
+        """Join the consumer group; `inbound_partitions` is the partition count of the inbound
+        topics (co-partitioned), which the boundary checks each record against. Partitions are
+        assigned (and restored) from inside a later `fetch`."""
         self.boundary = Boundary.of(self.settings, inbound_partitions)
         self._consumer.subscribe(
             list(INBOUND),
@@ -279,7 +298,6 @@ class FoldLoop:
             on_revoke=self._revoked,
             on_lost=self._revoked,
         )
-        self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
         self._stop.set()
@@ -303,34 +321,65 @@ class FoldLoop:
     def _run(self) -> None:
         try:
             while not self._stop.is_set():
-                busy = self._open is not None or self._in_flight
-                first = self._consumer.poll(BUSY_POLL_S if busy else IDLE_POLL_S)
-                if first is not None:
-                    # then whatever is already fetched, without waiting for more
-                    room = BATCH - 1 - (self._open.size if self._open else 0)
-                    self._fold([first, *self._consumer.consume(max(room, 1), 0)])
-                self._run_timers()
-                self._run_rechecks()
-                self._take_census()
-                if self._open is not None and (
-                    self._open.size >= BATCH or time.monotonic() - self._opened_at >= BATCH_S
-                ):
-                    self._seal(self._open)
-                self._advance()
-                self.last_loop = time.monotonic()
-                if self.last_loop >= self._lag_due:
-                    self._lag_due = self.last_loop + LAG_INTERVAL_S
-                    self._measure_lag()
-            self._drain(DRAIN_S)
+                self.step()
+            self.drain(DRAIN_S)
         except BaseException as error:
             self.failure = error
             log.critical("the fold loop stopped: %r", error, exc_info=True)
-            self._open = None  # never checkpointed: replayed by the partitions' next owner,
-            self._in_flight.clear()  # and not retried by the revoke that closing calls
+            self.abandon()
             raise
         finally:
-            self._consumer.close()  # leaves the group: the partitions move on at once
-            self._producer.flush(10)
+            self.close()
+
+    def step(self) -> None:
+        """One pass of the loop: a fetch folded, a slice of each time-driven work, the open
+        batch sealed when full or `BATCH_S` old, checkpoints moved on, the lag now and then."""
+        self.fetch()
+        self.fire_timers()
+        self.run_rechecks()
+        self.take_census()
+        if self._open is not None and (
+            self._open.size >= BATCH or time.monotonic() - self._opened_at >= BATCH_S
+        ):
+            self.seal()
+        self.advance()
+        self.last_loop = time.monotonic()
+        if self.last_loop >= self._lag_due:
+            self._lag_due = self.last_loop + LAG_INTERVAL_S
+            self._measure_lag()
+
+    def fetch(self) -> int:
+        """Poll once and fold what came into the open batch, with whatever else is already
+        fetched (no wait for more); gives the records folded. Rebalances run in here."""
+        busy = self._open is not None or self._in_flight
+        first = self._consumer.poll(BUSY_POLL_S if busy else IDLE_POLL_S)
+        if first is None:
+            return 0
+        room = BATCH - 1 - (self._open.size if self._open else 0)
+        messages = [first, *self._consumer.consume(max(room, 1), 0)]
+        self._fold(messages)
+        return len(messages)
+
+    def abandon(self) -> None:
+        """Forget the open batch and the batches in flight, as a crash does: never checkpointed,
+        they are replayed by the partitions' next owner (and not retried by the revoke that
+        closing calls)."""
+        self._open = None
+        self._in_flight.clear()
+
+    def close(self) -> None:
+        """Leave the group (the partitions move on at once) and send what the producer holds."""
+        self._consumer.close()
+        self._producer.flush(10)
+
+    @property
+    def open_batch(self) -> Batch | None:
+        """The batch being folded (read on the fold thread): what it holds is not checkpointed."""
+        return self._open
+
+    def timer_cursor(self, partition: int) -> bytes | None:
+        """Where the next pass over a partition's due-time index starts (None: its head)."""
+        return self._cursors.get(partition)
 
     def _batch(self) -> Batch:
         """The open batch, opened if there is none."""
@@ -457,15 +506,17 @@ class FoldLoop:
         except KafkaException as error:
             log.warning("could not measure the consumer lag: %s", error)
 
-    def _run_timers(self) -> None:
+    def fire_timers(self) -> bool:
         """Fire the index entries due by the worker's clock less `timers_wait_s`, oldest first,
-        for at most `TIMER_SLICE_S`; the next call goes on where this one stopped."""
+        for at most a slice (`TIMER_SLICE_S`); the next call goes on where this one stopped.
+        Gives True when the pass read every entry due (none left: the index is left alone for
+        `TIMER_IDLE_S`), False when the slice ended first."""
         started = time.monotonic()
         if started < self._timers_idle_until:
-            return
+            return True
         until = self.clock() - self._timer_wait
         end = due_before(until)
-        deadline = started + TIMER_SLICE_S
+        deadline = started + self._slice_s
         fired: Tally[bytes] = Tally()
         try:
             for partition in sorted(self.owned):
@@ -474,8 +525,9 @@ class FoldLoop:
                     self._cursors[partition] = key + b"\x00"
                     fired[self._fire(partition, store, key, value, until)] += 1
                     if time.monotonic() >= deadline:
-                        return
-            self._timers_idle_until = time.monotonic() + TIMER_IDLE_S
+                        return False
+            self._timers_idle_until = time.monotonic() + self._idle_s
+            return True
         finally:
             for kind, count in fired.items():
                 self.metrics.timers_fired.labels(kind.decode()).inc(count)
@@ -496,7 +548,7 @@ class FoldLoop:
         batch.fired += 1
         writes = batch.writes.setdefault(partition, {})
         writes[key] = None
-        kind, subject = parse(key)
+        kind, subject = parse_timer_key(key)
         if kind == PLAYER:
             state = self._latest(partition, subject.decode())
             # an entry the record has moved on from is only deleted
@@ -514,12 +566,14 @@ class FoldLoop:
             writes.update(expired_rows(store, subject, until))
         return kind
 
-    def _run_rechecks(self) -> None:
-        """Go on with the brands' re-checks under way (`records.RECHECK_PREFIX`), a slice at a
-        time: each player of the brand (one range of keys) is re-checked into the open batch,
-        and the re-check's place is written with it, so a crash resumes where it stood."""
+    def run_rechecks(self) -> bool:
+        """Go on with the brands' re-checks under way (`RECHECK_PREFIX`), a slice at a time:
+        each player of the brand (one range of keys) is re-checked into the open batch, and the
+        re-check's place is written with it, so a crash resumes where it stood. Gives True when
+        every re-check is finished (their ends maybe not checkpointed yet), False when the slice
+        ended first."""
         started = time.monotonic()
-        deadline = started + TIMER_SLICE_S
+        deadline = started + self._slice_s
         try:
             for partition in sorted(self.owned):
                 store = self.table.partition(partition)
@@ -529,7 +583,8 @@ class FoldLoop:
                         continue
                     job = orjson.loads(stored if newest is _ABSENT else newest)
                     if not self._recheck(partition, store, key, job, deadline):
-                        return
+                        return False
+            return True
         finally:
             if time.monotonic() - started >= 0.001:
                 slice_s = time.monotonic() - started
@@ -569,7 +624,7 @@ class FoldLoop:
             writes[INDEXED] = b""
         return True
 
-    def _take_census(self) -> None:
+    def take_census(self) -> None:
         """Read the owned players for the population gauges, a slice at a time: a census starts
         every `census_interval_s` and sets the gauges when it has read every partition."""
         started = time.monotonic()
@@ -581,7 +636,7 @@ class FoldLoop:
             self._census_from = (min(self.owned), b"")
         assert self._census_from is not None
         partition, after = self._census_from
-        deadline = started + TIMER_SLICE_S
+        deadline = started + self._slice_s
         slices = self.metrics.time_driven_slices.labels("census")
         for number in sorted(p for p in self.owned if p >= partition):
             start = after + b"\x00" if number == partition and after else None
@@ -596,27 +651,26 @@ class FoldLoop:
         self._census = self._census_from = None
         self._census_due = started + self.settings.census_interval_s
 
-    def _checkpoint(self, batch: Batch) -> None:
-        """Checkpoint a batch and every one before it, waiting for all of them."""
-        self._seal(batch)
-        self._drain()
-
-    def _seal(self, batch: Batch) -> None:
-        """Queue a folded batch for its checkpoint; wait while too many records are in flight."""
-        if batch is self._open:
-            self._open = None
+    def seal(self) -> None:
+        """Queue the open batch (if any) for its checkpoint; wait while too many records are in
+        flight."""
+        batch = self._open
+        if batch is None:
+            return
+        self._open = None
         self._in_flight.append(batch)
-        self._advance()
+        self.advance()
         while (
             self.in_flight_records > IN_FLIGHT
             and not self._stop.is_set()  # then the loop's drain decides
         ):
             self._producer.poll(BUSY_POLL_S)
-            self._advance()
+            self.advance()
 
-    def _advance(self) -> None:
+    def advance(self) -> None:
         """Serve delivery reports, and take the oldest batches through their checkpoint steps
-        as far as the cluster has acknowledged them."""
+        as far as the cluster has acknowledged them. Raises `DeliveryFailed` when the cluster
+        refused one of the oldest batch's records."""
         self._producer.poll(0)
         in_flight = self._in_flight
         while in_flight:
@@ -632,13 +686,13 @@ class FoldLoop:
             self._store(head)
             in_flight.popleft()
 
-    def _drain(self, timeout: float | None = None) -> None:
-        """Wait until every batch in flight is checkpointed; after `timeout`, forget the rest
-        (their partitions' next owner replays them, as after a crash)."""
+    def drain(self, timeout: float | None = None) -> None:
+        """Wait until every batch in flight is checkpointed, the open one sealed first; after
+        `timeout` (s), forget the rest (their partitions' next owner replays them, as after a
+        crash). Raises `DeliveryFailed` when the cluster refused a record."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        if self._open is not None:
-            self._seal(self._open)
-        self._advance()
+        self.seal()
+        self.advance()
         while self._in_flight:
             if deadline is not None and time.monotonic() >= deadline:
                 log.warning(
@@ -647,7 +701,7 @@ class FoldLoop:
                 self._in_flight.clear()
                 return
             self._producer.flush(BUSY_POLL_S * 20)  # sends at once, without the linger
-            self._advance()
+            self.advance()
 
     def _send_changelog(self, batch: Batch) -> None:
         """Step 2: the batch's changed records, to the changelog partition of their store; its
@@ -705,11 +759,11 @@ class FoldLoop:
     # -- rebalances (called by librdkafka from inside consume) -----------------------------
 
     def _assigned(self, _: Consumer, partitions: list[TopicPartition]) -> None:
-        self._drain(DRAIN_S)
+        self.drain(DRAIN_S)
         numbers = sorted({tp.partition for tp in partitions})  # the same of both inputs
         self._cache.clear()  # the restore below writes the store directly
         self._cursors.clear()  # and may bring index entries below them
-        restored = restore(self.settings, self.table, numbers)
+        restored = restore(self.settings, self.table, numbers, self.clients)
         for number in numbers:
             store = self.table.partition(number)
             if store.get(INDEXED) is None and store.get(INDEXING) is None:
@@ -722,7 +776,7 @@ class FoldLoop:
         self.on_assignment(tuple(numbers))
 
     def _revoked(self, _: Consumer, partitions: list[TopicPartition]) -> None:
-        self._drain(DRAIN_S)  # checkpoint what was folded before another worker takes over
+        self.drain(DRAIN_S)  # checkpoint what was folded before another worker takes over
         numbers = {tp.partition for tp in partitions}
         self.owned = self.owned - numbers
         self._cache.clear()

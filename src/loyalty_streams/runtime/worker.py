@@ -14,21 +14,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 import faust
-import orjson
-from confluent_kafka import Producer
 from faust.app.base import BootStrategy
 from mode import Service
 
 from loyalty_streams.domain.player import PlayerState
 from loyalty_streams.domain.programme import shipped_programmes
-from loyalty_streams.kafka.clients import producer_config
+from loyalty_streams.kafka.clients import KafkaClients, producer_config
 from loyalty_streams.kafka.partitioner import partition_of
 from loyalty_streams.runtime.global_tables import GlobalTables, publish_claim, publish_programmes
 from loyalty_streams.runtime.loop import FoldLoop
 from loyalty_streams.runtime.metrics import Metrics
 from loyalty_streams.runtime.ownership import Claim
 from loyalty_streams.settings import Settings
-from loyalty_streams.state.statements import cashback_key, history_key
+from loyalty_streams.state.queries import cashback_log, history_page
 from loyalty_streams.state.store import PlayerTable
 
 log = logging.getLogger(__name__)
@@ -43,14 +41,22 @@ def utc_now() -> datetime:
 class Worker(Service):
     """The agent, the player table and the global tables of one worker, started with Faust."""
 
-    def __init__(self, settings: Settings, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Callable[[], datetime] = utc_now,
+        clients: KafkaClients | None = None,
+    ) -> None:
+        """`clock` gives the worker's time (UTC); `clients` makes its Kafka clients (by default
+        librdkafka's)."""
         super().__init__()
+        clients = clients or KafkaClients()
         self.settings = settings
         self.clock = clock
         self.worker_id = settings.worker_url
-        self.tables = GlobalTables(settings)
+        self.tables = GlobalTables(settings, clients)
         self.players = PlayerTable(settings.data_dir / "players")
-        self._claims = Producer(producer_config(settings))
+        self._claims = clients.producer(producer_config(settings))
         self.metrics = Metrics()
         self.processor = FoldLoop(
             settings,
@@ -59,6 +65,7 @@ class Worker(Service):
             clock,
             self._announce,
             self.metrics,
+            clients,
         )
 
     async def on_start(self) -> None:
@@ -124,10 +131,7 @@ class Worker(Service):
     def cashback_log(self, partition: int, brand_id: str, player_id: str) -> list[Any]:
         """The player's daily cashback log rows held here, newest first."""
         store = self.players.opened(partition)
-        if store is None:
-            return []
-        rows = [orjson.loads(raw) for _, raw in store.items(cashback_key(brand_id, player_id))]
-        return rows[::-1]
+        return [] if store is None else cashback_log(store, brand_id, player_id)
 
     def history(
         self,
@@ -148,29 +152,17 @@ class Worker(Service):
         store = self.players.opened(partition)
         if store is None:
             return [], None
-        prefix = history_key(brand_id, player_id)
-        starts = [prefix + cursor.encode()] if cursor else []
-        if until is not None:
-            starts.append(history_key(brand_id, player_id, until))
-        floor = b"" if since is None else history_key(brand_id, player_id, since)
-        rows: list[Any] = []
-        last_key = b""
-        for key, raw in store.newest_first(prefix, min(starts) if starts else None):
-            if key < floor:
-                return rows, None
-            row = orjson.loads(raw)
-            if types and row["type"] not in types:
-                continue
-            if command_id is not None and command_id not in (
-                row.get("command_id"),
-                row.get("cause_id"),
-            ):
-                continue
-            if len(rows) == limit:
-                return rows, last_key.removeprefix(prefix).decode()
-            rows.append(row)
-            last_key = key
-        return rows, None
+        return history_page(
+            store,
+            brand_id,
+            player_id,
+            limit=limit,
+            cursor=cursor,
+            types=types,
+            since=since,
+            until=until,
+            command_id=command_id,
+        )
 
     def health(self) -> dict[str, Any]:
         return {

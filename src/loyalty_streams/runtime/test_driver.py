@@ -1,0 +1,533 @@
+"""Run the fold loop without a broker, step by step: a test driver in the spirit of Kafka
+Streams' `TopologyTestDriver`.
+
+`WorkerDriver` builds the real `FoldLoop` on a real RocksDB player table in a directory of
+yours, with its Kafka clients from a `MemoryCluster` (through the `KafkaClients` seam): topics
+held in memory, a consumer group of one member, a producer whose records the cluster
+acknowledges at once or, when asked to hold them, only when the test says so. Nothing runs in
+a thread: each call does one thing and returns.
+
+    driver = WorkerDriver(tmp_path, lambda brand, at: programme, now=T0)
+    driver.pipe_event(bet)            # onto casino.player-events
+    driver.fold()                     # fetched and folded into the open batch
+    driver.drain()                    # checkpointed: outputs, changelog, store, offsets
+    driver.output(POINTS_ACCRUED)     # what reached the topic
+    driver.player("aurora-casino:p1") # the stored player record
+
+With `hold=True` the records produced wait in `held()` until `acknowledge()` releases them (or
+refuses them with an error), so a test can stop a checkpoint between any two of its steps;
+`crash()` and `restart()` then play a worker dying there and the partitions' next owner
+restoring its store from the changelog and re-reading the inbound topics from the committed
+offsets.
+"""
+
+import itertools
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal, cast
+
+from confluent_kafka import (
+    TIMESTAMP_CREATE_TIME,
+    TIMESTAMP_NOT_AVAILABLE,
+    Consumer,
+    KafkaError,
+    Message,
+    Producer,
+    TopicPartition,
+)
+
+from loyalty_streams.domain.commands import Command
+from loyalty_streams.domain.events import PlayerEvent
+from loyalty_streams.domain.player import PlayerState
+from loyalty_streams.kafka.clients import Config, ConsumerClient, KafkaClients, ProducerClient
+from loyalty_streams.kafka.partitioner import partition_of
+from loyalty_streams.kafka.topics import COMMANDS, PLAYER_EVENTS
+from loyalty_streams.runtime.fold import ProgrammeFor
+from loyalty_streams.runtime.loop import TIMER_SLICE_S, Batch, FoldLoop
+from loyalty_streams.runtime.metrics import Metrics
+from loyalty_streams.settings import Settings
+from loyalty_streams.state.store import PartitionStore, PlayerTable
+
+Delivery = Callable[[KafkaError | None, Message], None]
+Rebalance = Callable[[Consumer, list[TopicPartition]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Produced:
+    """A record a producer sent: its offset once the cluster took it (None while held)."""
+
+    topic: str
+    partition: int
+    key: bytes | None
+    value: bytes | None
+    offset: int | None = None
+
+
+@dataclass(slots=True)
+class _Held:
+    record: Produced
+    producer: "MemoryProducer"
+    on_delivery: Delivery | None
+
+
+class MemoryCluster(KafkaClients):
+    """Topics in memory, every one with `partitions` partitions, and the clients that use them.
+
+    Group members are assigned `owned` when they subscribe. Records produced are acknowledged
+    at once (their delivery reports served at the producer's next poll), or with `hold` only by
+    `acknowledge`; a producer's flush acknowledges everything it holds, as a flush waits for
+    the cluster. Consumers fetch records in the order they were appended, across partitions.
+    """
+
+    def __init__(self, partitions: int, owned: Iterable[int], *, hold: bool = False) -> None:
+        self.partitions = partitions
+        self.owned = tuple(sorted(owned))
+        self.hold = hold
+        self.commits: list[dict[tuple[str, int], int]] = []
+        """Every offset commit, oldest first: (topic, partition) -> the next offset to read."""
+        self.committed: dict[tuple[str, int], int] = {}
+        self._logs: dict[tuple[str, int], list[tuple[int, Message]]] = defaultdict(list)
+        self._sequence = itertools.count()
+        self._held: list[_Held] = []
+        self._producers: list[MemoryProducer] = []
+
+    # -- KafkaClients ------------------------------------------------------------------------
+
+    def consumer(self, config: Config) -> Consumer:
+        """A group member, or with `enable.partition.eof` a reader reporting partition ends."""
+        reader = config.get("enable.partition.eof") == "true"
+        return cast(Consumer, MemoryConsumer(self, reader))  # the surface the runtime uses
+
+    def producer(self, config: Config) -> Producer:
+        producer = MemoryProducer(self)
+        self._producers.append(producer)
+        return cast(Producer, producer)  # the surface the runtime uses
+
+    # -- the cluster's side ------------------------------------------------------------------
+
+    def append(
+        self, topic: str, partition: int, key: bytes | None, value: bytes | None, stamp: int | None
+    ) -> Message:
+        """A record taken by the cluster: appended to its partition's log, which gives its offset.
+        `stamp` is its timestamp (ms since the epoch), None when it has none."""
+        log = self._logs[topic, partition]
+        timestamp = (
+            (TIMESTAMP_NOT_AVAILABLE, 0) if stamp is None else (TIMESTAMP_CREATE_TIME, stamp)
+        )
+        message = Message(
+            topic=topic,
+            partition=partition,
+            offset=len(log),
+            key=key,
+            value=value,
+            timestamp=timestamp,
+        )
+        log.append((next(self._sequence), message))
+        return message
+
+    def log(self, topic: str, partition: int) -> list[Message]:
+        """A partition's records, in offset order."""
+        return [message for _, message in self._logs.get((topic, partition), [])]
+
+    def sequenced(self, topic: str, partition: int, offset: int) -> tuple[int, Message] | None:
+        """The record at `offset` with its place in the cluster's order of appends, if any."""
+        log = self._logs.get((topic, partition), [])
+        return log[offset] if offset < len(log) else None
+
+    def end(self, topic: str, partition: int) -> int:
+        """The offset the next record of a partition gets."""
+        return len(self._logs.get((topic, partition), []))
+
+    def partition_for(self, key: bytes | None) -> int:
+        """The partition of a key, as the producers' murmur2 partitioner chooses it."""
+        return partition_of(key or b"", self.partitions)
+
+    def hold_record(self, held: _Held) -> None:
+        self._held.append(held)
+        if not self.hold:
+            self.acknowledge()
+
+    def held(self) -> list[Produced]:
+        return [held.record for held in self._held]
+
+    def acknowledge(
+        self,
+        topic: str | None = None,
+        *,
+        count: int | None = None,
+        error: KafkaError | None = None,
+        producer: "MemoryProducer | None" = None,
+    ) -> None:
+        """Take the held records (of a topic, of a producer; the first `count` of them) in the
+        order they were produced, or refuse them with `error`; their reports wait for their
+        producer's next poll."""
+        kept: list[_Held] = []
+        taken = 0
+        for held in self._held:
+            record = held.record
+            if (
+                (topic is not None and record.topic != topic)
+                or (producer is not None and held.producer is not producer)
+                or (count is not None and taken >= count)
+            ):
+                kept.append(held)
+                continue
+            taken += 1
+            if error is None:
+                message = self.append(record.topic, record.partition, record.key, record.value, 0)
+            else:
+                message = Message(topic=record.topic, partition=record.partition, key=record.key)
+            held.producer.report(held.on_delivery, error, message)
+        self._held = kept
+
+    def forget(self) -> None:
+        """Drop what the producers hold and their reports, as their process dying does."""
+        self._held = []
+        for producer in self._producers:
+            producer.reports.clear()
+
+
+class MemoryProducer(ProducerClient):
+    """A producer of a `MemoryCluster`."""
+
+    def __init__(self, cluster: MemoryCluster) -> None:
+        self.cluster = cluster
+        self.reports: list[tuple[Delivery, KafkaError | None, Message]] = []
+
+    def produce(
+        self,
+        topic: str,
+        value: str | bytes | None = None,
+        key: str | bytes | None = None,
+        *,
+        partition: int = -1,
+        on_delivery: Delivery | None = None,
+    ) -> None:
+        key_bytes = key.encode() if isinstance(key, str) else key
+        value_bytes = value.encode() if isinstance(value, str) else value
+        number = partition if partition >= 0 else self.cluster.partition_for(key_bytes)
+        record = Produced(topic, number, key_bytes, value_bytes)
+        self.cluster.hold_record(_Held(record, self, on_delivery))
+
+    def report(
+        self, on_delivery: Delivery | None, error: KafkaError | None, message: Message
+    ) -> None:
+        """A delivery report, served at the next poll."""
+        if on_delivery is not None:
+            self.reports.append((on_delivery, error, message))
+
+    def poll(self, timeout: float = -1) -> int:
+        """Serve the delivery reports waiting; gives how many."""
+        reports, self.reports = self.reports, []
+        for on_delivery, error, message in reports:
+            on_delivery(error, message)
+        return len(reports)
+
+    def flush(self, timeout: float = -1) -> int:
+        """Have the cluster acknowledge everything this producer holds, and serve the reports."""
+        self.cluster.acknowledge(producer=self)
+        self.poll()
+        return 0
+
+
+class MemoryConsumer(ConsumerClient):
+    """A consumer of a `MemoryCluster`: a group member (`subscribe`), assigned the cluster's
+    `owned` partitions at its first poll, or a reader (`assign`) that reports partition ends."""
+
+    def __init__(self, cluster: MemoryCluster, reader: bool) -> None:
+        self.cluster = cluster
+        self.reader = reader
+        self.positions: dict[tuple[str, int], int] = {}
+        self.at_end: set[tuple[str, int]] = set()
+        self.topics: list[str] = []
+        self.on_assign: Rebalance | None = None
+        self.on_revoke: Rebalance | None = None
+        self.joining = False
+
+    def subscribe(
+        self,
+        topics: list[str],
+        on_assign: Rebalance | None = None,
+        on_revoke: Rebalance | None = None,
+        on_lost: Rebalance | None = None,
+    ) -> None:
+        self.topics, self.on_assign, self.on_revoke = list(topics), on_assign, on_revoke
+        self.joining = True
+
+    def assign(self, partitions: list[TopicPartition]) -> None:
+        self.positions = {(tp.topic, tp.partition): max(tp.offset, 0) for tp in partitions}
+        self.at_end.clear()
+
+    def poll(self, timeout: float = -1) -> Message | None:
+        """The next record; a poll that completes joining the group runs the assignment (and
+        the rebalance callback) and gives nothing."""
+        if self.joining:
+            self.joining = False
+            committed = self.cluster.committed
+            self.positions = {
+                (topic, number): committed.get((topic, number), 0)
+                for topic in self.topics
+                for number in self.cluster.owned
+            }
+            if self.on_assign is not None:
+                self.on_assign(cast(Consumer, self), self.assignment())
+            return None
+        fetched = self.consume(1)
+        return fetched[0] if fetched else None
+
+    def consume(self, num_messages: int = 1, timeout: float = -1) -> list[Message]:
+        """Up to `num_messages` records, in the order the cluster took them; a reader's
+        partition reaching its end adds one end event."""
+        fetched: list[Message] = []
+        while len(fetched) < num_messages:
+            nearest: tuple[int, tuple[str, int], Message] | None = None
+            for place, offset in self.positions.items():
+                found = self.cluster.sequenced(*place, offset)
+                if found is None:
+                    if self.reader and place not in self.at_end:
+                        self.at_end.add(place)
+                        error = KafkaError(KafkaError._PARTITION_EOF)
+                        fetched.append(Message(topic=place[0], partition=place[1], error=error))
+                    continue
+                if nearest is None or found[0] < nearest[0]:
+                    nearest = (found[0], place, found[1])
+            if nearest is None:
+                break
+            _, place, message = nearest
+            self.positions[place] += 1
+            fetched.append(message)
+        return fetched
+
+    def commit(self, *, offsets: list[TopicPartition], asynchronous: Literal[True]) -> None:
+        commit = {(tp.topic, tp.partition): tp.offset for tp in offsets}
+        self.cluster.commits.append(commit)
+        self.cluster.committed.update(commit)
+
+    def assignment(self) -> list[TopicPartition]:
+        return [TopicPartition(topic, number) for topic, number in self.positions]
+
+    def position(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
+        return [
+            TopicPartition(tp.topic, tp.partition, self.positions.get((tp.topic, tp.partition), -1))
+            for tp in partitions
+        ]
+
+    def get_watermark_offsets(
+        self, partition: TopicPartition, timeout: float = -1, cached: bool = False
+    ) -> tuple[int, int]:
+        return 0, self.cluster.end(partition.topic, partition.partition)
+
+    def close(self) -> None:
+        """Leave the group: the assignment is revoked (the callback runs), as librdkafka does."""
+        if self.on_revoke is not None and self.positions:
+            self.on_revoke(cast(Consumer, self), self.assignment())
+        self.positions = {}
+
+
+class WorkerDriver:
+    """One worker's fold loop over a `MemoryCluster`, driven call by call (see the module).
+
+    `directory` holds the player table; `programme_for` gives a brand's programme at an instant;
+    `now` is the worker's clock (UTC), moved by `advance_clock`; `partitions` is every topic's
+    partition count, `owned` the partitions this worker is assigned (default all); `hold` holds
+    the cluster's acknowledgements until `acknowledge`; `timer_slice_s` bounds a slice of
+    time-driven work (0: one entry a slice); `settings` override `Settings` fields.
+
+    On start (and restart) the worker is assigned its partitions and restores them; a partition
+    whose store is new gets its timer-index re-check, run to its end and checkpointed, so each
+    test starts from a store this version wrote.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        programme_for: ProgrammeFor,
+        *,
+        now: datetime,
+        partitions: int = 1,
+        owned: Iterable[int] | None = None,
+        hold: bool = False,
+        timer_slice_s: float = TIMER_SLICE_S,
+        **settings: Any,
+    ) -> None:
+        self.directory = directory
+        self.programme_for = programme_for
+        self.now = now
+        """The worker's clock (UTC)."""
+        self.partitions = partitions
+        self.settings = Settings(bootstrap_servers="memory:0", data_dir=directory, **settings)
+        self.cluster = MemoryCluster(partitions, range(partitions) if owned is None else owned)
+        self.cluster.hold = hold
+        self.metrics = Metrics()
+        self.timer_slice_s = timer_slice_s
+        self.announced: list[tuple[int, ...]] = []
+        """The partitions the worker announced owning, at each assignment."""
+        self._starts = itertools.count()
+        self.table, self.loop = self._start(directory / "players")
+
+    def _start(self, table_directory: Path) -> tuple[PlayerTable, FoldLoop]:
+        table = PlayerTable(table_directory)
+        loop = FoldLoop(
+            self.settings,
+            self.programme_for,
+            table,
+            lambda: self.now,
+            self.announced.append,
+            self.metrics,
+            self.cluster,
+            timer_slice_s=self.timer_slice_s,
+            timer_idle_s=0.0,
+        )
+        loop.subscribe(self.partitions)
+        loop.fetch()  # joins the group: assigned and restored
+        while not loop.run_rechecks():
+            pass
+        loop.drain()
+        return table, loop
+
+    # -- input -------------------------------------------------------------------------------
+
+    def pipe(
+        self, topic: str, key: bytes | None, value: bytes | None, *, timestamp: int | None = None
+    ) -> None:
+        """A record onto an inbound topic, in its key's partition; `timestamp` in ms since the
+        epoch (None: the record has none, the worker takes its clock)."""
+        self.cluster.append(topic, self.cluster.partition_for(key), key, value, timestamp)
+
+    def pipe_event(self, event: PlayerEvent, *, timestamp: int | None = None) -> None:
+        """A player event onto `casino.player-events`, keyed by its player."""
+        self.pipe(
+            PLAYER_EVENTS, event.key.encode(), event.model_dump_json().encode(), timestamp=timestamp
+        )
+
+    def pipe_command(self, command: Command, *, timestamp: int | None = None) -> None:
+        """A command onto `loyalty.commands`, keyed by its player (or brand)."""
+        self.pipe(
+            COMMANDS, command.key.encode(), command.model_dump_json().encode(), timestamp=timestamp
+        )
+
+    def advance_clock(self, by: timedelta) -> None:
+        self.now += by
+
+    # -- the loop, a step at a time ----------------------------------------------------------
+
+    def fold(self) -> int:
+        """Fetch and fold into the open batch everything piped and not read yet (one fetch
+        when it fits in a batch); gives the records folded."""
+        total = 0
+        while folded := self.loop.fetch():
+            total += folded
+        return total
+
+    def seal(self) -> None:
+        """Queue the open batch for its checkpoint (see `FoldLoop.seal`)."""
+        self.loop.seal()
+
+    def drain(self) -> None:
+        """Checkpoint the open batch and every batch in flight (a flush: held records are
+        acknowledged). Raises `DeliveryFailed` for a record the cluster refused."""
+        self.loop.drain()
+
+    def step(self) -> None:
+        """One pass of the loop as its thread runs it (see `FoldLoop.step`)."""
+        self.loop.step()
+
+    def fire_timers(self) -> bool:
+        """One slice of the due-time index at the clock; True when nothing due is left."""
+        return self.loop.fire_timers()
+
+    def run_rechecks(self) -> bool:
+        """One slice of the brands' re-checks under way; True when none is left."""
+        return self.loop.run_rechecks()
+
+    def take_census(self) -> None:
+        """One slice of the census of the owned players."""
+        self.loop.take_census()
+
+    # -- the cluster -------------------------------------------------------------------------
+
+    def acknowledge(
+        self, topic: str | None = None, *, count: int | None = None, error: KafkaError | None = None
+    ) -> None:
+        """The cluster takes the held records (of `topic`; the first `count`), or refuses them
+        with `error`; then the worker serves the reports and moves its checkpoints on. Raises
+        `DeliveryFailed` when the oldest batch had a record refused."""
+        self.cluster.acknowledge(topic, count=count, error=error)
+        self.loop.advance()
+
+    def held(self, topic: str | None = None, key: str | None = None) -> list[Produced]:
+        """Records produced and not acknowledged yet (of a topic, of a key), in produced order."""
+        return [
+            record
+            for record in self.cluster.held()
+            if (topic is None or record.topic == topic)
+            and (key is None or record.key == key.encode())
+        ]
+
+    def output(self, topic: str, key: str | None = None) -> list[Produced]:
+        """The records the cluster took on a topic (of a key), partition by partition."""
+        return [
+            Produced(topic, number, message.key(), message.value(), message.offset())
+            for number in range(self.partitions)
+            for message in self.cluster.log(topic, number)
+            if key is None or message.key() == key.encode()
+        ]
+
+    @property
+    def commits(self) -> list[dict[tuple[str, int], int]]:
+        """Every offset commit of the inbound topics, oldest first."""
+        return self.cluster.commits
+
+    def end_offset(self, topic: str, partition: int) -> int:
+        """The offset the next record of a partition gets."""
+        return self.cluster.end(topic, partition)
+
+    # -- the worker's state ------------------------------------------------------------------
+
+    def partition_of(self, key: str) -> int:
+        return self.cluster.partition_for(key.encode())
+
+    def player(self, key: str) -> PlayerState | None:
+        """A player's record as the store holds it (checkpointed; not the batches in flight)."""
+        return self.table.player(self.partition_of(key), key)
+
+    def store(self, partition: int) -> PartitionStore:
+        return self.table.partition(partition)
+
+    @property
+    def open_batch(self) -> Batch | None:
+        return self.loop.open_batch
+
+    @property
+    def in_flight_records(self) -> int:
+        return self.loop.in_flight_records
+
+    def timer_cursor(self, partition: int) -> bytes | None:
+        return self.loop.timer_cursor(partition)
+
+    # -- crashes -----------------------------------------------------------------------------
+
+    def crash(self) -> None:
+        """The worker dies: what it folded and did not checkpoint is lost, what its producer
+        held never reaches the cluster; the store keeps what was written to it."""
+        self.loop.abandon()
+        self.cluster.forget()
+        self.table.close()
+
+    def restart(self, *, lose_store: bool = False) -> None:
+        """The partitions' next owner after a `crash`: the same store, or with `lose_store` an
+        empty one (another machine), restored from the changelog; the inbound topics are read
+        again from the committed offsets (by the next `fold`)."""
+        directory = self.directory / "players"
+        if lose_store:
+            directory = self.directory / f"players-{next(self._starts)}"
+        self.table, self.loop = self._start(directory)
+
+    def close(self) -> None:
+        """Stop without checkpointing what is in flight, and close the store."""
+        self.loop.abandon()
+        self.loop.close()
+        self.table.close()
