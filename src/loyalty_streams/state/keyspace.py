@@ -10,7 +10,7 @@ bookkeeping key is ever a player's and all of them sort below the first player
 
 | family | key | value | kept |
 | --- | --- | --- | --- |
-| player record | `<brand>:<player>` (`PlayerState.key`) | `store.encode_player` | for good |
+| player record | `<brand>:<player>` (`events.player_key`) | `store.encode_player` | for good |
 | checkpoint | `CHECKPOINT_KEY` | offsets reflected, and when | for good, not logged |
 | applied ids | `SEEN_PREFIX<id>` | UTC day applied, source record | `SEEN_DAYS` |
 | history | `HISTORY_PREFIX<brand>:<player>:<UTC µs>Z:<output id>` | the output | `LOG_DAYS` |
@@ -25,6 +25,8 @@ How the store forgets at the end of a retention period: `state.retention`.
 """
 
 from datetime import UTC, date, datetime
+
+from loyalty_streams.domain.events import player_key
 
 BOOKKEEPING = b"\x00"
 """The first byte of every key that is not a player record."""
@@ -67,7 +69,7 @@ def history_key(
     """A history row's key; without a time, the prefix of all of a player's rows. A player's
     rows are one range of keys in time order: a statement is a range read, and retention
     deletes a range's head."""
-    key = HISTORY_PREFIX + f"{brand_id}:{player_id}:".encode()
+    key = HISTORY_PREFIX + player_key(brand_id, player_id).encode() + b":"
     if occurred_at is None:
         return key
     return key + f"{sortable(occurred_at)}:{output_id}".encode()
@@ -76,7 +78,7 @@ def history_key(
 def cashback_key(brand_id: str, player_id: str, day: date | None = None) -> bytes:
     """A cashback-log row's key, for a brand day; without a day, the prefix of all of a
     player's rows (in day order)."""
-    key = CASHBACK_PREFIX + f"{brand_id}:{player_id}:".encode()
+    key = CASHBACK_PREFIX + player_key(brand_id, player_id).encode() + b":"
     return key if day is None else key + day.isoformat().encode()
 
 
