@@ -10,9 +10,9 @@ import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-from loyalty_streams.kafka.clients import reader_config
+from loyalty_streams.kafka.clients import KafkaClients, reader_config
 from loyalty_streams.kafka.topics import PLAYERS_CHANGELOG, PLAYERS_HISTORY
 from loyalty_streams.settings import Settings
 from loyalty_streams.state.retention import history_kept_from
@@ -24,14 +24,17 @@ WRITE_EVERY = 20_000
 """Records per RocksDB batch while restoring: bounded memory, few writes."""
 
 
-def restore(settings: Settings, table: PlayerTable, partitions: Iterable[int]) -> int:
+def restore(
+    settings: Settings, table: PlayerTable, partitions: Iterable[int], clients: KafkaClients
+) -> int:
     """Replay each partition's changelog, and its history topic's partition, after the offsets
-    its store holds; returns records read. History rows past retention are left out: the topic
-    forgets by when a row was written, the store by the time it records."""
+    its store holds, with a reader from `clients`; returns records read. History rows past
+    retention are left out: the topic forgets by when a row was written, the store by the time
+    it records."""
     stores = {number: table.partition(number) for number in partitions}
     if not stores:
         return 0
-    consumer = Consumer(reader_config(settings, "restore"))
+    consumer = clients.consumer(reader_config(settings, "restore"))
     starts = {
         (topic, number): offset
         for number, store in stores.items()
