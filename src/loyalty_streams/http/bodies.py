@@ -62,14 +62,14 @@ class PlayerRequest(BaseModel):
 
 
 class AddPoints(PlayerRequest):
-    """Seed 0's `POST /loyalty/points/add`: a manual credit (points > 0) or debit (points < 0)."""
+    """A manual adjustment (`POST /loyalty/points/add`): a credit (points > 0) or debit (points < 0)."""
 
     points: SignedPoints
     reason: Text
 
 
 class UpdateStatus(PlayerRequest):
-    """Seed 0's `POST /loyalty/status/update`: force a level, until a moment or for good."""
+    """A forced status (`POST /loyalty/status/update`): a level, until a moment or for good."""
 
     level: Annotated[str, Field(min_length=1, max_length=50)]
     until: Moment | None = None

@@ -86,7 +86,7 @@ PATH_SCHEMAS: dict[str, dict[str, Any]] = {
 }
 
 OPERATIONS = (
-    Operation("get", "/loyalty/{player_id}", "Seed 0's player lookup; brand from X-Brand-Id "
+    Operation("get", "/loyalty/{player_id}", "The player lookup; brand from X-Brand-Id "
               "or brand_id", Permission.READ_PLAYERS,
               parameters=(_text("brand_id", f"The brand, unless {BRAND_HEADER} names it"),
                           Parameter(BRAND_HEADER, {"type": "string"}, "The brand", "header"))),
