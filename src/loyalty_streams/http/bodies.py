@@ -62,7 +62,7 @@ class PlayerRequest(BaseModel):
 
 
 class AddPoints(PlayerRequest):
-    """A manual adjustment (`POST /loyalty/points/add`): a credit (points > 0) or debit (points < 0)."""
+    """A manual adjustment (`POST /loyalty/points/add`): a credit (points > 0) or a debit."""
 
     points: SignedPoints
     reason: Text
