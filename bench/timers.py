@@ -31,9 +31,9 @@ Reports figures next to their targets; asserts nothing.
 2. A year of play (`--year-players`, default 500; in-process, no broker): every day each
    player plays with 60 % chance (1-20 bets, 40 % of them won back, a deposit, now and then a
    bonus); events are decoded and folded through `records.decode`/`records.fold` in batches
-   (`processor.Batch`, with applied ids and their `forget` entries as the worker writes them);
-   at every UTC midnight the index entries due are fired as the worker's `_fire` does
-   (`records.fire`, forget lists, `retention.expired_rows`); after the year `expired_rows` runs
+   (`runtime.batch.Batch`, with applied ids and their `forget` entries as the worker writes
+   them); at every UTC midnight the index entries due are fired as the worker fires them
+   (`runtime.timers.fire_entry`); after the year `expired_rows` runs
    for every player at the end. Every checkpoint goes to a PartitionStore and to a dict that
    stands for the compacted changelog. Reported per player: record size, RocksDB bytes, the
    compacted changelog, and everything ever written to the changelog, split into record,
@@ -65,7 +65,7 @@ import time
 import urllib.request
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 
@@ -83,6 +83,7 @@ from loyalty_streams.kafka.admin import apply_topics
 from loyalty_streams.kafka.clients import producer_config
 from loyalty_streams.kafka.partitioner import partition_of
 from loyalty_streams.kafka.topics import PLAYER_EVENTS, load_specs
+from loyalty_streams.runtime.batch import Batch, batch_day
 from loyalty_streams.runtime.fold import (
     Boundary,
     Outcome,
@@ -92,25 +93,25 @@ from loyalty_streams.runtime.fold import (
     fire,
     fold,
 )
-from loyalty_streams.runtime.loop import Batch
+from loyalty_streams.runtime.timers import fire_entry
 from loyalty_streams.settings import Settings
 from loyalty_streams.state.keyspace import (
     CASHBACK_PREFIX,
+    FORGET,
     HISTORY_PREFIX,
     INDEXED,
+    LOG_DAYS,
+    PLAYER,
     RECHECK_PREFIX,
+    SEEN_DAYS,
     SEEN_PREFIX,
     TIMER_PREFIX,
+    due_before,
+    parse_timer_key,
+    timer_key,
 )
-from loyalty_streams.state.retention import (
-    LOG_DAYS,
-    SEEN_DAYS,
-    expired_rows,
-    forget_entry,
-    forgotten,
-)
+from loyalty_streams.state.retention import expired_rows
 from loyalty_streams.state.store import PlayerTable
-from loyalty_streams.state.timer_index import FORGET, PLAYER, due_before, parse, timer_key
 
 PARTITIONS = 12
 BRANDS = (("aurora-casino", "EUR"), ("borealis-casino", "EUR"), ("lucky-sweeps", "SC"))
@@ -790,7 +791,7 @@ def kind_of(key: bytes) -> tuple[str, bytes | None]:
     if key.startswith(SEEN_PREFIX):
         return "applied ids", None
     if key.startswith(TIMER_PREFIX):
-        kind, subject = parse(key)
+        kind, subject = parse_timer_key(key)
         return ("applied ids", None) if kind == FORGET else ("index", subject)
     for prefix, name in ((HISTORY_PREFIX, "history"), (CASHBACK_PREFIX, "cashback log")):
         if key.startswith(prefix):
@@ -799,11 +800,6 @@ def kind_of(key: bytes) -> tuple[str, bytes | None]:
     if key.startswith(b"\x00"):
         return "bookkeeping", None
     return "record", key
-
-
-def day_stamp(moment: datetime) -> bytes:
-    """The worker's batch day (`processor._day`)."""
-    return str(moment.date().toordinal()).encode()
 
 
 @dataclass
@@ -837,7 +833,7 @@ class YearSim:
         return None if value is None else value.partition(b"|")[2]
 
     def fold(self, events: list[tuple[datetime, bytes, bytes]]) -> None:
-        batch = Batch(day_stamp(events[0][0]))
+        batch = Batch(batch_day(events[0][0]))
         for received_at, key, raw in events:
             partition = partition_of(key, PARTITIONS)
             offset = self.offsets[partition]
@@ -862,29 +858,28 @@ class YearSim:
         self.checkpoint(batch)
 
     def fire_due(self, until: datetime) -> None:
-        """Every index entry due by `until`, as `FoldLoop._fire` does it."""
-        batch = Batch(day_stamp(until))
+        """Every index entry due by `until`, fired as the worker's timers fire them
+        (`timers.fire_entry`)."""
+        batch = Batch(batch_day(until))
         end = due_before(until)
+
+        def latest(_: int, key: str) -> PlayerState | None:
+            return self.latest(batch, key)
+
         for partition in range(PARTITIONS):
             store = self.table.partition(partition)
             for key, value in list(store.items(TIMER_PREFIX, None, end)):
-                writes = batch.writes.setdefault(partition, {})
-                writes[key] = None
-                kind, subject = parse(key)
+                kind, outcome = fire_entry(
+                    batch, partition, store, key, value, until, latest, self.programme_for
+                )
                 self.fired[kind.decode()] += 1
-                if kind == PLAYER:
-                    state = self.latest(batch, subject.decode())
-                    if state is not None and state.timer_at is not None and state.timer_at <= until:
-                        batch.add(fire(state, self.programme_for, until), partition)
-                elif kind == FORGET:
-                    writes.update(dict.fromkeys(forgotten(value)))
-                else:
-                    writes.update(expired_rows(store, subject, until))
+                if outcome is not None:
+                    batch.add(outcome, partition)
         self.checkpoint(batch)
 
     def expire(self, players: list[bytes], at: datetime) -> int:
         """`retention.expired_rows` of every player at `at`; the deletes it made."""
-        batch = Batch(day_stamp(at))
+        batch = Batch(batch_day(at))
         deletes = 0
         for key in players:
             partition = partition_of(key, PARTITIONS)
@@ -895,13 +890,9 @@ class YearSim:
         return deletes
 
     def checkpoint(self, batch: Batch) -> None:
-        """`FoldLoop._send_changelog` and `_store`: the changelog first, then the store."""
-        for name, (partition, _, encoded) in batch.states.items():
-            batch.writes.setdefault(partition, {})[name.encode()] = encoded
-        applied_on = date.fromordinal(int(batch.day))
-        for partition, seen in batch.applied.items():
-            key, value = forget_entry(applied_on, seen)
-            batch.writes[partition] = {key: value, **batch.writes[partition]}
+        """A checkpoint's steps 2 and 3 (`runtime.checkpoint`): the changelog first, then the
+        store."""
+        batch.log_writes()
         for partition, records in batch.writes.items():
             for key, value in records.items():
                 if key.startswith(HISTORY_PREFIX):  # its own topic, which forgets by time

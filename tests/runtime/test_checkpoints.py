@@ -24,7 +24,7 @@ from loyalty_streams.kafka.topics import (
     PLAYERS_HISTORY,
     POINTS_ACCRUED,
 )
-from loyalty_streams.runtime.loop import DeliveryFailed
+from loyalty_streams.runtime.checkpoint import DeliveryFailed
 from loyalty_streams.runtime.test_driver import WorkerDriver
 from loyalty_streams.state.keyspace import (
     CHECKPOINT_KEY,

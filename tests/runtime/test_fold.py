@@ -34,9 +34,15 @@ from loyalty_streams.runtime.fold import (
     fold,
 )
 from loyalty_streams.settings import Settings
-from loyalty_streams.state.keyspace import TIMER_PREFIX
-from loyalty_streams.state.statements import cashback_key, history_key
-from loyalty_streams.state.timer_index import PLAYER, ROWS, parse, timer_key
+from loyalty_streams.state.keyspace import (
+    PLAYER,
+    ROWS,
+    TIMER_PREFIX,
+    cashback_key,
+    history_key,
+    parse_timer_key,
+    timer_key,
+)
 from tests.domain.builders import T0, bet, command, deposit
 
 PROGRAMMES = Catalogue(shipped_programmes()).in_effect
@@ -284,7 +290,7 @@ def test_points_and_level_changes_and_refusals_are_kept_in_the_players_history()
     types = [orjson.loads(value or b"")["type"] for _, value in rows]
     assert types == ["PointsAccrued", "LevelChanged"]  # not the follow-ups for other services
     # the player's timer (the day's close) and the day's rows' retention are indexed
-    index = [parse(key) for key, _ in folded.writes if key.startswith(TIMER_PREFIX)]
+    index = [parse_timer_key(key) for key, _ in folded.writes if key.startswith(TIMER_PREFIX)]
     assert index == [(ROWS, b"aurora-casino:p1"), (PLAYER, b"aurora-casino:p1")]
     assert folded.state is not None
     store[folded.state.key] = folded.state
@@ -351,9 +357,9 @@ def test_a_players_first_record_of_a_day_indexes_that_days_rows_even_without_row
                    store.get)  # fmt: skip
     assert first.state is not None
     store[first.state.key] = first.state
-    assert [parse(key) for key, _ in first.writes if key.startswith(TIMER_PREFIX)] == [
+    assert [parse_timer_key(key) for key, _ in first.writes if key.startswith(TIMER_PREFIX)] == [
         (ROWS, b"aurora-casino:p1")
     ]  # the bet later that day writes rows: they are covered
     later = handle(record(bet("10", occurred_at=NOW).model_dump_json().encode(), offset=1),
                    PROGRAMMES, store.get)  # fmt: skip
-    assert not [key for key, _ in later.writes if parse(key)[0] == ROWS]
+    assert not [key for key, _ in later.writes if parse_timer_key(key)[0] == ROWS]

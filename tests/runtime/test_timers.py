@@ -15,7 +15,7 @@ from loyalty_streams.domain.outputs import CashbackAwarded, LevelChanged
 from loyalty_streams.domain.player import PlayerState
 from loyalty_streams.domain.programme import Programme
 from loyalty_streams.domain.time_rules import on_event
-from loyalty_streams.runtime.loop import Batch
+from loyalty_streams.runtime.batch import Batch
 from loyalty_streams.runtime.test_driver import WorkerDriver
 from loyalty_streams.state.keyspace import (
     INDEXED,

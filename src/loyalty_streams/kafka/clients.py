@@ -100,8 +100,8 @@ def producer_config(settings: Settings) -> Config:
 
 def output_producer_config(settings: Settings) -> Config:
     """The fold loop's producer: outputs leave in batches every 50 ms (Kafka Streams waits 100),
-    compressed; the local queue holds what two batches in flight can produce. Why 50 ms and not
-    less: bench/README.md, "Producer linger"."""
+    compressed; the local queue holds what two batches in flight can produce (why 50 ms:
+    docs/decisions/batch-age.md)."""
     return {
         **producer_config(settings),
         "linger.ms": "50",

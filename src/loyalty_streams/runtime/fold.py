@@ -1,6 +1,6 @@
 """One inbound record in, the player's new record and the records to emit out.
 
-The agent's whole job, without Faust: decode, check the record against the boundary, pick the
+The fold loop's work on one record: decode, check the record against the boundary, pick the
 brand's programme, fold with the domain, encode. Anything that cannot be used becomes a dead
 letter instead of an exception, whatever it holds and whatever goes wrong with it, so a worker
 never stops on input (faults of Kafka or RocksDB are not input: they stop the worker).
@@ -12,7 +12,7 @@ The boundary (what a record must be to be folded):
 - an event's `occurred_at` is at most `event_max_ahead_s` after the record's timestamp and at
   most `event_max_age_days` before it;
 - a command's rules run at the record's timestamp (`received_at`), never at the `issued_at` its
-  sender wrote (see `domain.lifecycle.execute`);
+  sender wrote (see `domain.command_rules.execute`);
 - a brand's re-check (`RecheckBrand`, keyed by the brand, one on every partition) sits on the
   partition it names.
 A record's timestamp is bounded by the worker's clock: one from the future counts as now.
@@ -88,9 +88,9 @@ from loyalty_streams.kafka.topics import (
     REWARDS,
 )
 from loyalty_streams.settings import Settings
-from loyalty_streams.state.keyspace import RECHECK_PREFIX
+from loyalty_streams.state.keyspace import RECHECK_PREFIX, cashback_key, history_key
 from loyalty_streams.state.retention import rows_timer
-from loyalty_streams.state.statements import cashback_key, history_key
+from loyalty_streams.state.store import encode_player
 from loyalty_streams.state.timer_index import player_moves
 
 OUTPUT_TOPICS: dict[type, str] = {
@@ -136,7 +136,7 @@ ProgrammeFor = Callable[[str, datetime], Programme | None]
 @dataclass(slots=True)
 class Record:
     """An inbound record as the fold reads it (not frozen: a frozen dataclass's `__init__` sets
-    each field through `object.__setattr__`, measured 0.9 µs more per record)."""
+    each field through `object.__setattr__`; why: docs/decisions/fold-hot-path.md)."""
 
     topic: str
     partition: int
@@ -204,9 +204,8 @@ def decode(
 ) -> Inbound | Outcome:
     """The record's event or command (by its topic), or its dead letter; never raises.
 
-    The agent decodes what it fetched in one pass before folding it: interleaved with the rest
-    of the fold, the validator's code is cold, and decoding cost 16-19 µs an event instead of
-    9-10 µs (measured in the fold loop).
+    The fold loop decodes what it fetched in one pass before folding it: interleaved with the
+    rest of the fold, the validator's code is cold (why: docs/decisions/fold-hot-path.md).
     """
     is_command = record.topic == COMMANDS
     kind = "command" if is_command else "event"
@@ -247,7 +246,8 @@ def _home(key: bytes, boundary: Boundary) -> int:
 
 
 _partition_of = lru_cache(maxsize=1 << 16)(partition_of)
-"""murmur2 in Python costs 2-3 µs a key; players come back, so their keys are cached."""
+"""murmur2 in Python is slow and players come back, so their keys are cached (why:
+docs/decisions/fold-hot-path.md)."""
 
 _KEY = re.compile(rb'(?<!\\)"\s*:')
 """The end of an object key in JSON text: a quote, then a colon (after white space, if any)."""
@@ -401,7 +401,7 @@ def _outcome(previous: PlayerState | None, step: Advanced, programme: Programme)
     writes.extend(rows_timer(previous, state))
     writes.extend(player_moves(previous, state))
     return Outcome(
-        state=state, sends=sends, state_json=state.to_json(), writes=writes, outputs=outputs
+        state=state, sends=sends, state_json=encode_player(state), writes=writes, outputs=outputs
     )
 
 

@@ -45,9 +45,11 @@ from loyalty_streams.domain.player import PlayerState
 from loyalty_streams.kafka.clients import Config, ConsumerClient, KafkaClients, ProducerClient
 from loyalty_streams.kafka.partitioner import partition_of
 from loyalty_streams.kafka.topics import COMMANDS, PLAYER_EVENTS
+from loyalty_streams.runtime.batch import Batch
 from loyalty_streams.runtime.fold import ProgrammeFor
-from loyalty_streams.runtime.loop import TIMER_SLICE_S, Batch, FoldLoop
+from loyalty_streams.runtime.loop import FoldLoop
 from loyalty_streams.runtime.metrics import Metrics
+from loyalty_streams.runtime.tuning import TIMER_SLICE_S
 from loyalty_streams.settings import Settings
 from loyalty_streams.state.store import PartitionStore, PlayerTable
 

@@ -1,9 +1,10 @@
-"""The worker's runtime: a Faust app hosting the inbound agent, the tables and the views.
+"""One worker process: the fold loop, the global tables, the player table, and the lookups the
+HTTP views ask, run as a `mode` service of the Faust app that serves the views.
 
-Faust runs the service tree and the web server for the views. The inbound agent
-consumes with librdkafka in its own thread (`processor.py`): Faust's own consumer path costs
-about 400 µs a record on these machines, ten times the whole fold, so the hot path bypasses it
-and Faust's Kafka clients are not started at all.
+`Worker` starts the global tables (publishing the shipped programmes on a first start), then the
+fold loop in its thread (`loop.FoldLoop`), and announces the partitions it owns. The fold loop
+consumes with librdkafka, not through Faust: Faust's Kafka clients are not started at all (why:
+docs/decisions/worker-bypasses-faust-consumer.md).
 """
 
 import asyncio
@@ -25,13 +26,12 @@ from loyalty_streams.runtime.global_tables import GlobalTables, publish_claim, p
 from loyalty_streams.runtime.loop import FoldLoop
 from loyalty_streams.runtime.metrics import Metrics
 from loyalty_streams.runtime.ownership import Claim
+from loyalty_streams.runtime.tuning import SEED_WAIT_S
 from loyalty_streams.settings import Settings
 from loyalty_streams.state.queries import cashback_log, history_page
 from loyalty_streams.state.store import PlayerTable
 
 log = logging.getLogger(__name__)
-
-SEED_WAIT_S = 30.0
 
 
 def utc_now() -> datetime:
@@ -39,7 +39,7 @@ def utc_now() -> datetime:
 
 
 class Worker(Service):
-    """The agent, the player table and the global tables of one worker, started with Faust."""
+    """The fold loop, the player table and the global tables of one worker, started with Faust."""
 
     def __init__(
         self,
@@ -185,7 +185,7 @@ def create_app(settings: Settings, pipeline: Worker) -> faust.App:
         web_port=settings.web_port,
         web_bind=settings.web_host,
     )
-    # Faust's own Kafka consumer and producer stay off: the agent uses librdkafka (see above).
+    # Faust's own Kafka consumer and producer stay off: the fold loop uses librdkafka.
     app.boot_strategy = BootStrategy(app, enable_kafka=False)
 
     return app
