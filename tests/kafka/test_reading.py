@@ -207,7 +207,7 @@ def test_a_pass_that_receives_nothing_gives_up(monkeypatch: pytest.MonkeyPatch) 
     clients = Clients(broker)
     with PartitionReader(SETTINGS, "test", clients=clients) as reader:
         ends = reader.ends(["t"])
-        broker.consumers[0].consume = lambda num_messages, timeout: []  # type: ignore[method-assign]
+        broker.consumers[0].consume = lambda num_messages, timeout: []
         with pytest.raises(TimeoutError, match="nothing received"):
             list(reader.read_to_end({("t", 0): OFFSET_BEGINNING}, ends))
 

@@ -1,16 +1,17 @@
 """Producing with librdkafka without dropping a record when its local queue is full.
 
 `Producer.produce` raises BufferError when the queue is full; every producer of the project
-(the agent, the generator, the benchmark) then lets librdkafka send what it holds and retries.
+(the fold loop, the PMS webhook, the generator, the benchmarks) then lets librdkafka send what it
+holds and retries.
 """
 
 from typing import Any
 
-from confluent_kafka import Producer
+from loyalty_streams.kafka.clients import ProducerClient
 
 
 def produce(
-    producer: Producer, topic: str, value: bytes | None, key: bytes | None, **options: Any
+    producer: ProducerClient, topic: str, value: bytes | None, key: bytes | None, **options: Any
 ) -> None:
     """`producer.produce(...)`, waiting for room in the local queue instead of failing."""
     while True:
