@@ -1,4 +1,4 @@
-"""The agent's logic without a broker: fold good records, dead-letter everything else."""
+"""runtime.fold without a broker: good records fold, everything else becomes a dead letter."""
 
 import base64
 from collections.abc import Callable
@@ -59,7 +59,7 @@ def handle(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     applied: Callable[[str], bytes | None] = lambda _: None,
 ) -> Outcome:
-    """One record through the agent's two steps, as the worker takes it."""
+    """One record through fold's two steps (decode, fold), as the fold loop takes it."""
     decoded = decode(rec, BOUNDARY, clock)
     if isinstance(decoded, Outcome):
         return decoded

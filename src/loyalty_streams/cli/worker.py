@@ -61,7 +61,7 @@ def topic_problems(settings: Settings) -> list[str]:
 
 
 def run_worker(settings: Settings) -> int:
-    """Run the worker until a signal: 0, or 1 if its agent failed; 2 (with the reasons on
+    """Run the worker until a signal: 0, or 1 if its fold loop failed; 2 (with the reasons on
     stderr) if it cannot start: a weak API token secret, missing or skewed topics."""
     # the secret first: it needs no broker, and a worker must not serve with a public key
     problems = settings.secret_problems("api_token_secret") or topic_problems(settings)
@@ -69,13 +69,13 @@ def run_worker(settings: Settings) -> int:
         print("\n".join(problems), file=sys.stderr)
         return 2
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    pipeline = Worker(settings)
-    app = create_app(settings, pipeline)
-    install_routes(app, pipeline)
-    worker = faust.Worker(app, pipeline, loglevel=settings.log_level, redirect_stdouts=False)
+    loyalty = Worker(settings)
+    app = create_app(settings)
+    install_routes(app, loyalty)
+    worker = faust.Worker(app, loyalty, loglevel=settings.log_level, redirect_stdouts=False)
     # Faust's terminal spinner sets the root logger to DEBUG below INFO; without it the
     # libraries' debug records are never built.
     worker.spinner = None
     tune_collector()
     worker.execute_from_commandline()
-    return 1 if pipeline.processor.failure is not None else 0
+    return 1 if loyalty.fold_loop.failure is not None else 0

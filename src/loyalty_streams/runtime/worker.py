@@ -58,7 +58,7 @@ class Worker(Service):
         self.players = PlayerTable(settings.data_dir / "players")
         self._claims = clients.producer(producer_config(settings))
         self.metrics = Metrics()
-        self.processor = FoldLoop(
+        self.fold_loop = FoldLoop(
             settings,
             self.tables.catalogue.in_effect,
             self.players,
@@ -87,10 +87,10 @@ class Worker(Service):
             log.info(
                 "first start: published the shipped programmes %s", self.tables.catalogue.brands
             )
-        self.processor.start(self.tables.partitions)  # read with the global tables' metadata
+        self.fold_loop.start(self.tables.partitions)  # read with the global tables' metadata
 
     def _stop(self) -> None:
-        self.processor.stop()
+        self.fold_loop.stop()
         self._announce(())
         self._claims.flush(5)
         self.tables.stop()
@@ -112,7 +112,7 @@ class Worker(Service):
         return partition_of(key.encode(), self.tables.partitions)
 
     def owns(self, partition: int) -> bool:
-        return partition in self.processor.owned
+        return partition in self.fold_loop.owned
 
     def owner_url(self, partition: int) -> str | None:
         """Where another worker owning the partition answers; None when it is this one or none."""
@@ -166,18 +166,19 @@ class Worker(Service):
 
     def health(self) -> dict[str, Any]:
         return {
-            "status": "ok" if self.processor.alive else "failed",
+            "status": "ok" if self.fold_loop.alive else "failed",
             "worker": self.worker_id,
-            "partitions": sorted(self.processor.owned),
+            "partitions": sorted(self.fold_loop.owned),
             "programmes": self.tables.catalogue.brands,
-            "loop_age_s": round(time.monotonic() - self.processor.last_loop, 3),
-            "in_flight_records": self.processor.in_flight_records,
-            "failure": None if self.processor.failure is None else repr(self.processor.failure),
+            "loop_age_s": round(time.monotonic() - self.fold_loop.last_loop, 3),
+            "in_flight_records": self.fold_loop.in_flight_records,
+            "failure": None if self.fold_loop.failure is None else repr(self.fold_loop.failure),
         }
 
 
-def create_app(settings: Settings, pipeline: Worker) -> faust.App:
-    """The Faust app: web views are added by the edge."""
+def create_app(settings: Settings) -> faust.App:
+    """The Faust app that runs a `Worker`'s service tree and serves its HTTP routes (added by
+    `http.routes.install_routes`), listening on the settings' web host and port."""
     app = faust.App(
         settings.app_id,
         datadir=str(settings.data_dir / "faust"),
