@@ -27,12 +27,15 @@ from loyalty_streams.kafka.topics import (
 from loyalty_streams.runtime.checkpoint import DeliveryFailed
 from loyalty_streams.runtime.test_driver import WorkerDriver
 from loyalty_streams.state.keyspace import (
+    BOOKKEEPING,
     CHECKPOINT_KEY,
     FORGET,
+    HISTORY_PREFIX,
     INDEXED,
     TIMER_PREFIX,
     parse_timer_key,
 )
+from loyalty_streams.state.store import decode_player
 from tests.domain.builders import T0, bet, command, programme
 
 KEY = "aurora-casino:p1"
@@ -75,7 +78,7 @@ def stored(driver: WorkerDriver) -> PlayerState | None:
 
 def turnover(raw: bytes | None) -> Decimal:
     assert raw is not None
-    return PlayerState.from_json(raw).cumulative_turnover
+    return decode_player(raw).cumulative_turnover
 
 
 def test_a_batch_reaches_the_store_and_the_offsets_only_after_its_changelog_and_in_order(
@@ -102,7 +105,7 @@ def test_a_batch_reaches_the_store_and_the_offsets_only_after_its_changelog_and_
         "PointsAccrued"
     ]
     assert not any(
-        (record.key or b"").startswith(b"\x00history:") for record in driver.held(PLAYERS_CHANGELOG)
+        (record.key or b"").startswith(HISTORY_PREFIX) for record in driver.held(PLAYERS_CHANGELOG)
     )
     release_logs(driver)
     first = stored(driver)
@@ -179,7 +182,7 @@ def contents(driver: WorkerDriver) -> dict[bytes, bytes]:
     """Everything partition 0's store holds but its changelog offset and the mark its first
     assignment left (`INDEXED`, checkpointed before any record)."""
     store = driver.store(0)
-    everything = [*store.items(b"\x00"), *store.items()]  # bookkeeping, then players
+    everything = [*store.items(BOOKKEEPING), *store.items()]  # bookkeeping, then players
     return {key: value for key, value in everything if key not in (CHECKPOINT_KEY, INDEXED)}
 
 

@@ -27,12 +27,14 @@ from loyalty_streams.state.keyspace import (
     SEEN_DAYS,
     SEEN_PREFIX,
     TIMER_PREFIX,
+    after,
     cashback_key,
     history_key,
     parse_timer_key,
     timer_key,
 )
 from loyalty_streams.state.retention import forget_entry, history_kept_from
+from loyalty_streams.state.store import encode_player
 from tests.domain.builders import T0, bet, programme, win
 
 AURORA = "aurora-casino"
@@ -85,7 +87,7 @@ def sliced(tmp_path: Path) -> Iterator[WorkerDriver]:
 
 def stored(made: WorkerDriver, *players: PlayerState, **other: bytes) -> None:
     """Players in the partition's store with their index entries, as a checkpoint leaves them."""
-    records: dict[bytes, bytes | None] = {p.key.encode(): p.to_json() for p in players}
+    records: dict[bytes, bytes | None] = {p.key.encode(): encode_player(p) for p in players}
     for p in players:
         assert p.timer_at is not None
         records[timer_key(p.timer_at, PLAYER, p.key.encode())] = b""
@@ -277,7 +279,7 @@ def test_passes_go_on_from_where_the_last_fired_and_back_for_an_earlier_entry_st
     assert fired(stubbed).fired == 1
     assert first.timer_at is not None
     fired_key = timer_key(first.timer_at, PLAYER, first.key.encode())
-    assert stubbed.timer_cursor(PARTITION) == fired_key + b"\x00"  # the next pass starts after it
+    assert stubbed.timer_cursor(PARTITION) == after(fired_key)  # the next pass starts after it
     # a later checkpoint stores an entry due before the cursor (a backfilled player)
     late = bet("100", player_id="late", occurred_at=NOW - timedelta(days=5))
     stubbed.pipe_event(late)

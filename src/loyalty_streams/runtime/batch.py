@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import Enum
+from typing import Final, Literal
 
 from confluent_kafka import KafkaError, Message
 
@@ -21,21 +22,20 @@ from loyalty_streams.domain.outputs import Output
 from loyalty_streams.domain.player import PlayerState
 from loyalty_streams.runtime.fold import Outcome
 from loyalty_streams.state.cache import PlayerCache
-from loyalty_streams.state.keyspace import (
-    CASHBACK_PREFIX,
-    HISTORY_PREFIX,
-    SEEN_PREFIX,
-    TIMER_PREFIX,
-)
+from loyalty_streams.state.keyspace import CASHBACK_PREFIX, HISTORY_MARK, SEEN_PREFIX, TIMER_PREFIX
 from loyalty_streams.state.retention import forget_entry
 from loyalty_streams.state.store import PlayerTable
 
-ABSENT = b"\x00absent"
-"""What `Batches.pending` says of a key no batch writes (a value no store record holds)."""
 
-_HISTORY = HISTORY_PREFIX[1]
-"""The second byte of a history row's key: no other bookkeeping key starts with it (player
-records, which may, are never among an outcome's writes)."""
+class Unwritten(Enum):
+    """The type of `ABSENT` (an enum of one, so a type checker tells it from a value)."""
+
+    ABSENT = "absent"
+
+
+ABSENT: Final = Unwritten.ABSENT
+"""What `Batches.pending` says of a key no batch writes: no value, not even a deletion (None);
+an object of its own, so no stored value is ever taken for it."""
 
 
 class Stage(Enum):
@@ -100,7 +100,8 @@ class Batch:
                 self.applied.setdefault(partition, []).append(seen)
             for key, value in outcome.writes:
                 writes[key] = value
-                if value is None or key[1] == _HISTORY:  # most writes: skipped at one compare
+                # most writes are history rows (player records are never among them)
+                if value is None or key[1] == HISTORY_MARK:
                     continue
                 if key.startswith(CASHBACK_PREFIX):
                     self.closed.append(value)
@@ -210,7 +211,7 @@ class Batches:
             return entry[1]
         return self.cache.get(key) or self.table.player(partition, key)
 
-    def pending(self, partition: int, key: bytes) -> bytes | None:
+    def pending(self, partition: int, key: bytes) -> bytes | Literal[Unwritten.ABSENT] | None:
         """A store key's newest value in the batches not checkpointed (None: deleted there),
         `ABSENT` when none of them writes it."""
         batch = self.open

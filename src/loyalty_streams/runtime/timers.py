@@ -32,6 +32,8 @@ from loyalty_streams.state.keyspace import (
     PLAYER,
     RECHECK_PREFIX,
     TIMER_PREFIX,
+    after,
+    brand_players,
     due_before,
     parse_timer_key,
 )
@@ -126,7 +128,7 @@ class Timers(TimeDriven):
             for partition in sorted(self.owned()):
                 store = self.table.partition(partition)
                 for key, value in store.items(TIMER_PREFIX, self._cursors.get(partition), end):
-                    self._cursors[partition] = key + b"\x00"
+                    self._cursors[partition] = after(key)
                     fired[self._fire(partition, store, key, value, until)] += 1
                     if time.monotonic() >= deadline:
                         return False
@@ -214,7 +216,7 @@ class Rechecks(TimeDriven):
         writes = batch.writes.setdefault(partition, {})
         at = datetime.fromisoformat(job["at"])
         command_id = key.removeprefix(RECHECK_PREFIX).decode()
-        brand = job["brand_id"].encode() + b":" if job["brand_id"] else b""  # "": everyone
+        brand = brand_players(job["brand_id"])  # "": everyone
         start = job["next"].encode() or brand
         indexing = key == INDEXING
         for player, _ in store.items(brand, start):
@@ -227,7 +229,7 @@ class Rechecks(TimeDriven):
                 writes.update(expired_rows(store, player, at))
             batch.fired += 1
             if time.monotonic() >= deadline:
-                writes[key] = orjson.dumps({**job, "next": (player + b"\x00").decode()})
+                writes[key] = orjson.dumps({**job, "next": after(player).decode()})
                 return False
         writes[key] = None
         if indexing:
@@ -259,11 +261,11 @@ class CensusTaker(TimeDriven):
             census = self._census = Census(self.programme_for, self.clock())
             self._from = (min(owned), b"")
         assert self._from is not None
-        partition, after = self._from
+        partition, last = self._from
         deadline = started + self.slice_s
         slices = self.metrics.time_driven_slices.labels("census")
         for number in sorted(p for p in owned if p >= partition):
-            start = after + b"\x00" if number == partition and after else None
+            start = after(last) if number == partition and last else None
             for key, raw in self.table.partition(number).items(start=start):
                 census.add(raw)
                 if time.monotonic() >= deadline:

@@ -34,6 +34,21 @@ BOOKKEEPING = b"\x00"
 FIRST_PLAYER_KEY = b"\x01"
 """Below every player record's key and above every bookkeeping key."""
 
+
+def after(key: bytes) -> bytes:
+    """The first key above `key` in bytes order: where a range read goes on past `key`."""
+    return key + b"\x00"
+
+
+# -- player records ------------------------------------------------------------------------------
+
+
+def brand_players(brand_id: str) -> bytes:
+    """The prefix of the keys of a brand's player records (a player key without its player id);
+    for "" (every brand), b"": `PartitionStore.items` without a prefix reads every player."""
+    return player_key(brand_id, "").encode() if brand_id else b""
+
+
 # -- checkpoint ----------------------------------------------------------------------------------
 
 CHECKPOINT_KEY = BOOKKEEPING + b"checkpoint"
@@ -54,6 +69,11 @@ so this is far beyond any producer's retry horizon."""
 
 HISTORY_PREFIX = BOOKKEEPING + b"history:"
 """A player's history rows, sorted by time within the player."""
+
+HISTORY_MARK = HISTORY_PREFIX[1]
+"""The byte after `BOOKKEEPING` in a history row's key, which no other bookkeeping family's key
+has there: `key[1] == HISTORY_MARK` tells a bookkeeping key that is a history row at one compare
+(the fold's hot path; a player record's key may have it there too)."""
 
 CASHBACK_PREFIX = BOOKKEEPING + b"cashback:"
 """A player's daily cashback log, one row per closed brand day."""
@@ -84,7 +104,16 @@ def cashback_key(brand_id: str, player_id: str, day: date | None = None) -> byte
 
 def history_player(key: bytes) -> tuple[str, str]:
     """The brand and player ids of a history row's key."""
-    brand_id, player_id, _ = key[len(HISTORY_PREFIX) :].decode().split(":", 2)
+    return _row_player(key, HISTORY_PREFIX)
+
+
+def cashback_player(key: bytes) -> tuple[str, str]:
+    """The brand and player ids of a cashback-log row's key."""
+    return _row_player(key, CASHBACK_PREFIX)
+
+
+def _row_player(key: bytes, family: bytes) -> tuple[str, str]:
+    brand_id, player_id, _ = key[len(family) :].decode().split(":", 2)
     return brand_id, player_id
 
 
