@@ -77,6 +77,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from loyalty_streams.devtools.broker import EmbeddedBroker, free_port
 from loyalty_streams.devtools.process import ServiceProcess
 from loyalty_streams.domain.catalogue import Catalogue
+from loyalty_streams.domain.events import player_key
 from loyalty_streams.domain.player import PlayerState
 from loyalty_streams.domain.programme import shipped_programmes
 from loyalty_streams.kafka.admin import apply_topics
@@ -96,6 +97,7 @@ from loyalty_streams.runtime.fold import (
 from loyalty_streams.runtime.timers import fire_entry
 from loyalty_streams.settings import Settings
 from loyalty_streams.state.keyspace import (
+    BOOKKEEPING,
     CASHBACK_PREFIX,
     FORGET,
     HISTORY_PREFIX,
@@ -106,12 +108,14 @@ from loyalty_streams.state.keyspace import (
     SEEN_DAYS,
     SEEN_PREFIX,
     TIMER_PREFIX,
+    cashback_player,
     due_before,
+    history_player,
     parse_timer_key,
     timer_key,
 )
 from loyalty_streams.state.retention import expired_rows
-from loyalty_streams.state.store import PlayerTable
+from loyalty_streams.state.store import PlayerTable, encode_player
 
 PARTITIONS = 12
 BRANDS = (("aurora-casino", "EUR"), ("borealis-casino", "EUR"), ("lucky-sweeps", "SC"))
@@ -173,7 +177,7 @@ def template(
     scale = 1 if currency == "EUR" else 10
     plays = [("BetPlaced", 12_000 // scale), ("WinCredited", 4_000 // scale)] if silver else []
     plays = plays or [("BetPlaced", 250)]
-    key = f"{brand}:{TEMPLATE_ID}"
+    key = player_key(brand, TEMPLATE_ID)
     boundary = Boundary.of(Settings(), PARTITIONS)
     held: dict[str, PlayerState] = {}
     writes: dict[bytes, bytes | None] = {}
@@ -206,7 +210,7 @@ def template(
     if days_ago > 1:
         take(fire(held[key], programme_for, now))
     state = held[key]
-    writes[key.encode()] = state.to_json()
+    writes[key.encode()] = encode_player(state)
     assert state.timer_at is not None
     assert writes.get(timer_key(state.timer_at, PLAYER, key.encode())) == b""
     return Template([(k, v) for k, v in writes.items() if v is not None], state.timer_at)
@@ -245,11 +249,12 @@ def build_store(directory: Path, players: int, seed: int, yesterday_share: float
             brand, currency = BRANDS[brand_index]
             cloned = templates[shape] = template(programme_for, brand, currency, days_ago, silver)
         brand = BRANDS[brand_index][0]
-        pid = player_id(number).encode()
-        part = partition_of(brand.encode() + b":" + pid, PARTITIONS)
+        pid = player_id(number)
+        part = partition_of(player_key(brand, pid).encode(), PARTITIONS)
         out = pending[part]
+        raw_pid = pid.encode()
         for key, value in cloned.records:
-            out[key.replace(template_id, pid)] = value.replace(template_id, pid)
+            out[key.replace(template_id, raw_pid)] = value.replace(template_id, raw_pid)
         records += len(cloned.records)
         if len(out) >= WRITE_EVERY:
             table.partition(part).write(out, -1)  # -1: reflects no changelog record
@@ -263,7 +268,7 @@ def build_store(directory: Path, players: int, seed: int, yesterday_share: float
     for part in range(PARTITIONS):
         # the store's own handle: a full compaction, as a long-running store would be, so the
         # worker does not compact the whole build in the background while it is measured
-        table.partition(part)._db.compact_range(None, None)
+        table.partition(part).compact()
     table.close()
     return Built(
         players,
@@ -560,7 +565,7 @@ def index_passes(directory: Path) -> None:
 
     timers, rechecks = timed()
     for part in range(PARTITIONS):
-        table.partition(part)._db.compact_range(None, None)
+        table.partition(part).compact()
     timers_compacted, rechecks_compacted = timed()
     table.close()
     print(
@@ -793,11 +798,11 @@ def kind_of(key: bytes) -> tuple[str, bytes | None]:
     if key.startswith(TIMER_PREFIX):
         kind, subject = parse_timer_key(key)
         return ("applied ids", None) if kind == FORGET else ("index", subject)
-    for prefix, name in ((HISTORY_PREFIX, "history"), (CASHBACK_PREFIX, "cashback log")):
-        if key.startswith(prefix):
-            brand, player, _ = key[len(prefix) :].split(b":", 2)
-            return name, brand + b":" + player
-    if key.startswith(b"\x00"):
+    if key.startswith(HISTORY_PREFIX):
+        return "history", player_key(*history_player(key)).encode()
+    if key.startswith(CASHBACK_PREFIX):
+        return "cashback log", player_key(*cashback_player(key)).encode()
+    if key.startswith(BOOKKEEPING):
         return "bookkeeping", None
     return "record", key
 
@@ -989,10 +994,8 @@ def year_report(
     per_player: dict[bytes, int] = Counter()
     for partition in range(PARTITIONS):
         store = sim.table.partition(partition)
-        for prefix in (b"\x00", b""):
+        for prefix in (BOOKKEEPING, b""):  # the bookkeeping, then every player record
             for key, value in store.items(prefix):
-                if prefix == b"" and key.startswith(b"\x00"):
-                    continue
                 kind, owner = kind_of(key)
                 size = len(key) + len(value)
                 stored[kind] += size
@@ -1002,11 +1005,11 @@ def year_report(
     compacted: Counter[str] = Counter()
     for (_, key), value in sim.changelog.items():
         compacted[kind_of(key)[0]] += len(key) + len(value)
-    records = [len(state.to_json()) for state in sim.states.values()]
+    records = [len(encode_player(state)) for state in sim.states.values()]
     sim.table.close()
     sim.table = PlayerTable(directory)
     for partition in range(PARTITIONS):
-        sim.table.partition(partition)._db.compact_range(None, None)
+        sim.table.partition(partition).compact()
     sim.table.close()
     disk = disk_usage(directory)
     print()
@@ -1018,7 +1021,7 @@ def year_report(
         + f"; rows expired at the end: {expired:,}"
     )
     print(
-        f"record (state.to_json): mean {statistics.mean(records):,.0f} bytes, "
+        f"record (encode_player): mean {statistics.mean(records):,.0f} bytes, "
         f"median {statistics.median(records):,.0f}, max {max(records):,}"
     )
     totals = sorted(per_player.values())

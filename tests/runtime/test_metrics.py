@@ -15,6 +15,7 @@ from loyalty_streams.domain.time_rules import on_event
 from loyalty_streams.runtime.fold import fire
 from loyalty_streams.runtime.metrics import Census, Metrics
 from loyalty_streams.state.keyspace import CASHBACK_PREFIX
+from loyalty_streams.state.store import PLAYER_FORMAT, UnknownFormat, encode_player
 from tests.domain.builders import T0, bet, bonus, programme, win
 
 AURORA = "aurora-casino"
@@ -126,13 +127,11 @@ def test_the_census_counts_players_and_those_active_in_each_window_per_level() -
         ("silver", 3, "10000"),  # Silver, both
     ]:
         census.add(
-            player(
-                bet(amount, player_id=player_id, occurred_at=now - timedelta(idle_days))
-            ).to_json()
+            encode_player(
+                player(bet(amount, player_id=player_id, occurred_at=now - timedelta(idle_days)))
+            )
         )
-    census.add(
-        replace(player(bet("10")), brand_id="nowhere").to_json()
-    )  # no programme: not counted
+    census.add(encode_player(replace(player(bet("10")), brand_id="nowhere")))  # no programme
 
     metrics = Metrics()
     metrics.set_population(census)
@@ -155,9 +154,9 @@ def test_the_census_counts_players_and_those_active_in_each_window_per_level() -
 def test_a_level_without_active_players_reads_zero_and_a_new_census_replaces_the_last() -> None:
     now = T0 + timedelta(days=60)
     old = Census(shipped, now)
-    old.add(player(bet("10000", player_id="silver")).to_json())
+    old.add(encode_player(player(bet("10000", player_id="silver"))))
     idle = Census(shipped, now)
-    idle.add(player(bet("10", player_id="idle")).to_json())
+    idle.add(encode_player(player(bet("10", player_id="idle"))))
     metrics = Metrics()
     metrics.set_population(old)
     metrics.set_population(idle)
@@ -166,6 +165,15 @@ def test_a_level_without_active_players_reads_zero_and_a_new_census_replaces_the
         (("brand", AURORA), ("level", "Bronze"), ("window", "30d")): 0,
     }  # and no Silver series left from the earlier census
     assert series(metrics, "players_per_level") == {(("brand", AURORA), ("level", "Bronze")): 1}
+
+
+def test_the_census_counts_records_written_before_formats_and_refuses_a_later_format() -> None:
+    census = Census(shipped, T0)
+    census.add(player(bet("10")).to_json())  # format 1: no number
+    assert census.levels == {(AURORA, "Bronze"): 1}
+    newer = b'{"format":%d,' % (PLAYER_FORMAT + 1) + player(bet("10")).to_json()[1:]
+    with pytest.raises(UnknownFormat):
+        census.add(newer)
 
 
 # -- consumer lag ---------------------------------------------------------------------------------

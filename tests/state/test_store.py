@@ -18,6 +18,7 @@ from loyalty_streams.state.store import (
     UnknownFormat,
     decode_player,
     encode_player,
+    player_fields,
 )
 
 PLAYER = PlayerState(
@@ -82,3 +83,23 @@ def test_a_record_of_a_later_format_is_refused() -> None:
     raw = b'{"format":%d,' % (PLAYER_FORMAT + 1) + PLAYER.to_json()[1:]
     with pytest.raises(UnknownFormat, match=f"format {PLAYER_FORMAT + 1}"):
         decode_player(raw)
+    with pytest.raises(UnknownFormat, match=f"format {PLAYER_FORMAT + 1}"):
+        player_fields(raw)
+
+
+def test_a_reader_of_a_few_fields_gets_the_same_fields_from_every_format_it_reads() -> None:
+    old, new = player_fields(PLAYER.to_json()), player_fields(encode_player(PLAYER))
+    assert new.pop("format") == PLAYER_FORMAT
+    assert old == new and new["points_available"] == "12.50"
+
+
+def test_a_compacted_store_holds_what_it_held(tmp_path: Path) -> None:
+    store = RocksDBStore(tmp_path)
+    store.write({f"player-{n}".encode(): b"{}" for n in range(100)}, 0)
+    store.write(dict.fromkeys(f"player-{n}".encode() for n in range(0, 100, 2)), 1)
+    store.compact()
+    assert [key for key, _ in store.items()] == sorted(
+        f"player-{n}".encode() for n in range(1, 100, 2)
+    )
+    assert store.changelog_offset == 1
+    store.close()

@@ -32,6 +32,7 @@ from loyalty_streams.domain.outputs import (
     PointsRedeemed,
 )
 from loyalty_streams.domain.programme import Programme
+from loyalty_streams.state.store import player_fields
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -231,8 +232,10 @@ class Census:
     points: dict[str, tuple[Decimal, int]] = field(default_factory=dict)
 
     def add(self, raw: bytes) -> None:
-        """Count a stored record (`PlayerState.to_json`), reading only the fields counted."""
-        data = orjson.loads(raw)
+        """Count a player record as stored (`state.store.encode_player`), reading only the
+        fields counted (`player_fields`: a record of a format above this code's raises
+        `UnknownFormat`, as the fold's read of it would)."""
+        data = player_fields(raw)
         brand, stamp = data["brand_id"], data["last_activity"]
         last = None if stamp is None else datetime.fromisoformat(stamp)
         points_available = Decimal(data.get("points_available", 0))
