@@ -14,6 +14,7 @@ from typing import Any
 
 from faust.web import Request, Response
 
+from loyalty_streams.domain.events import player_key
 from loyalty_streams.domain.player import PlayerState
 from loyalty_streams.domain.standing import standing
 from loyalty_streams.http.api_view import ApiView
@@ -44,7 +45,7 @@ class PlayerView(ApiView):
         path_identifier(brand_id, "brand_id")
         path_identifier(player_id, "player_id")
         self.authorize(request, Permission.READ_PLAYERS, brand_id)
-        key = f"{brand_id}:{player_id}"
+        key = player_key(brand_id, player_id)
         worker = self.worker
         partition = worker.partition_of(key)
         forwarded = await ask_owner(worker, partition, request, brand_id, player_id, self.suffix)

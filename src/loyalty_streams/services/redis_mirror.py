@@ -9,6 +9,11 @@ Offsets are committed only after a batch's Redis writes succeeded, so a restart 
 outage) resumes where it stopped and no change is lost; a batch that is written twice writes the
 same values again. Off unless `LOYALTY_REDIS_URL` or `LOYALTY_REDIS_SENTINELS` is set.
 
+A record the mirror cannot read (of a format above this code's, written by a newer worker, or
+no player record at all) is left out, logged with the count of such records so far, and its
+offset committed like the others: no retry can make it readable, and the player's hash keeps
+its last figures until a record the mirror reads comes (upgrade the mirror with the workers).
+
 The consumer, its commits and the stop on a signal are `consumer_service`'s; this module is the
 policy it runs (`Mirror`), in batches of up to `BATCH` records.
 """
@@ -17,6 +22,7 @@ import logging
 import sys
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import redis
@@ -34,6 +40,7 @@ from loyalty_streams.services.consumer_service import ConsumerService, serve
 from loyalty_streams.services.redaction import redact, redact_url
 from loyalty_streams.settings import Settings
 from loyalty_streams.state.keyspace import BOOKKEEPING
+from loyalty_streams.state.store import decode_player
 
 log = logging.getLogger(__name__)
 
@@ -136,11 +143,23 @@ class Mirror:
         self.client = client
         self.stop = stop
         self.tables = GlobalTables(settings)
+        self.unreadable = 0
+        """Changelog records left out since the start because they do not decode."""
 
     def handle(self, records: Sequence[Message]) -> int:
         """Write the batch to Redis until it succeeds (all done), or a stop comes first (none
-        done: the next start writes this batch again)."""
-        latest = players(records)
+        done: the next start writes this batch again). Records that do not decode are logged
+        and left out (`Decoded`)."""
+        decoded = Decoded.of(players(records))
+        for key, reason in decoded.unreadable.items():
+            self.unreadable += 1
+            log.error(
+                "changelog record %r does not decode, not mirrored (%d so far): %s",
+                key,
+                self.unreadable,
+                reason,
+            )
+        latest = decoded.players
         backoff = BACKOFF_FIRST_S
         while True:
             try:
@@ -159,23 +178,17 @@ class Mirror:
         log.debug("%d players written from %d changelog records", written, len(records))
         return len(records)
 
-    def write(self, records: Mapping[bytes, bytes | None]) -> int:
+    def write(self, records: Mapping[bytes, PlayerState | None]) -> int:
         """One pipeline (MULTI/EXEC) for the batch: each player's hash, or its deletion."""
         if not records:
             return 0
         now = datetime.now(UTC)
         prefix = self.settings.redis_key_prefix
         with self.client.pipeline(transaction=True) as pipe:
-            for key, value in records.items():
+            for key, state in records.items():
                 name = redis_key(prefix, key)
-                if value is None:
+                if state is None:
                     pipe.delete(name)
-                    continue
-                try:
-                    state = PlayerState.from_json(value)
-                except (ValueError, KeyError, TypeError, ArithmeticError) as error:
-                    # a record the workers themselves could not read: no retry can fix it
-                    log.error("changelog record %r does not decode, not mirrored: %s", key, error)
                     continue
                 programme = self.programme(state.brand_id, now)
                 fields = mirror_fields(state, programme, now)
@@ -207,6 +220,28 @@ def players(records: Sequence[Message]) -> dict[bytes, bytes | None]:
             continue  # the workers' bookkeeping (applied ids, cashback log), not a player
         latest[key] = value if isinstance(value, bytes) else None
     return latest
+
+
+@dataclass(slots=True)
+class Decoded:
+    """A batch's player records, decoded: what the mirror writes, and what it leaves out."""
+
+    players: dict[bytes, PlayerState | None] = field(default_factory=dict)
+    """Each player's newest record by key (None: a tombstone, the hash is deleted)."""
+    unreadable: dict[bytes, str] = field(default_factory=dict)
+    """The keys whose newest record does not decode, and why: no retry can fix them."""
+
+    @classmethod
+    def of(cls, records: Mapping[bytes, bytes | None]) -> "Decoded":
+        """Decode each value with `state.store.decode_player` (so a record of a format above
+        this code's is refused, never guessed at)."""
+        decoded = cls()
+        for key, value in records.items():
+            try:
+                decoded.players[key] = None if value is None else decode_player(value)
+            except (ValueError, KeyError, TypeError, ArithmeticError) as error:
+                decoded.unreadable[key] = f"{type(error).__name__}: {error}"
+        return decoded
 
 
 def run_redis_mirror(settings: Settings) -> int:
