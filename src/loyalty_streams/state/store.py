@@ -48,8 +48,8 @@ The rule: a reader decodes every format up to its own, and a record without the 
 format 1 (written before records carried it), so existing stores and changelogs still restore
 and read. A field added with a default for the records that lack it keeps the format; a change
 an older reader would misread (a field removed, renamed or given another meaning) takes the next
-number, and `decode_player` converts the formats before it. A format above its own is refused,
-never guessed: a newer worker wrote it."""
+number, and `decode_player` (and `player_fields`) convert the formats before it. A format above
+its own is refused, never guessed: a newer worker wrote it."""
 
 _FORMAT_FIELD = b'{"format":'
 _FORMAT_HEAD = _FORMAT_FIELD + str(PLAYER_FORMAT).encode() + b","
@@ -90,9 +90,10 @@ def decode_player(raw: bytes) -> PlayerState:
 
 def player_fields(raw: bytes) -> dict[str, Any]:
     """A stored player record's JSON object, for a reader of a few fields that cannot afford
-    `decode_player` (several times the cost); of any format up to `PLAYER_FORMAT`, its fields as
-    that format names them (the formats before it have the same fields). Raises `UnknownFormat`
-    for a format above it, `orjson.JSONDecodeError` (a `ValueError`) for bytes that are no JSON."""
+    `decode_player` (why: docs/decisions/census-reads-player-fields.md); of any format up to
+    `PLAYER_FORMAT`, its fields as that format names them (the formats before it have the same
+    fields: a format that changes one converts it here too). Raises `UnknownFormat` for a format
+    above it, `orjson.JSONDecodeError` (a `ValueError`) for bytes that are no JSON."""
     _readable(raw)
     fields: dict[str, Any] = orjson.loads(raw)
     return fields
