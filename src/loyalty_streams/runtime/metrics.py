@@ -35,6 +35,9 @@ from loyalty_streams.domain.programme import Programme
 from loyalty_streams.state.store import player_fields
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+"""Seconds from an inbound record's timestamp to its outputs acknowledged: the `le` labels of
+`loyalty_processing_latency_seconds`. Like the other bucket bounds and windows here, part of the
+series exposed, not a tuning of the worker (those are in `runtime.tuning`)."""
 
 SLICE_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.25, 1.0)
 """Seconds a slice of time-driven work holds the fold loop (bounded by `TIMER_SLICE_S` plus the
