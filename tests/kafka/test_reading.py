@@ -1,6 +1,7 @@
 """The one way to read a topic to its end (`kafka.reading`), on an in-memory consumer: where a
-pass stops, how it seeks by time, what it raises."""
+pass stops, how it seeks by time, what it raises, how it follows."""
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -63,6 +64,8 @@ class Log:
     stamps: list[int] = field(default_factory=list)
     listed_short_by: int = 0
     """How far ListOffsets lists the end short of the log's (Tansu: the last batch's base + 1)."""
+    tombstones: set[int] = field(default_factory=set)
+    """Offsets of the records whose value is None."""
 
 
 @dataclass
@@ -126,12 +129,12 @@ class Consumer:
             return [Message(("t", 0), error_=self.broker.errors.pop(0))]
         messages: list[Message] = []
         for at, position in self.positions.items():
-            stamps = self.log(at).stamps
+            log = self.log(at)
+            stamps = log.stamps
             self.fetched_high[at] = len(stamps)
             if position < len(stamps):
-                messages.append(
-                    Message(at, position, str(position).encode(), EPOCH_MS + stamps[position])
-                )
+                value = None if position in log.tombstones else str(position).encode()
+                messages.append(Message(at, position, value, EPOCH_MS + stamps[position]))
                 self.positions[at] = position + 1
             elif at not in self.eof_sent:
                 self.eof_sent.add(at)
@@ -256,3 +259,53 @@ def test_read_topics_returns_what_it_has_at_the_timeout() -> None:
     )
 
     assert offsets(records["a"]) == [(0, 0), (0, 1)]
+
+
+def test_a_tombstone_reads_as_none() -> None:
+    broker = Broker({"t": [Log([0, 1], tombstones={1})]})
+
+    found = list(scan_topic(SETTINGS, "t", since=None, until=None, clients=Clients(broker)))
+
+    assert [r.value for r in found] == [b"0", None]
+
+
+def test_a_pass_without_ends_reads_each_partition_to_its_eof() -> None:
+    # listed as 1 (Tansu: the last batch's base + 1), read from inside that batch
+    broker = Broker({"t": [Log([0, 1, 2, 3, 4], listed_short_by=4), Log([0]), Log()]})
+    with PartitionReader(SETTINGS, "test", clients=Clients(broker)) as reader:
+        starts = {("t", 0): 3, ("t", 1): 1, ("t", 2): 0}  # 1 and 2: nothing left to read
+
+        found = list(reader.read_to_end(starts))
+
+    assert offsets(found) == [(0, 3), (0, 4)]
+
+
+def test_a_strict_reader_raises_on_any_error() -> None:
+    broker = Broker({"t": [Log([0, 1])]})
+    broker.errors = [KafkaError(KafkaError._TRANSPORT)]
+    strict = PartitionReader(SETTINGS, "test", clients=Clients(broker), strict=True)
+    with strict, pytest.raises(KafkaException):
+        list(strict.read_to_end({("t", 0): 0}))
+
+
+def test_follow_reads_on_past_each_end_until_stopped() -> None:
+    broker = Broker({"t": [Log([0]), Log()]})
+    ticks = 0
+
+    def more(broker: Broker) -> None:
+        nonlocal ticks
+        ticks += 1
+        if ticks % 3 == 0:  # now and then a record, after ends were reported
+            broker.topics["t"][1].stamps.append(0)
+
+    broker.tick = more
+    stop = threading.Event()
+    found = []
+    with PartitionReader(SETTINGS, "test", clients=Clients(broker)) as reader:
+        for record in reader.follow({("t", 0): 1, ("t", 1): OFFSET_BEGINNING}, stop):
+            found.append(record)
+            if len(found) == 3:
+                stop.set()
+
+    assert offsets(found) == [(1, 0), (1, 1), (1, 2)]
+    assert all(consumer.closed for consumer in broker.consumers)

@@ -98,7 +98,7 @@ def _top_player(records: Records) -> tuple[str, str] | None:
     """The brand and id of the player who earned the most points."""
     earned: defaultdict[tuple[str, str], Decimal] = defaultdict(Decimal)
     for record in records[POINTS_ACCRUED]:
-        value = orjson.loads(record.value)
+        value = orjson.loads(record.value or b"")
         earned[(value["brand_id"], value["player_id"])] += Decimal(value["points"])
     return max(earned, key=earned.__getitem__) if earned else None
 
@@ -148,7 +148,7 @@ def _redeem(settings: Settings, brand_id: str, player_id: str, available: Decima
     topics = (REDEMPTIONS, COMMAND_REJECTIONS)
 
     def outcomes(records: Records) -> dict[str, dict[str, Any]]:
-        values = (orjson.loads(r.value) for topic in topics for r in records[topic])
+        values = (orjson.loads(r.value or b"") for topic in topics for r in records[topic])
         return {value["output_id"]: value for value in values}
 
     found = outcomes(
@@ -186,9 +186,9 @@ def _replay(records: Records) -> defaultdict[str, Decimal]:
 
 
 def _summarise(records: Records, report: GeneratorReport, waited: float) -> int:
-    accrued = [orjson.loads(r.value) for r in records[POINTS_ACCRUED]]
-    levels = [orjson.loads(r.value) for r in records[LEVEL_CHANGED]]
-    dead = [orjson.loads(r.value) for r in records[DEAD_LETTER]]
+    accrued = [orjson.loads(r.value or b"") for r in records[POINTS_ACCRUED]]
+    levels = [orjson.loads(r.value or b"") for r in records[LEVEL_CHANGED]]
+    dead = [orjson.loads(r.value or b"") for r in records[DEAD_LETTER]]
     out: defaultdict[str, Decimal] = defaultdict(Decimal)
     for value in accrued:
         out[value["brand_id"]] += Decimal(value["points"])

@@ -25,7 +25,7 @@ def replay(records: list[ReadRecord], programme_for: ProgrammeFor) -> Replay:
     result = Replay()
     for record in records:
         try:
-            event = decode_player_event(record.value)
+            event = decode_player_event(record.value or b"")
         except ValueError:
             continue
         programme = programme_for(event.brand_id, event.occurred_at)

@@ -43,7 +43,7 @@ class AuditView(ApiView):
         def matching() -> list[Any]:
             found = []
             for record in scan_topic(self.worker.settings, AUDIT, since=None, until=None):
-                entry = orjson.loads(record.value)
+                entry = orjson.loads(record.value or b"")
                 at = datetime.fromisoformat(entry["occurred_at"])
                 if (
                     all(entry.get(name) == value for name, value in wanted.items())

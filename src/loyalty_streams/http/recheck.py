@@ -72,7 +72,7 @@ class RecheckLevelView(CommandView):
         def find() -> dict[str, Any] | None:
             for record in scan_topic(self.worker.settings, AUDIT, since=since, until=None):
                 if record.key == key:
-                    entry: dict[str, Any] = orjson.loads(record.value)
+                    entry: dict[str, Any] = orjson.loads(record.value or b"")
                     if entry.get("output_id") == output_id:
                         return entry
             return None

@@ -1,9 +1,10 @@
-"""Read partitions to the end they had when the read started: the one way the product reads a
+"""Read partitions to their end, and follow them if asked: the one way the product reads a
 topic outside the workers' consumer groups.
 
 - `PartitionReader`: a consumer outside any group (`clients.reader_config`: assigned partitions,
-  nothing committed, nothing shared with the workers) that lists where partitions end and reads
-  them from given offsets to those ends;
+  nothing committed, nothing shared with the workers) that lists where partitions end, reads
+  them from given offsets to those ends (restores, catch-ups, scans), and then, if asked, follows
+  them (the global tables);
 - `scan_topic`: one pass over a whole topic, optionally from a time on (exports, audit queries);
 - `read_topics`: passes over topics from the beginning, each going on from where the last one
   stopped, until a condition on what was read holds or a timeout passes (the demo and the
@@ -17,14 +18,19 @@ The end is raised once, at the partition's first record, to the high watermark t
 reported: Tansu lists a partition's end short (the base offset of its last batch + 1), fetch
 reports it right (and may so take in what was appended before that first fetch). So a pass
 terminates on a topic that others keep writing to, and misses nothing that was there when it
-started.
+started. A pass without listed ends reads each partition to its partition EOF alone, which is
+exact on every broker: the restore's, over partitions nobody appends to while they are read,
+from offsets a store holds; such an offset may lie inside the last batch, past the end Tansu
+lists, and would be taken for one with nothing left to read.
 
 Errors: a topic that does not exist raises `LookupError`; a pass that receives nothing for
 `STALL_S` while partitions are unfinished raises `TimeoutError`; a fatal client error raises
-`KafkaException`; other errors (a broker going away for a while) are logged and the pass goes on.
+`KafkaException`; other errors (a broker going away for a while) are logged and the pass goes on,
+or with a strict reader (the restore) raise `KafkaException` too.
 """
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -36,6 +42,7 @@ from confluent_kafka import (
     TIMESTAMP_NOT_AVAILABLE,
     KafkaError,
     KafkaException,
+    Message,
     TopicPartition,
 )
 
@@ -56,6 +63,9 @@ BATCH = 500
 PASS_PAUSE_S = 0.05
 """`read_topics`: the wait between two passes that found nothing new."""
 
+FOLLOW_WAIT_S = 0.2
+"""`PartitionReader.follow`: the longest wait for records before it looks at its stop event."""
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -65,13 +75,13 @@ Partition = tuple[str, int]
 
 @dataclass(frozen=True, slots=True)
 class ReadRecord:
-    """A Kafka record as read: where it is, its key and value (`b""` for a tombstone)."""
+    """A Kafka record as read: where it is, its key and value (None for a tombstone)."""
 
     topic: str
     partition: int
     offset: int
     key: bytes | None
-    value: bytes
+    value: bytes | None
     timestamp: datetime | None = None
     """The record's Kafka timestamp (UTC); None when the record has none."""
 
@@ -85,7 +95,9 @@ class PartitionReader:
 
     `purpose` names the client (`<app id>-<purpose>-<uuid>` as its group id, never committed
     to); `extra` adds consumer properties to `reader_config`; `clients` makes the consumer (a
-    test hands in one that makes a stand-in). Use it as a context manager, or `close` it.
+    test hands in one that makes a stand-in); with `strict`, every consumer error but a
+    partition's end raises `KafkaException` (the restore's rule), not only a fatal one. Use it
+    as a context manager, or `close` it.
     """
 
     def __init__(
@@ -95,9 +107,11 @@ class PartitionReader:
         *,
         clients: KafkaClients | None = None,
         extra: Mapping[str, str] | None = None,
+        strict: bool = False,
     ) -> None:
         config = reader_config(settings, purpose, **(extra or {}))
         self._consumer = (clients or KafkaClients()).consumer(config)
+        self._strict = strict
 
     def __enter__(self) -> "PartitionReader":
         return self
@@ -113,25 +127,32 @@ class PartitionReader:
     def close(self) -> None:
         self._consumer.close()
 
-    def ends(self, topics: Iterable[str]) -> dict[Partition, int]:
-        """The high watermark (ListOffsets) of each partition of `topics` that holds records.
+    def partitions(self, topics: Iterable[str]) -> list[Partition]:
+        """Every partition of `topics`, in the order of `topics`, then by number.
 
         Raises `LookupError` for a topic that does not exist, `KafkaException` when the cluster
         does not answer within `REQUEST_TIMEOUT_S`. Metadata of all topics is asked, never of
         one by name: asking a broker about an unknown topic may create it (Tansu does).
         """
         listed = self._consumer.list_topics(timeout=REQUEST_TIMEOUT_S).topics
-        ends = {}
+        partitions: list[Partition] = []
         for topic in topics:
             found = listed.get(topic)
             if found is None or found.error is not None:
                 raise LookupError(f"topic {topic} does not exist")
-            for partition in sorted(found.partitions):
-                low, high = self._consumer.get_watermark_offsets(
-                    TopicPartition(topic, partition), timeout=REQUEST_TIMEOUT_S
-                )
-                if high > low:
-                    ends[topic, partition] = high
+            partitions.extend((topic, number) for number in sorted(found.partitions))
+        return partitions
+
+    def ends(self, topics: Iterable[str]) -> dict[Partition, int]:
+        """The high watermark (ListOffsets) of each partition of `topics` that holds records.
+        Raises as `partitions` does."""
+        ends = {}
+        for topic, number in self.partitions(topics):
+            low, high = self._consumer.get_watermark_offsets(
+                TopicPartition(topic, number), timeout=REQUEST_TIMEOUT_S
+            )
+            if high > low:
+                ends[topic, number] = high
         return ends
 
     def offsets_at(self, ends: Mapping[Partition, int], moment: datetime) -> dict[Partition, int]:
@@ -163,18 +184,22 @@ class PartitionReader:
         return starts
 
     def read_to_end(
-        self, starts: Mapping[Partition, int], ends: Mapping[Partition, int]
+        self, starts: Mapping[Partition, int], ends: Mapping[Partition, int] | None = None
     ) -> Iterator[ReadRecord]:
         """One pass: every record of each partition of `starts`, from its start offset (or
         `OFFSET_BEGINNING`) to its end in `ends` (from `ends()`, at the pass's start), as the
         module's stop rule says. A partition missing from `ends`, or starting at or after its
-        end, is not read. Order is offset order within a partition, partitions interleaved.
+        end, is not read. Without `ends`, every partition of `starts` is read to its partition
+        EOF alone (the module's stop rule for a restore). Order is offset order within a
+        partition, partitions interleaved.
 
         Raises `TimeoutError` when nothing arrives for `STALL_S` while partitions are
-        unfinished, `KafkaException` on a fatal client error.
+        unfinished, `KafkaException` on a fatal client error (with `strict`, on any but an end).
         """
-        limits = {at: end for at, end in ends.items() if at in starts}
-        pending = {at for at, end in limits.items() if starts[at] < end}  # OFFSET_BEGINNING < 0
+        limits = {at: end for at, end in (ends or {}).items() if at in starts}
+        pending = (  # OFFSET_BEGINNING < 0
+            set(starts) if ends is None else {at for at, end in limits.items() if starts[at] < end}
+        )
         if not pending:
             return
         self._consumer.assign([TopicPartition(t, p, starts[t, p]) for t, p in sorted(pending)])
@@ -193,37 +218,63 @@ class PartitionReader:
                 at = (str(message.topic()), int(message.partition() or 0))
                 error = message.error()
                 if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
+                    if self._at_end(error, at):
                         pending.discard(at)  # read to the end the broker has now
-                    elif error.fatal():
-                        raise KafkaException(error)
-                    else:
-                        log.warning("reading %s[%d]: %s", *at, error)
                     continue
                 if at not in pending:
                     continue
-                if at not in raised:
-                    raised.add(at)
-                    _, high = self._consumer.get_watermark_offsets(TopicPartition(*at), cached=True)
-                    limits[at] = max(limits[at], high)
                 offset = int(message.offset() or 0)
-                if offset + 1 >= limits[at]:
-                    pending.discard(at)
-                    if offset >= limits[at]:
-                        continue  # appended after the pass started
-                yield _record(at, offset, message.key(), message.value(), message.timestamp())
+                if at in limits:
+                    if at not in raised:
+                        raised.add(at)
+                        _, high = self._consumer.get_watermark_offsets(
+                            TopicPartition(*at), cached=True
+                        )
+                        limits[at] = max(limits[at], high)
+                    if offset + 1 >= limits[at]:
+                        pending.discard(at)
+                        if offset >= limits[at]:
+                            continue  # appended after the pass started
+                yield _record(at, offset, message)
+
+    def follow(
+        self, starts: Mapping[Partition, int], stop: threading.Event
+    ) -> Iterator[ReadRecord]:
+        """Every record of each partition of `starts`, from its start offset (or
+        `OFFSET_BEGINNING`) on, as it arrives, until `stop` is set (looked at after each wait of
+        at most `FOLLOW_WAIT_S`): a partition's end is no stop, and nothing stalls. Order is
+        offset order within a partition. Raises `KafkaException` as `read_to_end` does.
+        """
+        self._consumer.assign([TopicPartition(t, p, offset) for (t, p), offset in starts.items()])
+        while not stop.is_set():
+            for message in self._consumer.consume(num_messages=BATCH, timeout=FOLLOW_WAIT_S):
+                at = (str(message.topic()), int(message.partition() or 0))
+                error = message.error()
+                if error is None:
+                    yield _record(at, int(message.offset() or 0), message)
+                else:
+                    self._at_end(error, at)
+
+    def _at_end(self, error: KafkaError, at: Partition) -> bool:
+        """True for a partition's end (EOF); raises `KafkaException` for a fatal error (strict:
+        for any other), logs the others and gives False."""
+        if error.code() == KafkaError._PARTITION_EOF:
+            return True
+        if self._strict or error.fatal():
+            raise KafkaException(error)
+        log.warning("reading %s[%d]: %s", *at, error)
+        return False
 
 
-def _record(
-    at: Partition, offset: int, key: bytes | None, value: object, stamp: tuple[int, int]
-) -> ReadRecord:
-    kind, ms = stamp
+def _record(at: Partition, offset: int, message: Message) -> ReadRecord:
+    kind, ms = message.timestamp()
+    value = message.value()
     return ReadRecord(
         topic=at[0],
         partition=at[1],
         offset=offset,
-        key=key,
-        value=value if isinstance(value, bytes) else b"",
+        key=message.key(),
+        value=value if isinstance(value, bytes) else None,
         timestamp=None if kind == TIMESTAMP_NOT_AVAILABLE else _EPOCH + timedelta(milliseconds=ms),
     )
 

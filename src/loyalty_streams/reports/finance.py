@@ -301,7 +301,7 @@ def _row(
 ) -> list[str] | None:
     """The record's row; None when it is not one of the export (type, brand, time)."""
     try:
-        value = orjson.loads(record.value)
+        value = orjson.loads(record.value or b"")  # a tombstone: not JSON
     except orjson.JSONDecodeError as error:
         raise Undecodable(f"not JSON: {error}") from error
     if not isinstance(value, dict):

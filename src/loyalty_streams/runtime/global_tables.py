@@ -1,9 +1,9 @@
 """The tables every worker reads whole: programme versions and the owners of partitions.
 
-One reader thread follows every partition of `loyalty.programmes` and `loyalty.workers` from the
-start, without a consumer group (each worker needs all of it), and keeps a `Catalogue` and an
-`Owners` current. Start-up waits until both are read to their end, so no event is judged without
-its programme.
+A `kafka.reading.PartitionReader`, outside any consumer group (each worker needs all of it),
+reads every partition of `loyalty.programmes` and `loyalty.workers` to its end at start, so no
+event is judged without its programme, then follows them in a thread, keeping a `Catalogue` and
+an `Owners` current.
 """
 
 import logging
@@ -11,18 +11,22 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from confluent_kafka import KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Producer
 from pydantic import ValidationError
 
 from loyalty_streams.domain.catalogue import Catalogue, publication_audit
 from loyalty_streams.domain.outputs import encode
 from loyalty_streams.domain.programme import Programme
-from loyalty_streams.kafka.clients import KafkaClients, producer_config, reader_config
+from loyalty_streams.kafka.clients import KafkaClients, producer_config
+from loyalty_streams.kafka.reading import Partition, PartitionReader, ReadRecord
 from loyalty_streams.kafka.topics import AUDIT, PLAYER_EVENTS, PROGRAMMES, WORKERS
 from loyalty_streams.runtime.ownership import Claim, Owners
 from loyalty_streams.settings import Settings
 
 log = logging.getLogger(__name__)
+
+TABLES = (PROGRAMMES, WORKERS)
+"""The topics read whole."""
 
 
 class GlobalTables:
@@ -32,60 +36,54 @@ class GlobalTables:
         self.owners = Owners(settings.app_id)
         self.partitions = 0
         """Partitions of the inbound topic (and of the player table), read at start."""
-        self._pending_eof: set[tuple[str, int]] = set()
-        self._caught_up = threading.Event()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="global-tables", daemon=True)
-        self._consumer = (clients or KafkaClients()).consumer(reader_config(settings, "global"))
+        self._thread: threading.Thread | None = None
+        self._reader = PartitionReader(settings, "global", clients=clients)
 
-    def start(self, timeout: float = 60.0) -> None:
-        """Start following both topics; returns once they are read to their end."""
-        metadata = self._consumer.list_topics(timeout=15).topics
-        self.partitions = len(metadata[PLAYER_EVENTS].partitions)
-        partitions = [
-            TopicPartition(name, number, 0)
-            for name in (PROGRAMMES, WORKERS)
-            for number in metadata[name].partitions
-        ]
-        self._pending_eof = {(tp.topic, tp.partition) for tp in partitions}
-        self._consumer.assign(partitions)
+    def start(self) -> None:
+        """Read both topics to their end (`PartitionReader.read_to_end`), then follow them in a
+        thread until `stop`. Raises `LookupError` for a topic that does not exist, `TimeoutError`
+        when the cluster sends nothing for `kafka.reading.STALL_S`, `KafkaException` when it
+        does not answer or on a fatal client error."""
+        listed = self._reader.partitions((PLAYER_EVENTS, *TABLES))
+        self.partitions = sum(topic == PLAYER_EVENTS for topic, _ in listed)
+        positions: dict[Partition, int] = {
+            at: OFFSET_BEGINNING for at in listed if at[0] != PLAYER_EVENTS
+        }
+        for record in self._reader.read_to_end(positions, self._reader.ends(TABLES)):
+            self._take(record)
+            positions[record.topic, record.partition] = record.offset + 1
+        self._thread = threading.Thread(
+            target=self._follow, args=(positions,), name="global-tables", daemon=True
+        )
         self._thread.start()
-        if not self._caught_up.wait(timeout):
-            raise TimeoutError(f"{PROGRAMMES} and {WORKERS} not read within {timeout:.0f} s")
 
     def stop(self) -> None:
+        """Stop following and close the reader (also when `start` failed or never ran)."""
         self._stop.set()
-        self._thread.join(10)
+        if self._thread is None:
+            self._reader.close()
+        else:
+            self._thread.join(10)
 
-    def _run(self) -> None:
+    def _follow(self, positions: dict[Partition, int]) -> None:
         try:
-            while not self._stop.is_set():
-                for message in self._consumer.consume(500, 0.2):
-                    self._take(message)
+            for record in self._reader.follow(positions, self._stop):
+                self._take(record)
         finally:
-            self._consumer.close()
+            self._reader.close()
 
-    def _take(self, message: Message) -> None:
-        error = message.error()
-        if error is not None:
-            if error.code() == KafkaError._PARTITION_EOF:
-                self._pending_eof.discard((str(message.topic()), int(message.partition() or 0)))
-                if not self._pending_eof:
-                    self._caught_up.set()
-            else:
-                log.warning("global tables: %s", error)
-            return
-        value = message.value()
-        if not isinstance(value, bytes):
-            return
+    def _take(self, record: ReadRecord) -> None:
+        if record.value is None:
+            return  # a tombstone: nothing to add
         try:
-            if message.topic() == PROGRAMMES:
-                self.catalogue.add(Programme.model_validate_json(value))
+            if record.topic == PROGRAMMES:
+                self.catalogue.add(Programme.model_validate_json(record.value))
             else:
-                self.owners.apply(Claim.model_validate_json(value))
+                self.owners.apply(Claim.model_validate_json(record.value))
         except ValidationError as error:
             # the CLI and the API validate before publishing; a bad record is skipped, loudly
-            log.error("%s offset %s skipped: %s", message.topic(), message.offset(), error)
+            log.error("%s offset %s skipped: %s", record.topic, record.offset, error)
 
 
 def read_catalogue(settings: Settings) -> Catalogue:

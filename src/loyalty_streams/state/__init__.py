@@ -6,6 +6,7 @@
 - `cache`: decoded player records the fold thread keeps, so a returning player skips RocksDB;
 - `timer_index`: the due-time index of time-driven work;
 - `retention`: how the store forgets what is not a player record;
-- `restore`: bring owned partitions up to date from their changelog topics;
+- `restore`: bring owned partitions up to date from their changelog topics (read to their end
+  with `kafka.reading`);
 - `queries`: what the HTTP views read of a store: a player's cashback log, pages of history.
 """
