@@ -28,6 +28,7 @@ from loyalty_streams.http.parameters import (
     query_moment,
 )
 from loyalty_streams.runtime.fold import HISTORY_TYPE_NAMES
+from loyalty_streams.state.queries import cashback_log, history_page
 
 HISTORY_PAGE = 50
 """A player's history rows a page holds by default (`?limit=`), and at most."""
@@ -112,7 +113,8 @@ class CashbackLog(PlayerView):
     def answer(
         self, request: Request, state: PlayerState, partition: int, now: datetime
     ) -> dict[str, Any] | None:
-        rows = self.worker.cashback_log(partition, state.brand_id, state.player_id)
+        store = self.worker.store(partition)
+        rows = [] if store is None else cashback_log(store, state.brand_id, state.player_id)
         return {"brand_id": state.brand_id, "player_id": state.player_id, "days": rows}
 
 
@@ -131,16 +133,24 @@ class History(PlayerView):
         if unknown:
             known = ", ".join(sorted(HISTORY_TYPE_NAMES))
             raise refuse(HTTPStatus.BAD_REQUEST, f"types: no {sorted(unknown)}; use {known}")
-        rows, cursor = self.worker.history(
-            partition,
-            state.brand_id,
-            state.player_id,
-            limit=query_integer(query.get("limit"), "limit", HISTORY_PAGE, HISTORY_MAX),
-            cursor=query.get("cursor"),
-            types=types,
-            since=query_moment(query.get("since"), "since"),
-            until=query_moment(query.get("until"), "until"),
-            command_id=query.get("command_id"),
+        limit = query_integer(query.get("limit"), "limit", HISTORY_PAGE, HISTORY_MAX)
+        since = query_moment(query.get("since"), "since")
+        until = query_moment(query.get("until"), "until")
+        store = self.worker.store(partition)
+        rows, cursor = (
+            ([], None)
+            if store is None
+            else history_page(
+                store,
+                state.brand_id,
+                state.player_id,
+                limit=limit,
+                cursor=query.get("cursor"),
+                types=types,
+                since=since,
+                until=until,
+                command_id=query.get("command_id"),
+            )
         )
         return {
             "brand_id": state.brand_id,

@@ -28,8 +28,7 @@ from loyalty_streams.runtime.metrics import Metrics
 from loyalty_streams.runtime.ownership import Claim
 from loyalty_streams.runtime.tuning import SEED_WAIT_S
 from loyalty_streams.settings import Settings
-from loyalty_streams.state.queries import cashback_log, history_page
-from loyalty_streams.state.store import PlayerTable
+from loyalty_streams.state.store import PartitionStore, PlayerTable
 
 log = logging.getLogger(__name__)
 
@@ -128,41 +127,9 @@ class Worker(Service):
             return None, None
         return self.players.player(partition, key), store.checkpointed_at
 
-    def cashback_log(self, partition: int, brand_id: str, player_id: str) -> list[Any]:
-        """The player's daily cashback log rows held here, newest first."""
-        store = self.players.opened(partition)
-        return [] if store is None else cashback_log(store, brand_id, player_id)
-
-    def history(
-        self,
-        partition: int,
-        brand_id: str,
-        player_id: str,
-        *,
-        limit: int,
-        cursor: str | None = None,
-        types: frozenset[str] = frozenset(),
-        since: datetime | None = None,
-        until: datetime | None = None,
-        command_id: str | None = None,
-    ) -> tuple[list[Any], str | None]:
-        """A page of the player's history held here, newest first, and the cursor of the next
-        page (None on the last). `types`, `since` (inclusive), `until` (exclusive) and
-        `command_id` (what one command did) narrow it."""
-        store = self.players.opened(partition)
-        if store is None:
-            return [], None
-        return history_page(
-            store,
-            brand_id,
-            player_id,
-            limit=limit,
-            cursor=cursor,
-            types=types,
-            since=since,
-            until=until,
-            command_id=command_id,
-        )
+    def store(self, partition: int) -> PartitionStore | None:
+        """The partition's store, when this worker has it open (read it with `state.queries`)."""
+        return self.players.opened(partition)
 
     def health(self) -> dict[str, Any]:
         return {
