@@ -109,4 +109,6 @@ def decode_player_event(raw: bytes | str) -> PlayerEvent:
 
 
 def player_key(brand_id: str, player_id: str) -> str:
+    """A player's key everywhere (Kafka records, the player table, lookups):
+    `<brand_id>:<player_id>`; ids are printable and hold no `:` of their own (`Identifier`)."""
     return f"{brand_id}:{player_id}"

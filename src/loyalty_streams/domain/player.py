@@ -15,6 +15,8 @@ from typing import Any
 
 import orjson
 
+from loyalty_streams.domain.events import player_key
+
 RECENT_EVENT_IDS = 32
 """How many event ids a record remembers, to drop the same event published twice."""
 
@@ -120,7 +122,8 @@ class PlayerState:
 
     @property
     def key(self) -> str:
-        return f"{self.brand_id}:{self.player_id}"
+        """The record's key, `events.player_key` of its brand and player."""
+        return player_key(self.brand_id, self.player_id)
 
     def clone(self) -> "PlayerState":
         """A copy the engine may change; the containers are copied, their values are immutable."""
