@@ -6,8 +6,8 @@ Reports figures next to their targets; asserts nothing.
    before the worker starts, in its data dir (`<data_dir>/players/partition-<n>`, partition =
    `partition_of(key, 12)`), as the worker itself would have left it: each player's record,
    history rows, cashback-log rows and entries of the due-time index come from the domain
-   (`records.fold` over a bet, and for a Silver player a win, under the shipped programmes;
-   then `records.fire` for a day already closed), and each partition is marked `INDEXED`
+   (`runtime.fold.fold` over a bet, and for a Silver player a win, under the shipped programmes;
+   then `runtime.fold.fire` for a day already closed), and each partition is marked `INDEXED`
    (else the worker would first re-check every player to index their timers). One template is
    folded per brand, day of play and profile, and cloned per player by swapping the player id
    in every key and value (fixed width), so `timer_at` and the index entry
@@ -30,7 +30,7 @@ Reports figures next to their targets; asserts nothing.
    the close x the close's length - census slices during the close) / player timers fired.
 2. A year of play (`--year-players`, default 500; in-process, no broker): every day each
    player plays with 60 % chance (1-20 bets, 40 % of them won back, a deposit, now and then a
-   bonus); events are decoded and folded through `records.decode`/`records.fold` in batches
+   bonus); events are decoded and folded through `records.decode`/`runtime.fold.fold` in batches
    (`runtime.batch.Batch`, with applied ids and their `forget` entries as the worker writes
    them); at every UTC midnight the index entries due are fired as the worker fires them
    (`runtime.timers.fire_entry`); after the year `expired_rows` runs
@@ -168,7 +168,7 @@ def template(
     programme_for: ProgrammeFor, brand: str, currency: str, days_ago: int, silver: bool
 ) -> Template:
     """Fold the template player's play of `days_ago` days ago (brand days) through the worker's
-    own path; a day already over is closed with `records.fire`, as the worker's timer did."""
+    own path; a day already over is closed with `runtime.fold.fire`, as the worker's timer did."""
     now = datetime.now(UTC)
     programme = programme_for(brand, now)
     assert programme is not None
@@ -864,7 +864,7 @@ class YearSim:
 
     def fire_due(self, until: datetime) -> None:
         """Every index entry due by `until`, fired as the worker's timers fire them
-        (`timers.fire_entry`)."""
+        (`runtime.timers.fire_entry`)."""
         batch = Batch(batch_day(until))
         end = due_before(until)
 
