@@ -38,6 +38,7 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
+from confluent_kafka.admin import ClusterMetadata, PartitionMetadata, TopicMetadata
 
 from loyalty_streams.domain.commands import Command
 from loyalty_streams.domain.events import PlayerEvent
@@ -129,6 +130,10 @@ class MemoryCluster(KafkaClients):
         )
         log.append((next(self._sequence), message))
         return message
+
+    def topics(self) -> list[str]:
+        """The topics that hold a record: a topic appears with its first record."""
+        return sorted({topic for topic, _ in self._logs})
 
     def log(self, topic: str, partition: int) -> list[Message]:
         """A partition's records, in offset order."""
@@ -321,6 +326,16 @@ class MemoryConsumer(ConsumerClient):
         self, partition: TopicPartition, timeout: float = -1, cached: bool = False
     ) -> tuple[int, int]:
         return 0, self.cluster.end(partition.topic, partition.partition)
+
+    def list_topics(self, topic: str | None = None, timeout: float = -1) -> ClusterMetadata:
+        """The cluster's topics (`MemoryCluster.topics`), each with its partitions."""
+        metadata = ClusterMetadata()
+        for name in self.cluster.topics():
+            found = TopicMetadata()
+            found.topic = name
+            found.partitions = {n: PartitionMetadata() for n in range(self.cluster.partitions)}
+            metadata.topics[name] = found
+        return metadata
 
     def close(self) -> None:
         """Leave the group: the assignment is revoked (the callback runs), as librdkafka does."""
