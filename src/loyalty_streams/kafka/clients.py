@@ -5,6 +5,7 @@ The roles:
   product at a secured cluster changes every client at once;
 - `group_consumer_config`: a member of a consumer group that commits by hand from the start of
   the topic (the fold loop, the PMS webhook, the Redis mirror);
+- `fold_consumer_config`: the fold loop's group member, whose fetches the broker holds briefly;
 - `reader_config`: a consumer outside any group that is assigned partitions, commits nothing
   and learns where each partition ends (global tables, restore, topic reads and scans);
 - `producer_config`: a producer that partitions keys as the Java client does;
@@ -72,6 +73,13 @@ def group_consumer_config(
     if max_poll_interval_ms is not None:
         config["max.poll.interval.ms"] = str(max_poll_interval_ms)
     return config
+
+
+def fold_consumer_config(settings: Settings) -> Config:
+    """The fold loop's consumer: a member of the group named by the settings' `app_id`
+    (`group_consumer_config`) whose fetch the broker holds at most 50 ms for more records
+    (`fetch.wait.max.ms`; 100 for the side services' members)."""
+    return group_consumer_config(settings, settings.app_id, fetch_wait_ms=50)
 
 
 def reader_config(settings: Settings, purpose: str, **extra: str) -> Config:

@@ -26,7 +26,7 @@ from loyalty_streams.kafka.clients import (
     ConsumerClient,
     KafkaClients,
     ProducerClient,
-    group_consumer_config,
+    fold_consumer_config,
     output_producer_config,
 )
 from loyalty_streams.kafka.topics import INBOUND
@@ -41,7 +41,6 @@ from loyalty_streams.runtime.tuning import (
     BATCH_S,
     BUSY_POLL_S,
     DRAIN_S,
-    FETCH_WAIT_MS,
     IDLE_POLL_S,
     LAG_INTERVAL_S,
     TIMER_IDLE_S,
@@ -88,9 +87,7 @@ class FoldLoop:
         self._lag_due = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="fold-player-events", daemon=True)
-        self._consumer: ConsumerClient = clients.consumer(
-            group_consumer_config(settings, settings.app_id, fetch_wait_ms=FETCH_WAIT_MS)
-        )
+        self._consumer: ConsumerClient = clients.consumer(fold_consumer_config(settings))
         self._producer: ProducerClient = clients.producer(output_producer_config(settings))
         self.batches = Batches(table, settings.player_cache_size, clock)
         shared = TimeDriven(

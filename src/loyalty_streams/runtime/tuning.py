@@ -29,9 +29,6 @@ IDLE_POLL_S = 0.1
 BUSY_POLL_S = 0.005
 """Consumer poll timeout while batches are in flight: the loop returns quickly to move them on."""
 
-FETCH_WAIT_MS = 50
-"""Longest the broker holds the fold loop's fetch for more records (`fetch.wait.max.ms`)."""
-
 LAG_INTERVAL_S = 10.0
 """How often the consumer lag gauge is refreshed."""
 
