@@ -23,7 +23,7 @@ SETTINGS = Settings(bootstrap_servers="memory:0")
 def test_a_restore_writes_records_deletes_on_tombstones_and_stores_the_offsets(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(restoring, "WRITE_EVERY", 2)  # several RocksDB batches
+    monkeypatch.setattr(restoring, "RESTORE_WRITE_EVERY", 2)  # several RocksDB batches
     cluster = MemoryCluster(partitions=2, owned=[0, 1])
     for key, value in [(b"a", b"1"), (b"b", b"2"), (b"c", b"3"), (b"a", None), (None, b"-")]:
         cluster.append(PLAYERS_CHANGELOG, 0, key, value, None)

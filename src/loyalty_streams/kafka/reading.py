@@ -51,20 +51,28 @@ from loyalty_streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
-REQUEST_TIMEOUT_S = 10.0
-"""Metadata, watermark and offsets-for-times requests."""
+READ_REQUEST_TIMEOUT_S = 10.0
+"""The longest a metadata, watermark or offsets-for-times request waits for the cluster."""
 
 STALL_S = 30.0
 """A pass that receives nothing for this long while partitions are unfinished gives up."""
 
-BATCH = 500
-"""Records asked of the consumer per consume call."""
+READ_BATCH = 500
+"""Records asked of the consumer per consume call, in a pass and while following."""
+
+READ_WAIT_S = 0.5
+"""`PartitionReader.read_to_end`: the longest one consume call waits for records, and so how
+often a pass that receives nothing looks at how long it has stalled (`STALL_S`)."""
 
 PASS_PAUSE_S = 0.05
 """`read_topics`: the wait between two passes that found nothing new."""
 
 FOLLOW_WAIT_S = 0.2
 """`PartitionReader.follow`: the longest wait for records before it looks at its stop event."""
+
+SCAN_FETCHED_AHEAD_KB = 16_384
+"""`scan_topic`: the most a scan's consumer fetches ahead of what the scan has taken (KB of its
+local queue, `queued.max.messages.kbytes`), so a scan of a long topic holds at most 16 MB."""
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -131,10 +139,10 @@ class PartitionReader:
         """Every partition of `topics`, in the order of `topics`, then by number.
 
         Raises `LookupError` for a topic that does not exist, `KafkaException` when the cluster
-        does not answer within `REQUEST_TIMEOUT_S`. Metadata of all topics is asked, never of
+        does not answer within `READ_REQUEST_TIMEOUT_S`. Metadata of all topics is asked, never of
         one by name: asking a broker about an unknown topic may create it (Tansu does).
         """
-        listed = self._consumer.list_topics(timeout=REQUEST_TIMEOUT_S).topics
+        listed = self._consumer.list_topics(timeout=READ_REQUEST_TIMEOUT_S).topics
         partitions: list[Partition] = []
         for topic in topics:
             found = listed.get(topic)
@@ -149,7 +157,7 @@ class PartitionReader:
         ends = {}
         for topic, number in self.partitions(topics):
             low, high = self._consumer.get_watermark_offsets(
-                TopicPartition(topic, number), timeout=REQUEST_TIMEOUT_S
+                TopicPartition(topic, number), timeout=READ_REQUEST_TIMEOUT_S
             )
             if high > low:
                 ends[topic, number] = high
@@ -171,7 +179,8 @@ class PartitionReader:
             return starts
         try:
             found = self._consumer.offsets_for_times(
-                [TopicPartition(topic, p, at_ms) for topic, p in ends], timeout=REQUEST_TIMEOUT_S
+                [TopicPartition(topic, p, at_ms) for topic, p in ends],
+                timeout=READ_REQUEST_TIMEOUT_S,
             )
         except KafkaException as error:
             log.info("reading from the beginning: no offsets for times (%s)", error)
@@ -206,7 +215,7 @@ class PartitionReader:
         raised: set[Partition] = set()
         quiet_since = time.monotonic()
         while pending:
-            messages = self._consumer.consume(num_messages=BATCH, timeout=0.5)
+            messages = self._consumer.consume(num_messages=READ_BATCH, timeout=READ_WAIT_S)
             if not messages:
                 if time.monotonic() - quiet_since > STALL_S:
                     raise TimeoutError(
@@ -247,7 +256,7 @@ class PartitionReader:
         """
         self._consumer.assign([TopicPartition(t, p, offset) for (t, p), offset in starts.items()])
         while not stop.is_set():
-            for message in self._consumer.consume(num_messages=BATCH, timeout=FOLLOW_WAIT_S):
+            for message in self._consumer.consume(num_messages=READ_BATCH, timeout=FOLLOW_WAIT_S):
                 at = (str(message.topic()), int(message.partition() or 0))
                 error = message.error()
                 if error is None:
@@ -300,7 +309,7 @@ def scan_topic(
     """
     low = None if since is None else _micros(since)
     high = None if until is None else _micros(until)
-    fetched_ahead = {"queued.max.messages.kbytes": "16384"}  # 16 MB at most
+    fetched_ahead = {"queued.max.messages.kbytes": str(SCAN_FETCHED_AHEAD_KB)}
     with PartitionReader(settings, "scan", clients=clients, extra=fetched_ahead) as reader:
         ends = reader.ends([topic])
         starts = (

@@ -15,7 +15,7 @@ offset committed like the others: no retry can make it readable, and the player'
 its last figures until a record the mirror reads comes (upgrade the mirror with the workers).
 
 The consumer, its commits and the stop on a signal are `consumer_service`'s; this module is the
-policy it runs (`Mirror`), in batches of up to `BATCH` records.
+policy it runs (`Mirror`), in batches of up to `MIRROR_BATCH` records.
 """
 
 import logging
@@ -44,13 +44,17 @@ from loyalty_streams.state.store import decode_player
 
 log = logging.getLogger(__name__)
 
-BATCH = 2_000
+MIRROR_BATCH = 2_000
 """Changelog records per consume call, and so at most per Redis pipeline and commit."""
-POLL_TIMEOUT_S = 1.0
+MIRROR_POLL_S = 1.0
 """How often the idle mirror looks at the stop flag."""
-BACKOFF_FIRST_S = 0.1
-BACKOFF_MAX_S = 5.0
-SOCKET_TIMEOUT_S = 5.0
+MIRROR_BACKOFF_FIRST_S = 0.1
+"""The wait before the first retry of a batch Redis did not take; each retry doubles it."""
+MIRROR_BACKOFF_MAX_S = 5.0
+"""The longest wait between two retries of a batch, however long Redis stays away."""
+REDIS_TIMEOUT_S = 5.0
+"""The longest a connection to Redis (or to a sentinel) may take to open, or Redis to answer on
+it, before the call fails (a batch's write is then retried)."""
 NEEDED_TOPICS = (PLAYERS_CHANGELOG, PROGRAMMES, WORKERS, PLAYER_EVENTS)
 """The changelog, and what `GlobalTables` reads; a missing one would be auto-created by some
 brokers on subscribe, with the wrong partition count, so the mirror checks first."""
@@ -109,8 +113,8 @@ def connect(settings: Settings) -> redis.Redis | None:
         # redis.sentinel has no annotations; the socket_* options apply to the sentinels too
         sentinel = Sentinel(  # type: ignore[no-untyped-call]
             sentinels,
-            socket_timeout=SOCKET_TIMEOUT_S,
-            socket_connect_timeout=SOCKET_TIMEOUT_S,
+            socket_timeout=REDIS_TIMEOUT_S,
+            socket_connect_timeout=REDIS_TIMEOUT_S,
         )
         # the pool asks the sentinels again for the master after a failover (connection errors)
         master: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
@@ -120,8 +124,8 @@ def connect(settings: Settings) -> redis.Redis | None:
     if settings.redis_url:
         client: redis.Redis = redis.Redis.from_url(
             settings.redis_url,
-            socket_timeout=SOCKET_TIMEOUT_S,
-            socket_connect_timeout=SOCKET_TIMEOUT_S,
+            socket_timeout=REDIS_TIMEOUT_S,
+            socket_connect_timeout=REDIS_TIMEOUT_S,
         )
         return client
     return None
@@ -160,7 +164,7 @@ class Mirror:
                 reason,
             )
         latest = decoded.players
-        backoff = BACKOFF_FIRST_S
+        backoff = MIRROR_BACKOFF_FIRST_S
         while True:
             try:
                 written = self.write(latest)
@@ -174,7 +178,7 @@ class Mirror:
                 )
                 if self.stop.wait(backoff):
                     return 0
-                backoff = min(backoff * 2, BACKOFF_MAX_S)
+                backoff = min(backoff * 2, MIRROR_BACKOFF_MAX_S)
         log.debug("%d players written from %d changelog records", written, len(records))
         return len(records)
 
@@ -266,7 +270,8 @@ def run_redis_mirror(settings: Settings) -> int:
         log.info("mirroring %s to Redis (%s)", PLAYERS_CHANGELOG, target(settings))
         config = group_consumer_config(settings, f"{settings.app_id}-redis-mirror")
         try:
-            ConsumerService(config, PLAYERS_CHANGELOG, BATCH, POLL_TIMEOUT_S, stop).run(policy)
+            service = ConsumerService(config, PLAYERS_CHANGELOG, MIRROR_BATCH, MIRROR_POLL_S, stop)
+            service.run(policy)
         finally:
             policy.tables.stop()
 

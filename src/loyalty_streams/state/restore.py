@@ -19,7 +19,7 @@ from loyalty_streams.state.store import PlayerTable
 
 log = logging.getLogger(__name__)
 
-WRITE_EVERY = 20_000
+RESTORE_WRITE_EVERY = 20_000
 """Records per RocksDB batch while restoring: bounded memory, few writes."""
 
 
@@ -59,7 +59,7 @@ def restore(
                 pending[number][key] = record.value
             last[record.topic, number] = record.offset
             read += 1
-            if len(pending[number]) >= WRITE_EVERY:
+            if len(pending[number]) >= RESTORE_WRITE_EVERY:
                 write(number)
     for number, records in pending.items():
         if records:
