@@ -20,6 +20,7 @@ from loyalty_streams.devtools.process import ServiceProcess
 from loyalty_streams.kafka.clients import connection, producer_config
 from loyalty_streams.kafka.topics import PLAYERS_CHANGELOG
 from loyalty_streams.services.redis_mirror import FIELDS
+from loyalty_streams.state.keyspace import SEEN_PREFIX
 from tests.domain.builders import bet
 from tests.integration.conftest import Cluster, get, wait_until
 from tests.integration.redis_server import redis_sentinel, redis_server
@@ -124,7 +125,7 @@ def test_the_mirror_writes_what_the_lookup_shows_and_resumes_after_a_restart_and
 
             # a tombstone deletes the key; the workers' bookkeeping (NUL keys) is not mirrored
             producer = Producer(producer_config(cluster.settings))
-            producer.produce(PLAYERS_CHANGELOG, b"{}", b"\x00seen:evt-x")
+            producer.produce(PLAYERS_CHANGELOG, b"{}", SEEN_PREFIX + b"evt-x")
             producer.produce(PLAYERS_CHANGELOG, None, f"{BRAND}:bob".encode())
             assert producer.flush(10) == 0
             wait_until(

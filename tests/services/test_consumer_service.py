@@ -12,6 +12,7 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from loyalty_streams.kafka.clients import Config, KafkaClients
 from loyalty_streams.services.consumer_service import ConsumerService
 from loyalty_streams.services.redis_mirror import players
+from loyalty_streams.state.keyspace import SEEN_PREFIX
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,7 @@ def test_a_set_stop_ends_the_service_before_it_polls() -> None:
 def test_the_mirror_writes_each_players_newest_value_and_no_bookkeeping() -> None:
     records = [
         Message(0, 1, b"brand:a", b"1"),
-        Message(0, 2, b"\x00seen:evt", b"{}"),
+        Message(0, 2, SEEN_PREFIX + b"evt", b"{}"),
         Message(0, 3, b"brand:b", b"2"),
         Message(0, 4, b"brand:a", b"3"),
         Message(0, 5, b"brand:b", None),
