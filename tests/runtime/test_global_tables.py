@@ -3,8 +3,10 @@
 
 import time
 
-from loyalty_streams.kafka.topics import PLAYER_EVENTS, PROGRAMMES, WORKERS
-from loyalty_streams.runtime.global_tables import GlobalTables
+import orjson
+
+from loyalty_streams.kafka.topics import AUDIT, PLAYER_EVENTS, PROGRAMMES, WORKERS
+from loyalty_streams.runtime.global_tables import GlobalTables, publish_programmes, read_catalogue
 from loyalty_streams.runtime.ownership import Claim
 from loyalty_streams.runtime.test_driver import MemoryCluster
 from loyalty_streams.settings import Settings
@@ -48,3 +50,16 @@ def test_the_tables_are_read_to_their_end_at_start_then_followed() -> None:
         assert (owner(tables, 0), owner(tables, 1)) == ("w1", "w2")
     finally:
         tables.stop()
+
+
+def test_programmes_are_published_and_read_back_through_the_clients_given() -> None:
+    cluster = MemoryCluster(partitions=2, owned=range(2))
+    cluster.append(PLAYER_EVENTS, 0, b"aurora-casino:p1", b"{}", None)
+    cluster.append(WORKERS, 0, b"w1", claim("w1", 0, 1), None)
+    aurora = programme()
+
+    publish_programmes(SETTINGS, [aurora], actor="test", reason="seed", clients=cluster)
+
+    (entry,) = [orjson.loads(m.value() or b"") for n in range(2) for m in cluster.log(AUDIT, n)]
+    assert (entry["actor"], entry["reason"]) == ("test", "seed")
+    assert read_catalogue(SETTINGS, cluster).in_effect(aurora.brand_id, T0) == aurora

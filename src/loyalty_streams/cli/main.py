@@ -21,29 +21,33 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from loyalty_streams.http.auth import Role
 from loyalty_streams.settings import Settings, get_settings
 
+if TYPE_CHECKING:
+    from loyalty_streams.kafka.clients import KafkaClients
 
-def _broker(_: argparse.Namespace) -> int:
+
+def _broker(_: argparse.Namespace, clients: "KafkaClients | None") -> int:
     from loyalty_streams.devtools.broker import serve
 
     serve(get_settings())
     return 0
 
 
-def _topics_apply(args: argparse.Namespace) -> int:
+def _topics_apply(args: argparse.Namespace, clients: "KafkaClients | None") -> int:
     from loyalty_streams.kafka.admin import apply_topics
     from loyalty_streams.kafka.topics import load_specs
 
     settings = get_settings()
-    report = apply_topics(settings, load_specs(args.dir or settings.topics_dir))
+    report = apply_topics(settings, load_specs(args.dir or settings.topics_dir), clients=clients)
     print(report.render())
     return 0 if report.ok else 1
 
 
-def _topics_schemas(args: argparse.Namespace) -> int:
+def _topics_schemas(args: argparse.Namespace, clients: "KafkaClients | None") -> int:
     from loyalty_streams.kafka.topics import write_schemas
 
     changed = write_schemas(args.dir or get_settings().topics_dir)
@@ -53,7 +57,7 @@ def _topics_schemas(args: argparse.Namespace) -> int:
     return 0
 
 
-def _generate(args: argparse.Namespace) -> int:
+def _generate(args: argparse.Namespace, clients: "KafkaClients | None") -> int:
     from loyalty_streams.devtools.generator import run
 
     report = run(
@@ -62,18 +66,19 @@ def _generate(args: argparse.Namespace) -> int:
         rate=args.rate,
         duration=args.duration,
         seed=args.seed,
+        clients=clients,
     )
     print(report.render())
     return 0
 
 
-def _worker(_: argparse.Namespace) -> int:
+def _worker(_: argparse.Namespace, clients: "KafkaClients | None") -> int:
     from loyalty_streams.cli.worker import run_worker
 
-    return run_worker(get_settings())
+    return run_worker(get_settings(), clients)
 
 
-def _programmes_load(args: argparse.Namespace) -> int:
+def _programmes_load(args: argparse.Namespace, clients: "KafkaClients | None") -> int:
     from datetime import UTC, datetime
 
     from loyalty_streams.domain.catalogue import Backdated, StaleVersion
@@ -92,7 +97,7 @@ def _programmes_load(args: argparse.Namespace) -> int:
         print("name programme files, or --shipped", file=sys.stderr)
         return 2
     settings = get_settings()
-    current = read_catalogue(settings)  # the versions they supersede, for the audit trail
+    current = read_catalogue(settings, clients)  # the versions they supersede, for the audit
     now = datetime.now(UTC)
     for programme in programmes:
         try:
@@ -110,6 +115,7 @@ def _programmes_load(args: argparse.Namespace) -> int:
         actor=f"cli:{getpass.getuser()}",
         reason=args.reason,
         previous=current.latest,
+        clients=clients,
     )
     for programme in programmes:
         print(
@@ -119,7 +125,7 @@ def _programmes_load(args: argparse.Namespace) -> int:
     return 0
 
 
-def _command(args: argparse.Namespace) -> int:
+def _command(args: argparse.Namespace, clients: "KafkaClients | None") -> int:
     from loyalty_streams.domain.commands import decode_command
     from loyalty_streams.domain.validation import check_unique_keys
     from loyalty_streams.http.command_sender import publish_commands
@@ -133,29 +139,30 @@ def _command(args: argparse.Namespace) -> int:
     except ValueError as error:  # a ValidationError is a ValueError too
         print(f"not sent, nothing was published: {error}", file=sys.stderr)
         return 1
-    sent = publish_commands(get_settings(), commands)
+    sent = publish_commands(get_settings(), commands, clients=clients)
     for command in commands:
         print(f"sent {command.type} {command.command_id} for {command.key}")
     print(f"{sent} command(s) published; outcomes appear on the output topics")
     return 0
 
 
-def _recheck(args: argparse.Namespace) -> int:
+def _recheck(args: argparse.Namespace, clients: "KafkaClients | None") -> int:
     """Re-check levels now: one player's (a RecheckLevel command), or every player's of a brand
     (a RecheckBrand record to every partition of loyalty.commands, and its audit entry)."""
     from datetime import UTC, datetime
     from uuid import uuid4
 
-    from confluent_kafka import KafkaException, Producer
+    from confluent_kafka import KafkaException
     from pydantic import ValidationError
 
     from loyalty_streams.domain.commands import RecheckBrand, RecheckLevel
     from loyalty_streams.domain.validation import validation_summary
     from loyalty_streams.http.command_sender import publish_brand_recheck, publish_commands
-    from loyalty_streams.kafka.clients import producer_config
+    from loyalty_streams.kafka.clients import KafkaClients, producer_config
     from loyalty_streams.runtime.global_tables import read_catalogue
 
     settings = get_settings()
+    clients = clients or KafkaClients()
     command_id, now = str(uuid4()), datetime.now(UTC)
     fields = {"command_id": command_id, "brand_id": args.brand, "issued_at": now}
     fields |= {"actor": args.actor, "reason": args.reason}
@@ -168,16 +175,16 @@ def _recheck(args: argparse.Namespace) -> int:
         print(f"not sent, nothing was published: {validation_summary(error)}", file=sys.stderr)
         return 1
     try:
-        if read_catalogue(settings).in_effect(args.brand, now) is None:
+        if read_catalogue(settings, clients).in_effect(args.brand, now) is None:
             print(f"not sent: no programme of brand {args.brand!r} in effect", file=sys.stderr)
             return 1
         if args.player is not None:
-            publish_commands(settings, [command])
+            publish_commands(settings, [command], clients=clients)
             print(f"sent RecheckLevel {command_id} for {command.key}; outcomes appear on the "
                   "output topics and loyalty.audit")  # fmt: skip
             return 0
         partitions = publish_brand_recheck(
-            Producer(producer_config(settings)),
+            clients.producer(producer_config(settings)),
             args.brand,
             command_id=command_id,
             issued_at=now,
@@ -195,7 +202,7 @@ def _recheck(args: argparse.Namespace) -> int:
     return 0
 
 
-def _export(args: argparse.Namespace) -> int:
+def _export(args: argparse.Namespace, clients: "KafkaClients | None") -> int:
     """A finance CSV export; dates and naive times are in the brand's time zone."""
     from datetime import UTC, datetime
 
@@ -203,7 +210,7 @@ def _export(args: argparse.Namespace) -> int:
     from loyalty_streams.runtime.global_tables import read_catalogue
 
     settings = _service_logging(get_settings())
-    zone = brand_zone(read_catalogue(settings), args.brand, datetime.now(UTC))
+    zone = brand_zone(read_catalogue(settings, clients), args.brand, datetime.now(UTC))
     if zone is None:
         print(f"not exported: no programme of brand {args.brand!r}", file=sys.stderr)
         return 1
@@ -228,7 +235,7 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _token(args: argparse.Namespace) -> int:
+def _token(args: argparse.Namespace, clients: "KafkaClients | None") -> int:
     """Sign an API token with LOYALTY_API_TOKEN_SECRET."""
     from datetime import UTC, datetime, timedelta
 
@@ -251,13 +258,13 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
-def _pms_webhook(_: argparse.Namespace) -> int:
+def _pms_webhook(_: argparse.Namespace, clients: "KafkaClients | None") -> int:
     from loyalty_streams.services.pms_webhook import run_pms_webhook
 
-    return run_pms_webhook(_service_logging(get_settings()))
+    return run_pms_webhook(_service_logging(get_settings()), clients)
 
 
-def _redis_mirror(_: argparse.Namespace) -> int:
+def _redis_mirror(_: argparse.Namespace, clients: "KafkaClients | None") -> int:
     from loyalty_streams.services.redis_mirror import run_redis_mirror
 
     return run_redis_mirror(_service_logging(get_settings()))
@@ -272,10 +279,10 @@ def _service_logging(settings: Settings) -> Settings:
     return settings
 
 
-def _demo(args: argparse.Namespace) -> int:
+def _demo(args: argparse.Namespace, clients: "KafkaClients | None") -> int:
     from loyalty_streams.devtools.demo import run_demo
 
-    return run_demo(duration=args.duration)
+    return run_demo(duration=args.duration, clients=clients)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -388,9 +395,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, clients: "KafkaClients | None" = None) -> int:
+    """Run the subcommand `argv` names (default: the process's arguments); gives its exit code.
+    `clients` makes the Kafka clients the command needs (by default librdkafka's), except the
+    readers of `export` and the consumer of `redis-mirror`, which make their own."""
     args = build_parser().parse_args(argv)
-    code: int = args.handler(args)
+    code: int = args.handler(args, clients)
     return code
 
 

@@ -6,6 +6,7 @@ import faust
 
 from loyalty_streams.http.routes import install_routes
 from loyalty_streams.kafka.admin import missing_topics_problem, partition_counts
+from loyalty_streams.kafka.clients import KafkaClients
 from loyalty_streams.kafka.topics import (
     COMMAND_REJECTIONS,
     COMMANDS,
@@ -47,9 +48,10 @@ CO_PARTITIONED = (PLAYER_EVENTS, COMMANDS, PLAYERS_CHANGELOG, PLAYERS_HISTORY)
 """Partition n of each holds the same players: they must have as many partitions."""
 
 
-def topic_problems(settings: Settings) -> list[str]:
-    """What keeps the worker from starting: missing topics, inputs not co-partitioned."""
-    existing = partition_counts(settings)
+def topic_problems(settings: Settings, clients: KafkaClients | None = None) -> list[str]:
+    """What keeps the worker from starting: missing topics, inputs not co-partitioned;
+    `clients` makes the admin client that asks (by default librdkafka's)."""
+    existing = partition_counts(settings, clients)
     missing = missing_topics_problem(settings, REQUIRED_TOPICS, existing)
     if missing:
         return [missing]
@@ -60,16 +62,17 @@ def topic_problems(settings: Settings) -> list[str]:
     return []
 
 
-def run_worker(settings: Settings) -> int:
+def run_worker(settings: Settings, clients: KafkaClients | None = None) -> int:
     """Run the worker until a signal: 0, or 1 if its fold loop failed; 2 (with the reasons on
-    stderr) if it cannot start: a weak API token secret, missing or skewed topics."""
+    stderr) if it cannot start: a weak API token secret, missing or skewed topics. `clients`
+    makes its Kafka clients (by default librdkafka's)."""
     # the secret first: it needs no broker, and a worker must not serve with a public key
-    problems = settings.secret_problems("api_token_secret") or topic_problems(settings)
+    problems = settings.secret_problems("api_token_secret") or topic_problems(settings, clients)
     if problems:
         print("\n".join(problems), file=sys.stderr)
         return 2
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    loyalty = Worker(settings)
+    loyalty = Worker(settings, clients=clients)
     app = create_app(settings)
     install_routes(app, loyalty)
     worker = faust.Worker(app, loyalty, loglevel=settings.log_level, redirect_stdouts=False)

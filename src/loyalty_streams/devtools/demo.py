@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from confluent_kafka import Producer
 
 from loyalty_streams.devtools.broker import EmbeddedBroker, free_port
 from loyalty_streams.devtools.generator import GeneratorReport, run
@@ -30,7 +29,7 @@ from loyalty_streams.domain.programme import shipped_programmes
 from loyalty_streams.http.auth import ALL_BRANDS, Role, TokenRules, issue_token
 from loyalty_streams.http.command_sender import publish_commands
 from loyalty_streams.kafka.admin import apply_topics
-from loyalty_streams.kafka.clients import producer_config
+from loyalty_streams.kafka.clients import KafkaClients, producer_config
 from loyalty_streams.kafka.reading import Records, read_topics
 from loyalty_streams.kafka.topics import (
     COMMAND_REJECTIONS,
@@ -47,8 +46,17 @@ MALFORMED = (b"this is not json", b'{"type": "BetPlaced", "amount": "-5"}')
 DRAIN_TIMEOUT_S = 120.0
 
 
-def run_demo(duration: float, players: int = 300, rate: float = 200.0, seed: int = 2026) -> int:
-    """Run the demo; returns 0 when every point out matches the replay, 1 otherwise."""
+def run_demo(
+    duration: float,
+    players: int = 300,
+    rate: float = 200.0,
+    seed: int = 2026,
+    clients: KafkaClients | None = None,
+) -> int:
+    """Run the demo; returns 0 when every point out matches the replay, 1 otherwise. `clients`
+    makes this process's Kafka clients (by default librdkafka's; the worker is another process,
+    with its own)."""
+    clients = clients or KafkaClients()
     with tempfile.TemporaryDirectory(prefix="loyalty-demo-") as tmp, EmbeddedBroker() as broker:
         print(f"broker: embedded Tansu on {broker.bootstrap_servers}")
         settings = get_settings().model_copy(
@@ -61,12 +69,19 @@ def run_demo(duration: float, players: int = 300, rate: float = 200.0, seed: int
                 "development": True,
             }
         )
-        print(apply_topics(settings, load_specs(settings.topics_dir)).render())
+        print(apply_topics(settings, load_specs(settings.topics_dir), clients=clients).render())
         log = Path(tmp) / "worker.log"
         with ServiceProcess(settings, log) as worker:
             print(f"worker: started, log in {log}; publishing for {duration:.0f} s ...")
-            report = run(settings, players=players, rate=rate, duration=duration, seed=seed)
-            _publish_malformed(settings)
+            report = run(
+                settings,
+                players=players,
+                rate=rate,
+                duration=duration,
+                seed=seed,
+                clients=clients,
+            )
+            _publish_malformed(settings, clients)
             print(report.render())
             expected_bets = sum(report.bets.values())
             print(f"waiting for the worker to emit {expected_bets:,} PointsAccrued ...")
@@ -80,6 +95,7 @@ def run_demo(duration: float, players: int = 300, rate: float = 200.0, seed: int
                     and len(r[PLAYER_EVENTS]) >= report.sent + len(MALFORMED)
                 ),
                 timeout=DRAIN_TIMEOUT_S,
+                clients=clients,
             )
             waited = time.monotonic() - began
             if not worker.running:
@@ -90,7 +106,8 @@ def run_demo(duration: float, players: int = 300, rate: float = 200.0, seed: int
             worker.settled()  # else the lookup below could lag the outputs just counted
             if top is not None:
                 view = _show_player(settings, *top)
-                code = max(code, _redeem(settings, *top, Decimal(view["points"]["available"])))
+                available = Decimal(view["points"]["available"])
+                code = max(code, _redeem(settings, clients, *top, available))
         return code
 
 
@@ -128,7 +145,9 @@ def _show_player(settings: Settings, brand_id: str, player_id: str) -> dict[str,
     return view
 
 
-def _redeem(settings: Settings, brand_id: str, player_id: str, available: Decimal) -> int:
+def _redeem(
+    settings: Settings, clients: KafkaClients, brand_id: str, player_id: str, available: Decimal
+) -> int:
     """Redeem the player's whole thousands of points (hold, confirm), and ask for too many once."""
     points = available // 1000 * 1000
     if points < 1000:
@@ -142,7 +161,7 @@ def _redeem(settings: Settings, brand_id: str, player_id: str, available: Decima
         ),
         RedeemPoints(command_id="demo-too-much", points=str(points), issued_at=now, **player),
     ]
-    publish_commands(settings, commands)
+    publish_commands(settings, commands, clients=clients)
     print(f"\ncommands: redeem {points} points, confirm, then redeem {points} more")
     wanted = {"demo-redeem:held", "demo-redeem:redeemed", "demo-too-much:rejected"}
     topics = (REDEMPTIONS, COMMAND_REJECTIONS)
@@ -152,7 +171,13 @@ def _redeem(settings: Settings, brand_id: str, player_id: str, available: Decima
         return {value["output_id"]: value for value in values}
 
     found = outcomes(
-        read_topics(settings, topics, until=lambda r: wanted <= set(outcomes(r)), timeout=60)
+        read_topics(
+            settings,
+            topics,
+            until=lambda r: wanted <= set(outcomes(r)),
+            timeout=60,
+            clients=clients,
+        )
     )
     for output_id in sorted(wanted & set(found)):
         value = found[output_id]
@@ -168,8 +193,8 @@ def _redeem(settings: Settings, brand_id: str, player_id: str, available: Decima
     return 0
 
 
-def _publish_malformed(settings: Settings) -> None:
-    producer = Producer(producer_config(settings))
+def _publish_malformed(settings: Settings, clients: KafkaClients) -> None:
+    producer = clients.producer(producer_config(settings))
     for value in MALFORMED:
         producer.produce(PLAYER_EVENTS, key=b"aurora-casino:garbage", value=value)
     producer.flush(10)

@@ -21,7 +21,7 @@ from itertools import accumulate, count
 from random import Random
 from typing import NamedTuple
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, Message
 
 from loyalty_streams.domain.events import (
     BetPlaced,
@@ -32,7 +32,7 @@ from loyalty_streams.domain.events import (
     WinCredited,
 )
 from loyalty_streams.domain.money import DECIMAL_PLACES, Currency
-from loyalty_streams.kafka.clients import load_producer_config
+from loyalty_streams.kafka.clients import KafkaClients, load_producer_config
 from loyalty_streams.kafka.produce import produce
 from loyalty_streams.kafka.topics import PLAYER_EVENTS
 from loyalty_streams.settings import Settings
@@ -387,13 +387,20 @@ _TICK_S = 0.01  # pacing granularity: one batch of `rate * _TICK_S` events per t
 
 
 def run(
-    settings: Settings, *, players: int, rate: float, duration: float, seed: int | None
+    settings: Settings,
+    *,
+    players: int,
+    rate: float,
+    duration: float,
+    seed: int | None,
+    clients: KafkaClients | None = None,
 ) -> GeneratorReport:
     """Publish the synthetic stream at `rate` events/s for `duration` seconds, then report.
 
     Events are produced in small batches, each at its scheduled time, so the pace holds without a
     sleep per event; when the machine cannot keep up, the run still ends after `duration` and the
-    report's achieved rate says so. Record timestamps are the events' occurred_at.
+    report's achieved rate says so. Record timestamps are the events' occurred_at. `clients`
+    makes the producer (by default librdkafka's).
     """
     if rate <= 0 or duration <= 0:
         raise ValueError("rate and duration must be positive")
@@ -403,7 +410,7 @@ def run(
         if error is not None:
             report.fail(error)
 
-    producer = Producer(load_producer_config(settings))
+    producer = (clients or KafkaClients()).producer(load_producer_config(settings))
     events = synthetic_events(players, seed, datetime.now(UTC), rate=rate)
     total = max(1, round(rate * duration))
     batch = max(1, math.ceil(rate * _TICK_S))

@@ -21,11 +21,14 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
-from loyalty_streams.kafka.clients import connection
+from loyalty_streams.kafka.clients import KafkaClients
 from loyalty_streams.kafka.topics import TopicSpec
 from loyalty_streams.settings import Settings
 
 MIN_INSYNC_REPLICAS = "min.insync.replicas"
+
+REQUEST_TIMEOUT_S = 15.0
+"""How long an admin request waits for the cluster (seconds), unless its caller says."""
 
 Status = Literal["created", "unchanged", "differs", "failed"]
 
@@ -71,9 +74,18 @@ class _Target:
     notes: tuple[str, ...]
 
 
-def apply_topics(settings: Settings, specs: list[TopicSpec], timeout: float = 15.0) -> TopicReport:
-    """Create the declared topics that are missing; report how existing ones compare."""
-    admin = AdminClient({**connection(settings)})
+def apply_topics(
+    settings: Settings,
+    specs: list[TopicSpec],
+    timeout: float = REQUEST_TIMEOUT_S,
+    *,
+    clients: KafkaClients | None = None,
+) -> TopicReport:
+    """Create the declared topics that are missing; report how existing ones compare.
+
+    `timeout` (seconds) bounds each request to the cluster; `clients` makes the admin client
+    (by default librdkafka's)."""
+    admin = (clients or KafkaClients()).admin(settings)
     # All topics, none named: a metadata request naming an unknown topic creates it on Tansu
     # (and on Kafka with auto.create.topics.enable).
     metadata = admin.list_topics(timeout=timeout)
@@ -185,9 +197,11 @@ def _error_text(exc: KafkaException) -> str:
     return error.str() if isinstance(error, KafkaError) else str(exc)
 
 
-def partition_counts(settings: Settings) -> dict[str, int]:
-    """Every topic of the cluster and its partition count (asking for all creates none)."""
-    topics = AdminClient({**connection(settings)}).list_topics(timeout=15).topics
+def partition_counts(settings: Settings, clients: KafkaClients | None = None) -> dict[str, int]:
+    """Every topic of the cluster and its partition count (asking for all creates none);
+    `clients` makes the admin client (by default librdkafka's)."""
+    admin = (clients or KafkaClients()).admin(settings)
+    topics = admin.list_topics(timeout=REQUEST_TIMEOUT_S).topics
     return {name: len(metadata.partitions) for name, metadata in topics.items()}
 
 

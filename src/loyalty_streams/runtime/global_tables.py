@@ -11,13 +11,13 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from confluent_kafka import OFFSET_BEGINNING, Producer
+from confluent_kafka import OFFSET_BEGINNING
 from pydantic import ValidationError
 
 from loyalty_streams.domain.catalogue import Catalogue, publication_audit
 from loyalty_streams.domain.outputs import encode
 from loyalty_streams.domain.programme import Programme
-from loyalty_streams.kafka.clients import KafkaClients, producer_config
+from loyalty_streams.kafka.clients import KafkaClients, ProducerClient, producer_config
 from loyalty_streams.kafka.reading import Partition, PartitionReader, ReadRecord
 from loyalty_streams.kafka.topics import AUDIT, PLAYER_EVENTS, PROGRAMMES, WORKERS
 from loyalty_streams.runtime.ownership import Claim, Owners
@@ -86,9 +86,10 @@ class GlobalTables:
             log.error("%s offset %s skipped: %s", record.topic, record.offset, error)
 
 
-def read_catalogue(settings: Settings) -> Catalogue:
-    """Every programme version on the topic, read once as a worker reads them (for the CLI)."""
-    tables = GlobalTables(settings)
+def read_catalogue(settings: Settings, clients: KafkaClients | None = None) -> Catalogue:
+    """Every programme version on the topic, read once as a worker reads them (for the CLI);
+    `clients` makes the reader (by default librdkafka's)."""
+    tables = GlobalTables(settings, clients)
     tables.start()
     tables.stop()
     return tables.catalogue
@@ -101,10 +102,13 @@ def publish_programmes(
     actor: str,
     reason: str,
     previous: Callable[[str], Programme | None] = lambda _: None,
+    clients: KafkaClients | None = None,
 ) -> None:
     """Put programme versions on their topic, keyed by brand and version (compaction keeps all),
-    each with its audit entry; `previous(brand)` is the version each one supersedes."""
-    producer = Producer(producer_config(settings))
+    each with its audit entry; `previous(brand)` is the version each one supersedes; `clients`
+    makes the producer (by default librdkafka's). Raises `RuntimeError` when the cluster has
+    not acknowledged them all within 30 s."""
+    producer = (clients or KafkaClients()).producer(producer_config(settings))
     at = datetime.now(UTC)
     for programme in programmes:
         key = f"{programme.brand_id}:{programme.version}".encode()
@@ -115,6 +119,8 @@ def publish_programmes(
         raise RuntimeError(f"programmes not delivered to {PROGRAMMES}")
 
 
-def publish_claim(producer: Producer, claim: Claim) -> None:
+def publish_claim(producer: ProducerClient, claim: Claim) -> None:
+    """Put a worker's claim on the partitions it owns on `loyalty.workers`, keyed by the worker
+    (compaction keeps its latest); sent in the background."""
     producer.produce(WORKERS, claim.model_dump_json().encode(), claim.worker.encode())
     producer.poll(0)

@@ -53,6 +53,7 @@ class Worker(Service):
         self.settings = settings
         self.clock = clock
         self.worker_id = settings.worker_url
+        self._clients = clients
         self.tables = GlobalTables(settings, clients)
         self.players = PlayerTable(settings.data_dir / "players")
         self._claims = clients.producer(producer_config(settings))
@@ -78,7 +79,11 @@ class Worker(Service):
         if self.settings.seed_programmes and not len(self.tables.catalogue):
             shipped = shipped_programmes()
             publish_programmes(
-                self.settings, shipped, actor=f"worker:{self.worker_id}", reason="first start"
+                self.settings,
+                shipped,
+                actor=f"worker:{self.worker_id}",
+                reason="first start",
+                clients=self._clients,
             )
             deadline = time.monotonic() + SEED_WAIT_S
             while len(self.tables.catalogue) < len(shipped) and time.monotonic() < deadline:

@@ -27,9 +27,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, Message
 
-from loyalty_streams.kafka.clients import Config, group_consumer_config, producer_config
+from loyalty_streams.kafka.clients import (
+    Config,
+    KafkaClients,
+    ProducerClient,
+    group_consumer_config,
+    producer_config,
+)
 from loyalty_streams.kafka.dead_letters import dead_letter, encode_dead_letter
 from loyalty_streams.kafka.produce import produce
 from loyalty_streams.kafka.topics import LEVEL_CHANGED, PMS_WEBHOOK_DEAD_LETTER
@@ -116,9 +122,11 @@ class Deliverer:
         clock: Callable[[], float] = time.monotonic,
         jitter: Callable[[], float] = random.random,
         wall_clock: Callable[[], float] = time.time,
+        clients: KafkaClients | None = None,
     ) -> None:
         """Raises ValueError if `settings` name no webhook URL. `clock` times the breaker,
-        `wall_clock` (unix seconds) dates each request's signature."""
+        `wall_clock` (unix seconds) dates each request's signature, `clients` makes the dead
+        letters' producer (by default librdkafka's)."""
         if settings.pms_webhook_url is None:
             raise ValueError("pms_webhook_url is not set")
         self.settings = settings
@@ -134,7 +142,9 @@ class Deliverer:
         self.breaker = CircuitBreaker(
             settings.pms_webhook_breaker_failures, settings.pms_webhook_breaker_reset_s, clock
         )
-        self.producer = Producer(producer_config(settings))
+        self.producer: ProducerClient = (clients or KafkaClients()).producer(
+            producer_config(settings)
+        )
 
     def handle(self, records: Sequence[Message]) -> int:
         """Deliver the records in order; how many are done (delivered or dead-lettered)."""
@@ -270,9 +280,10 @@ def consumer_config(settings: Settings) -> Config:
     )
 
 
-def run_pms_webhook(settings: Settings) -> int:
+def run_pms_webhook(settings: Settings, clients: KafkaClients | None = None) -> int:
     """Deliver level changes until SIGTERM/SIGINT (0); 2 if it cannot start (no URL, a weak
-    secret, missing topics), with the reason on stderr."""
+    secret, missing topics), with the reason on stderr. `clients` makes the consumer and the
+    dead letters' producer (by default librdkafka's)."""
     if not settings.pms_webhook_url:
         print(
             "LOYALTY_PMS_WEBHOOK_URL is not set: nowhere to deliver level changes to",
@@ -284,10 +295,14 @@ def run_pms_webhook(settings: Settings) -> int:
         print("\n".join(weak), file=sys.stderr)
         return 2
 
+    made = clients or KafkaClients()
+
     def deliver(stop: threading.Event) -> None:
-        deliverer = Deliverer(settings, stop)
+        deliverer = Deliverer(settings, stop, clients=made)
         log.info("delivering %s to %s", LEVEL_CHANGED, redact_url(deliverer.url))
-        service = ConsumerService(consumer_config(settings), LEVEL_CHANGED, 1, POLL_TIMEOUT_S, stop)
+        service = ConsumerService(
+            consumer_config(settings), LEVEL_CHANGED, 1, POLL_TIMEOUT_S, stop, made
+        )
         try:
             service.run(deliverer)
         finally:
