@@ -1,4 +1,5 @@
-"""The topic declarations in topics/ agree with the models and with the code's topic names."""
+"""The topic declarations in topics/ agree with the models, with the code's topic names and with
+the retention of the store families they log (`state.keyspace`)."""
 
 import json
 import shutil
@@ -8,8 +9,10 @@ import pytest
 
 from loyalty_streams.kafka import topics
 from loyalty_streams.kafka.topics import load_specs, write_schemas
+from loyalty_streams.state.keyspace import HISTORY_PREFIX, LOG_DAYS
 
 TOPICS_DIR = Path(__file__).resolve().parents[2] / "topics"
+DAY_MS = 86_400_000
 
 
 @pytest.mark.parametrize("spec", load_specs(TOPICS_DIR), ids=lambda spec: spec.name)
@@ -57,3 +60,21 @@ def test_a_file_must_be_named_after_its_topic(tmp_path: Path) -> None:
     (tmp_path / "wrong.json").write_text(source.read_text())
     with pytest.raises(ValueError, match="name the file after it"):
         load_specs(tmp_path)
+
+
+def test_the_history_topic_forgets_rows_when_the_store_does() -> None:
+    history = {spec.name: spec for spec in load_specs(TOPICS_DIR)}[topics.PLAYERS_HISTORY]
+    # a restore reads what the topic still has: the rows the store keeps `LOG_DAYS`
+    assert history.config["cleanup.policy"] == "delete"
+    assert int(history.config["retention.ms"]) == LOG_DAYS * DAY_MS
+    assert f"after {LOG_DAYS} days" in history.description
+    pattern = history.key["pattern"].encode().decode("unicode_escape")
+    assert pattern.encode().startswith(HISTORY_PREFIX)
+
+
+def test_the_changelog_forgets_nothing_by_time() -> None:
+    changelog = {spec.name: spec for spec in load_specs(TOPICS_DIR)}[topics.PLAYERS_CHANGELOG]
+    # player records are kept for good; the bookkeeping families are forgotten when the store
+    # deletes them (`SEEN_DAYS`, `LOG_DAYS`: state.retention), and compaction drops their tombstones
+    assert changelog.config["cleanup.policy"] == "compact"
+    assert changelog.config["retention.ms"] == "-1"

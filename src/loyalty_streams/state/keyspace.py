@@ -80,7 +80,8 @@ CASHBACK_PREFIX = BOOKKEEPING + b"cashback:"
 
 LOG_DAYS = 400
 """How long rows of the daily cashback log and of players' histories are kept: a year of
-statements, and some."""
+statements, and some. The history topic forgets its rows after as long (its `retention.ms` in
+`topics/loyalty.players-history.json`; `tests/kafka/test_topics.py` fails when they differ)."""
 
 
 def history_key(
