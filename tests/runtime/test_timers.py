@@ -34,7 +34,6 @@ from loyalty_streams.state.keyspace import (
     timer_key,
 )
 from loyalty_streams.state.retention import forget_entry, history_kept_from
-from loyalty_streams.state.store import encode_player
 from tests.domain.builders import T0, bet, programme, win
 
 AURORA = "aurora-casino"
@@ -85,13 +84,11 @@ def sliced(tmp_path: Path) -> Iterator[WorkerDriver]:
     made.close()
 
 
-def stored(made: WorkerDriver, *players: PlayerState, **other: bytes) -> None:
+def stored(made: WorkerDriver, *players: PlayerState) -> None:
     """Players in the partition's store with their index entries, as a checkpoint leaves them."""
-    records: dict[bytes, bytes | None] = {p.key.encode(): encode_player(p) for p in players}
     for p in players:
-        assert p.timer_at is not None
-        records[timer_key(p.timer_at, PLAYER, p.key.encode())] = b""
-    made.store(PARTITION).write(records | {k.encode(): v for k, v in other.items()}, 0)
+        assert p.timer_at is not None and made.partition_of(p.key) == PARTITION
+        made.put_player(p)
 
 
 def fired(made: WorkerDriver) -> Batch:
@@ -173,7 +170,8 @@ def test_retention_deletes_only_a_players_rows_past_the_log_days_and_re_indexes_
     }
     other = history_key(AURORA, "p2", NOW - timedelta(days=450), "x").decode()
     due = timer_key(NOW - timedelta(hours=1), ROWS, f"{AURORA}:p1".encode()).decode()
-    stored(stubbed, **old, **logs, **{other: b"{}", due: b""})
+    rows = old | logs | {other: b"{}", due: b""}  # the rows themselves are what is tested
+    stubbed.store(PARTITION).write({key.encode(): value for key, value in rows.items()}, 0)
     stubbed.fire_timers()
     writes = fired(stubbed).writes[PARTITION]
     deleted = sorted(k.decode() for k, v in writes.items() if v is None)

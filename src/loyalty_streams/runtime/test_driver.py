@@ -7,18 +7,62 @@ held in memory, a consumer group of one member, a producer whose records the clu
 acknowledges at once or, when asked to hold them, only when the test says so. Nothing runs in
 a thread: each call does one thing and returns.
 
-    driver = WorkerDriver(tmp_path, lambda brand, at: programme, now=T0)
-    driver.pipe_event(bet)            # onto casino.player-events
-    driver.fold()                     # fetched and folded into the open batch
-    driver.drain()                    # checkpointed: outputs, changelog, store, offsets
-    driver.output(POINTS_ACCRUED)     # what reached the topic
-    driver.player("aurora-casino:p1") # the stored player record
+A bet folded and checkpointed (`directory` is yours, e.g. pytest's `tmp_path`):
 
-With `hold=True` the records produced wait in `held()` until `acknowledge()` releases them (or
-refuses them with an error), so a test can stop a checkpoint between any two of its steps;
-`crash()` and `restart()` then play a worker dying there and the partitions' next owner
-restoring its store from the changelog and re-reading the inbound topics from the committed
-offsets.
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from loyalty_streams.domain.catalogue import Catalogue
+    from loyalty_streams.domain.events import BetPlaced
+    from loyalty_streams.domain.programme import shipped_programmes
+    from loyalty_streams.kafka.topics import PLAYERS_CHANGELOG, POINTS_ACCRUED
+    from loyalty_streams.runtime.test_driver import WorkerDriver
+
+    now = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
+    programme_for = Catalogue(shipped_programmes()).in_effect  # a brand's version at an instant
+    bet = BetPlaced(
+        event_id="e1", brand_id="aurora-casino", player_id="p1", occurred_at=now,
+        amount="10.00", currency="EUR", bet_id="b1", game_id="starburst",
+        game_category="slots",
+    )
+    driver = WorkerDriver(directory, programme_for, now=now)
+    driver.pipe_event(bet)                 # onto casino.player-events, in its key's partition
+    driver.fold()                          # fetched and folded into the open batch
+    driver.drain()                         # checkpointed: outputs, changelog, store, offsets
+    assert driver.dead_letters() == []
+    assert driver.outputs_json(POINTS_ACCRUED)[0]["points"] == "10.00"
+    assert driver.player("aurora-casino:p1").cumulative_turnover == Decimal("10")
+    driver.close()
+
+`programme_for` must give a `Programme` (or None: no programme, the record is dead-lettered). A
+record the fold cannot use never raises: it becomes a dead letter, so when outputs are missing,
+look at `dead_letters()` first.
+
+A crash in the middle of a checkpoint: with `hold=True` the records produced wait in `held()`
+until `acknowledge()` lets the cluster take them (of a topic, the first `count`; or refuses them
+with `error`), so a test can stop a checkpoint between any two of its steps (outputs
+acknowledged, then the changelog and history, then the store and the offsets). Seal the batch,
+do not drain it: `drain()` flushes, and a flush has the cluster take everything held.
+`crash()` then plays the worker dying there, `restart()` the partitions' next owner restoring
+its store from the changelog and reading the inbound topics again from the committed offsets:
+
+    driver = WorkerDriver(directory, programme_for, now=now, hold=True)
+    driver.pipe_event(bet)
+    driver.fold()
+    driver.seal()                          # queued for its checkpoint, nothing acknowledged
+    driver.acknowledge(POINTS_ACCRUED, count=1)  # the output is out; the changelog waits
+    assert driver.held(PLAYERS_CHANGELOG, "aurora-casino:p1")  # the record, among others
+    driver.crash()                         # never checkpointed: not stored, not committed
+    driver.restart()
+    assert driver.player("aurora-casino:p1") is None
+    driver.fold()                          # the bet again, from the committed offsets
+    driver.drain()
+    first, again = driver.outputs_json(POINTS_ACCRUED)  # at least once: the same output twice
+    assert first["output_id"] == again["output_id"]
+    driver.close()
+
+To start a test from stored players, `put_player` stores a record as a checkpoint leaves it
+(with its due-time index entry); other key families are written with `store(partition).write`.
 """
 
 import itertools
@@ -29,6 +73,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, cast
 
+import orjson
 from confluent_kafka import (
     TIMESTAMP_CREATE_TIME,
     TIMESTAMP_NOT_AVAILABLE,
@@ -44,15 +89,17 @@ from loyalty_streams.domain.commands import Command
 from loyalty_streams.domain.events import PlayerEvent
 from loyalty_streams.domain.player import PlayerState
 from loyalty_streams.kafka.clients import Config, ConsumerClient, KafkaClients, ProducerClient
+from loyalty_streams.kafka.dead_letters import DeadLetter
 from loyalty_streams.kafka.partitioner import partition_of
-from loyalty_streams.kafka.topics import COMMANDS, PLAYER_EVENTS
+from loyalty_streams.kafka.topics import COMMANDS, DEAD_LETTER, PLAYER_EVENTS
 from loyalty_streams.runtime.batch import Batch
 from loyalty_streams.runtime.fold import ProgrammeFor
 from loyalty_streams.runtime.loop import FoldLoop
 from loyalty_streams.runtime.metrics import Metrics
 from loyalty_streams.runtime.tuning import TIMER_SLICE_S
 from loyalty_streams.settings import Settings
-from loyalty_streams.state.store import PartitionStore, PlayerTable
+from loyalty_streams.state.store import PartitionStore, PlayerTable, encode_player
+from loyalty_streams.state.timer_index import player_moves
 
 Delivery = Callable[[KafkaError | None, Message], None]
 Rebalance = Callable[[Consumer, list[TopicPartition]], None]
@@ -105,6 +152,7 @@ class MemoryCluster(KafkaClients):
         return cast(Consumer, MemoryConsumer(self, reader))  # the surface the runtime uses
 
     def producer(self, config: Config) -> Producer:
+        """A producer whose records this cluster takes (at once, or when acknowledged)."""
         producer = MemoryProducer(self)
         self._producers.append(producer)
         return cast(Producer, producer)  # the surface the runtime uses
@@ -153,11 +201,13 @@ class MemoryCluster(KafkaClients):
         return partition_of(key or b"", self.partitions)
 
     def hold_record(self, held: _Held) -> None:
+        """A record a producer sent: held until `acknowledge`, or taken at once without `hold`."""
         self._held.append(held)
         if not self.hold:
             self.acknowledge()
 
     def held(self) -> list[Produced]:
+        """The records sent and not taken yet, in the order they were produced."""
         return [held.record for held in self._held]
 
     def acknowledge(
@@ -213,6 +263,8 @@ class MemoryProducer(ProducerClient):
         partition: int = -1,
         on_delivery: Delivery | None = None,
     ) -> None:
+        """Send a record to its partition (`partition`, else its key's), held by the cluster;
+        `on_delivery` hears of it at a poll after the cluster took or refused it."""
         key_bytes = key.encode() if isinstance(key, str) else key
         value_bytes = value.encode() if isinstance(value, str) else value
         number = partition if partition >= 0 else self.cluster.partition_for(key_bytes)
@@ -261,10 +313,12 @@ class MemoryConsumer(ConsumerClient):
         on_revoke: Rebalance | None = None,
         on_lost: Rebalance | None = None,
     ) -> None:
+        """Join the group for `topics`: the next poll assigns the cluster's `owned` partitions."""
         self.topics, self.on_assign, self.on_revoke = list(topics), on_assign, on_revoke
         self.joining = True
 
     def assign(self, partitions: list[TopicPartition]) -> None:
+        """Read `partitions` from their offsets (a negative one: the start)."""
         self.positions = {(tp.topic, tp.partition): max(tp.offset, 0) for tp in partitions}
         self.at_end.clear()
 
@@ -309,14 +363,17 @@ class MemoryConsumer(ConsumerClient):
         return fetched
 
     def commit(self, *, offsets: list[TopicPartition], asynchronous: Literal[True]) -> None:
+        """Commit the offsets (the next to read) at once: `MemoryCluster.commits` lists them."""
         commit = {(tp.topic, tp.partition): tp.offset for tp in offsets}
         self.cluster.commits.append(commit)
         self.cluster.committed.update(commit)
 
     def assignment(self) -> list[TopicPartition]:
+        """The partitions this consumer reads."""
         return [TopicPartition(topic, number) for topic, number in self.positions]
 
     def position(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
+        """The offset of the next record each partition gives (-1: not read here)."""
         return [
             TopicPartition(tp.topic, tp.partition, self.positions.get((tp.topic, tp.partition), -1))
             for tp in partitions
@@ -325,6 +382,7 @@ class MemoryConsumer(ConsumerClient):
     def get_watermark_offsets(
         self, partition: TopicPartition, timeout: float = -1, cached: bool = False
     ) -> tuple[int, int]:
+        """The partition's first offset (always 0) and its end (`MemoryCluster.end`)."""
         return 0, self.cluster.end(partition.topic, partition.partition)
 
     def list_topics(self, topic: str | None = None, timeout: float = -1) -> ClusterMetadata:
@@ -427,6 +485,8 @@ class WorkerDriver:
         )
 
     def advance_clock(self, by: timedelta) -> None:
+        """Move the worker's clock (`now`) on by `by`; time-driven work sees it at its next
+        slice (`fire_timers`, `run_rechecks`, `take_census`, `step`)."""
         self.now += by
 
     # -- the loop, a step at a time ----------------------------------------------------------
@@ -493,6 +553,27 @@ class WorkerDriver:
             if key is None or message.key() == key.encode()
         ]
 
+    def outputs_json(self, topic: str, key: str | None = None) -> list[dict[str, Any]]:
+        """The values of `output(topic, key)`, each decoded from its JSON (an output's fields,
+        e.g. `domain.outputs`, as they travel). Raises `ValueError` for a record with no value
+        (a tombstone: read those with `output`)."""
+        decoded = []
+        for record in self.output(topic, key):
+            if record.value is None:
+                raise ValueError(f"{topic}[{record.partition}]@{record.offset} is a tombstone")
+            decoded.append(orjson.loads(record.value))
+        return decoded
+
+    def dead_letters(self) -> list[DeadLetter]:
+        """The dead letters the cluster took on `loyalty.dead-letter`, decoded, partition by
+        partition: each says why its record could not be used (`reason`), where it came from and
+        when the worker gave up on it (`failed_at`, by the worker's clock)."""
+        letters = []
+        for fields in self.outputs_json(DEAD_LETTER):
+            fields["failed_at"] = datetime.fromisoformat(fields["failed_at"])
+            letters.append(DeadLetter(**fields))
+        return letters
+
     @property
     def commits(self) -> list[dict[tuple[str, int], int]]:
         """Every offset commit of the inbound topics, oldest first."""
@@ -505,24 +586,39 @@ class WorkerDriver:
     # -- the worker's state ------------------------------------------------------------------
 
     def partition_of(self, key: str) -> int:
+        """The partition a player's (or a brand's) key hashes to, as the producers choose it."""
         return self.cluster.partition_for(key.encode())
 
     def player(self, key: str) -> PlayerState | None:
         """A player's record as the store holds it (checkpointed; not the batches in flight)."""
         return self.table.player(self.partition_of(key), key)
 
+    def put_player(self, state: PlayerState) -> None:
+        """Store a player's record in its partition's store as a checkpoint leaves it: the record
+        and its due-time index entry (`state.timer_at`, if any), so time-driven work finds it.
+        Not on the changelog: a `restart` with `lose_store` does not restore it."""
+        writes = dict(player_moves(None, state))
+        writes[state.key.encode()] = encode_player(state)
+        self.store(self.partition_of(state.key)).write(writes, -1)
+
     def store(self, partition: int) -> PartitionStore:
+        """A partition's store as the worker holds it: checkpointed records only, none of the
+        batches in flight (read it with `state.queries`; write it to set up a test)."""
         return self.table.partition(partition)
 
     @property
     def open_batch(self) -> Batch | None:
+        """The batch being folded, or None: what it holds is not checkpointed."""
         return self.loop.open_batch
 
     @property
     def in_flight_records(self) -> int:
+        """Records folded and timers fired whose batch is not checkpointed yet."""
         return self.loop.in_flight_records
 
     def timer_cursor(self, partition: int) -> bytes | None:
+        """Where the next pass over a partition's due-time index starts (a key of
+        `state.keyspace`; None: the index's head)."""
         return self.loop.timer_cursor(partition)
 
     # -- crashes -----------------------------------------------------------------------------
