@@ -61,8 +61,9 @@ class Settings(BaseSettings):
     player_cache_size: int = Field(
         50_000,
         ge=0,
-        description="Decoded player records the fold thread keeps in memory (3-6 KB each), "
-        "so returning players skip RocksDB; 0 turns the cache off",
+        description="Decoded player records the fold thread keeps in memory, so returning "
+        "players skip RocksDB; 0 turns the cache off (memory per record: "
+        "docs/decisions/player-cache-size.md)",
     )
     event_max_ahead_s: float = Field(
         300.0,

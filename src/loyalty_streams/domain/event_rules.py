@@ -95,7 +95,9 @@ def apply(
 ) -> tuple[PlayerState, tuple[Output, ...]]:
     """Fold one inbound event into the player's record; a repeat changes and emits nothing."""
     caller = getcontext()
-    setcontext(EXACT)  # Decimal operators below compute under EXACT; ~8x cheaper than EXACT.add()
+    # Decimal operators below compute under EXACT, cheaper than its methods (why:
+    # docs/decisions/fold-hot-path.md)
+    setcontext(EXACT)
     try:
         return _apply(state, event, programme, source)
     finally:
