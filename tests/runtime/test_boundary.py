@@ -9,6 +9,7 @@ import base64
 import hashlib
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -21,6 +22,7 @@ from loyalty_streams.kafka.dead_letters import KEY_LIMIT, VALUE_LIMIT
 from loyalty_streams.kafka.topics import COMMANDS, DEAD_LETTER, PLAYER_EVENTS
 from loyalty_streams.runtime import fold as records
 from loyalty_streams.runtime.fold import Outcome, Record
+from loyalty_streams.runtime.test_driver import WorkerDriver
 from tests.domain.builders import T0, bet, command
 from tests.runtime.test_fold import BOUNDARY, HOME, NOW, PROGRAMMES, handle, record
 
@@ -149,6 +151,23 @@ def test_a_record_timestamp_from_the_future_counts_as_the_workers_clock() -> Non
     )
     ((topic, _, value),) = outcome.sends
     assert topic != DEAD_LETTER and orjson.loads(value)["code"] == "clock_skew"
+
+
+def test_a_dead_letter_is_dated_by_the_workers_clock(tmp_path: Path) -> None:
+    """`failed_at` is the fold loop's clock (the driver's `now`, nowhere near the wall clock),
+    whether the record is refused while decoding or while folding."""
+    at = datetime(2031, 6, 1, tzinfo=UTC)
+    driver = WorkerDriver(tmp_path, PROGRAMMES, now=at)
+    driver.pipe(PLAYER_EVENTS, KEY, b"{not json")  # refused by decode
+    driver.pipe_event(bet("10", brand_id="no-such-brand", occurred_at=at))  # refused by fold
+    driver.fold()
+    driver.drain()
+    letters = driver.dead_letters()
+    refused, unknown = letters
+    assert refused.reason.startswith("invalid event")
+    assert unknown.reason.startswith("no programme of brand 'no-such-brand'")
+    assert (refused.failed_at, unknown.failed_at) == (at, at)
+    driver.close()
 
 
 # -- records that split a player ------------------------------------------------------------------

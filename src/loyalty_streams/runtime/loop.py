@@ -296,14 +296,14 @@ class FoldLoop:
                 if kind == TIMESTAMP_NOT_AVAILABLE or stamp >= now_ms
                 else datetime.fromtimestamp(max(stamp, 0) / 1000, UTC),
             )
-            decoded.append((record, decode(record, boundary)))
+            decoded.append((record, decode(record, boundary, self.clock)))
         send = self.checkpoints.send
         for record, inbound in decoded:
             partition = record.partition
             outcome = (
                 inbound
                 if isinstance(inbound, Outcome)  # a dead letter
-                else fold(record, inbound, boundary, self.programme_for, load, applied=applied)
+                else fold(record, inbound, boundary, self.programme_for, load, self.clock, applied)
             )
             send(batch, outcome)
             batch.add(outcome, partition)
