@@ -9,6 +9,10 @@ from typing import Any
 
 from loyalty_streams.kafka.clients import ProducerClient
 
+QUEUE_FULL_POLL_S = 0.05
+"""How long a producer whose local queue is full serves delivery reports (librdkafka sends
+meanwhile, making room) before `produce` tries again."""
+
 
 def produce(
     producer: ProducerClient, topic: str, value: bytes | None, key: bytes | None, **options: Any
@@ -19,4 +23,4 @@ def produce(
             producer.produce(topic, value, key, **options)
             return
         except BufferError:
-            producer.poll(0.05)
+            producer.poll(QUEUE_FULL_POLL_S)

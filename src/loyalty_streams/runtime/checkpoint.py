@@ -32,7 +32,7 @@ from loyalty_streams.kafka.topics import PLAYERS_CHANGELOG, PLAYERS_HISTORY
 from loyalty_streams.runtime.batch import Batch, Batches, Stage
 from loyalty_streams.runtime.fold import Outcome
 from loyalty_streams.runtime.metrics import Metrics
-from loyalty_streams.runtime.tuning import BUSY_POLL_S, IN_FLIGHT
+from loyalty_streams.runtime.tuning import BUSY_POLL_S, DRAIN_FLUSH_S, IN_FLIGHT
 from loyalty_streams.state.keyspace import HISTORY_PREFIX
 from loyalty_streams.state.store import PlayerTable
 
@@ -112,7 +112,7 @@ class Checkpoints:
                 log.warning("%d batches not checkpointed; they will be replayed", len(in_flight))
                 in_flight.clear()
                 return
-            self.producer.flush(BUSY_POLL_S * 20)  # sends at once, without the linger
+            self.producer.flush(DRAIN_FLUSH_S)
             self.advance()
 
     def _send_changelog(self, batch: Batch) -> None:

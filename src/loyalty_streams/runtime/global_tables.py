@@ -21,6 +21,7 @@ from loyalty_streams.kafka.clients import KafkaClients, ProducerClient, producer
 from loyalty_streams.kafka.reading import Partition, PartitionReader, ReadRecord
 from loyalty_streams.kafka.topics import AUDIT, PLAYER_EVENTS, PROGRAMMES, WORKERS
 from loyalty_streams.runtime.ownership import Claim, Owners
+from loyalty_streams.runtime.tuning import PUBLISH_FLUSH_S, TABLES_STOP_S
 from loyalty_streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ class GlobalTables:
         if self._thread is None:
             self._reader.close()
         else:
-            self._thread.join(10)
+            self._thread.join(TABLES_STOP_S)
 
     def _follow(self, positions: dict[Partition, int]) -> None:
         try:
@@ -107,7 +108,7 @@ def publish_programmes(
     """Put programme versions on their topic, keyed by brand and version (compaction keeps all),
     each with its audit entry; `previous(brand)` is the version each one supersedes; `clients`
     makes the producer (by default librdkafka's). Raises `RuntimeError` when the cluster has
-    not acknowledged them all within 30 s."""
+    not acknowledged them all within `tuning.PUBLISH_FLUSH_S`."""
     producer = (clients or KafkaClients()).producer(producer_config(settings))
     at = datetime.now(UTC)
     for programme in programmes:
@@ -115,7 +116,7 @@ def publish_programmes(
         producer.produce(PROGRAMMES, programme.model_dump_json().encode(), key)
         entry = publication_audit(programme, previous(programme.brand_id), actor, reason, at)
         producer.produce(AUDIT, encode(entry), programme.brand_id.encode())
-    if producer.flush(30):
+    if producer.flush(PUBLISH_FLUSH_S):
         raise RuntimeError(f"programmes not delivered to {PROGRAMMES}")
 
 

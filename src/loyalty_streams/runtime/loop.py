@@ -40,9 +40,11 @@ from loyalty_streams.runtime.tuning import (
     BATCH,
     BATCH_S,
     BUSY_POLL_S,
+    CLOSE_FLUSH_S,
     DRAIN_S,
     IDLE_POLL_S,
     LAG_INTERVAL_S,
+    STOP_WAIT_S,
     TIMER_IDLE_S,
     TIMER_SLICE_S,
 )
@@ -143,7 +145,9 @@ class FoldLoop:
             on_lost=self.assignment.revoked,
         )
 
-    def stop(self, timeout: float = 30.0) -> None:
+    def stop(self, timeout: float = STOP_WAIT_S) -> None:
+        """Ask the loop to stop (it drains, then closes) and wait up to `timeout` seconds for
+        its thread."""
         self._stop.set()
         self._thread.join(timeout)
 
@@ -250,7 +254,7 @@ class FoldLoop:
     def close(self) -> None:
         """Leave the group (the partitions move on at once) and send what the producer holds."""
         self._consumer.close()
-        self._producer.flush(10)
+        self._producer.flush(CLOSE_FLUSH_S)
 
     def _send(self, batch: Batch, outcome: Outcome) -> None:
         self.checkpoints.send(batch, outcome)

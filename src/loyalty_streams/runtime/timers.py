@@ -24,7 +24,7 @@ from loyalty_streams.domain.player import PlayerState
 from loyalty_streams.runtime.batch import ABSENT, Batch, Batches
 from loyalty_streams.runtime.fold import Outcome, ProgrammeFor, fire, recheck
 from loyalty_streams.runtime.metrics import Census, Metrics
-from loyalty_streams.runtime.tuning import TIMER_IDLE_S, TIMER_SLICE_S
+from loyalty_streams.runtime.tuning import SLICE_OBSERVED_S, TIMER_IDLE_S, TIMER_SLICE_S
 from loyalty_streams.state.keyspace import (
     FORGET,
     INDEXED,
@@ -138,7 +138,7 @@ class Timers(TimeDriven):
             for kind, count in fired.items():
                 self.metrics.timers_fired.labels(kind.decode()).inc(count)
             slice_s = time.monotonic() - started
-            if fired or slice_s >= 0.001:  # a pass that read only deleted entries counts too
+            if fired or slice_s >= SLICE_OBSERVED_S:  # a pass of deleted entries only counts too
                 self.metrics.time_driven_slices.labels("timers").observe(slice_s)
 
     def _fire(
@@ -198,7 +198,7 @@ class Rechecks(TimeDriven):
                         return False
             return True
         finally:
-            if time.monotonic() - started >= 0.001:
+            if time.monotonic() - started >= SLICE_OBSERVED_S:
                 slice_s = time.monotonic() - started
                 self.metrics.time_driven_slices.labels("rechecks").observe(slice_s)
 

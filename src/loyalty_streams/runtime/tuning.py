@@ -1,5 +1,5 @@
-"""Every tuning constant of the runtime, in one place: batch sizes and ages, waits, poll
-timeouts, slices of time-driven work, the garbage collector's thresholds.
+"""Every tuning constant of the runtime, in one place: batch sizes and ages, waits, poll, flush
+and stop timeouts, slices of time-driven work, the garbage collector's thresholds.
 
 Settings an operator changes per deployment (`timers_wait_s`, `census_interval_s`,
 `player_cache_size`, ...) are in `settings.py`; what is here is fixed by the code's design and
@@ -29,6 +29,17 @@ IDLE_POLL_S = 0.1
 BUSY_POLL_S = 0.005
 """Consumer poll timeout while batches are in flight: the loop returns quickly to move them on."""
 
+DRAIN_FLUSH_S = 0.1
+"""Longest one flush of a drain waits for acknowledgements before the drain moves the
+checkpoints on and looks at its deadline again (a flush sends at once, without the linger)."""
+
+STOP_WAIT_S = 30.0
+"""How long stopping the fold loop waits for its thread, which drains for up to `DRAIN_S` and
+then closes its clients (up to `CLOSE_FLUSH_S`)."""
+
+CLOSE_FLUSH_S = 10.0
+"""How long closing the fold loop waits for its producer to send what it still holds."""
+
 LAG_INTERVAL_S = 10.0
 """How often the consumer lag gauge is refreshed."""
 
@@ -41,6 +52,24 @@ TIMER_IDLE_S = 0.05
 
 SEED_WAIT_S = 30.0
 """How long a first start waits to read back the shipped programmes it published."""
+
+SEED_POLL_S = 0.05
+"""How often, during `SEED_WAIT_S`, a first start looks whether they are back."""
+
+PUBLISH_FLUSH_S = 30.0
+"""How long publishing programme versions waits for the cluster to acknowledge them all before
+it raises."""
+
+CLAIM_FLUSH_S = 5.0
+"""How long a stopping worker waits for its claims (the last one: no partitions) to reach the
+cluster."""
+
+TABLES_STOP_S = 10.0
+"""How long stopping the global tables waits for the thread that follows them."""
+
+SLICE_OBSERVED_S = 0.001
+"""Shortest slice of time-driven work the slice histogram observes: a quick pass that found
+nothing to do is no slice (a timers pass that fired counts however short)."""
 
 GC_THRESHOLDS = (100_000, 50, 100)
 """`gc.set_threshold` for processes that fold events (see `gc_tuning`; why:

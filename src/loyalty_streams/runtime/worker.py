@@ -26,7 +26,7 @@ from loyalty_streams.runtime.global_tables import GlobalTables, publish_claim, p
 from loyalty_streams.runtime.loop import FoldLoop
 from loyalty_streams.runtime.metrics import Metrics
 from loyalty_streams.runtime.ownership import Claim
-from loyalty_streams.runtime.tuning import SEED_WAIT_S
+from loyalty_streams.runtime.tuning import CLAIM_FLUSH_S, SEED_POLL_S, SEED_WAIT_S
 from loyalty_streams.settings import Settings
 from loyalty_streams.state.store import PartitionStore, PlayerTable
 
@@ -87,7 +87,7 @@ class Worker(Service):
             )
             deadline = time.monotonic() + SEED_WAIT_S
             while len(self.tables.catalogue) < len(shipped) and time.monotonic() < deadline:
-                time.sleep(0.05)
+                time.sleep(SEED_POLL_S)
             log.info(
                 "first start: published the shipped programmes %s", self.tables.catalogue.brands
             )
@@ -96,7 +96,7 @@ class Worker(Service):
     def _stop(self) -> None:
         self.fold_loop.stop()
         self._announce(())
-        self._claims.flush(5)
+        self._claims.flush(CLAIM_FLUSH_S)
         self.tables.stop()
         self.players.close()
 
