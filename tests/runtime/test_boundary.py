@@ -7,6 +7,7 @@ commands through decode, fold and encode and assert that nothing raises.
 
 import base64
 import hashlib
+import itertools
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from loyalty_streams.domain.player import PlayerState
+from loyalty_streams.domain.programme import Programme
 from loyalty_streams.kafka.dead_letters import KEY_LIMIT, VALUE_LIMIT
 from loyalty_streams.kafka.topics import COMMANDS, DEAD_LETTER, PLAYER_EVENTS
-from loyalty_streams.runtime import fold as records
 from loyalty_streams.runtime.fold import Outcome, Record
 from loyalty_streams.runtime.test_driver import WorkerDriver
 from tests.domain.builders import T0, bet, command
@@ -43,6 +44,24 @@ def with_bet(**change: Any) -> bytes:
     return orjson.dumps(VALID_BET | change)
 
 
+class FailingValue(bytes):
+    """A record value that parses, then raises `error` when the boundary's checks read it (as
+    running out of memory there would): whatever goes wrong while decoding."""
+
+    error: BaseException
+
+    def __new__(cls, value: bytes, error: BaseException) -> "FailingValue":
+        made = super().__new__(cls, value)
+        made.error = error
+        return made
+
+    def __contains__(self, _: object) -> bool:
+        raise self.error
+
+    def count(self, *_: Any) -> int:
+        raise self.error
+
+
 # -- poison pills: exceptions that stopped every worker ------------------------------------------
 
 
@@ -59,25 +78,22 @@ def test_times_at_the_ends_of_the_calendar_are_dead_letters(occurred_at: str, re
     assert reason in letter["reason"]
 
 
-def test_any_exception_in_the_rules_dead_letters_that_record_alone(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    def broken(*_: Any) -> Any:
-        raise ZeroDivisionError("a bug in a rule")
+def test_any_exception_in_the_rules_dead_letters_that_record_alone() -> None:
+    calls = itertools.count()
 
-    monkeypatch.setattr(records, "on_event", broken)
-    letter = letter_of(handle(record(with_bet()), PROGRAMMES, {}.get))
+    def bug_in_the_rules(brand: str, at: datetime) -> Programme | None:
+        """The programme when the fold picks it; a bug when the rules consult it after that."""
+        if next(calls):
+            raise ZeroDivisionError("a bug in a rule")
+        return PROGRAMMES(brand, at)
+
+    letter = letter_of(handle(record(with_bet()), bug_in_the_rules, {}.get))
     assert letter["reason"] == "failed: ZeroDivisionError: a bug in a rule"
 
 
-def test_any_exception_while_decoding_dead_letters_the_record(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    def broken(_: bytes) -> Any:
-        raise MemoryError("no room")
-
-    monkeypatch.setattr(records, "decode_player_event", broken)
-    letter = letter_of(handle(record(with_bet()), PROGRAMMES, {}.get))
+def test_any_exception_while_decoding_dead_letters_the_record() -> None:
+    value = FailingValue(with_bet(), MemoryError("no room"))
+    letter = letter_of(handle(record(value), PROGRAMMES, {}.get))
     assert letter["reason"] == "undecodable event: MemoryError: no room"
 
 
@@ -102,12 +118,9 @@ def test_a_small_record_travels_whole_in_its_dead_letter() -> None:
     assert (letter["value_size"], letter["truncated"]) == (9, False)
 
 
-def test_a_reason_quoting_a_huge_input_is_cut(monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(_: bytes) -> Any:
-        raise ValueError("x" * 1_000_000)
-
-    monkeypatch.setattr(records, "decode_player_event", broken)
-    letter = letter_of(handle(record(with_bet()), PROGRAMMES, {}.get))
+def test_a_reason_quoting_a_huge_input_is_cut() -> None:
+    value = FailingValue(with_bet(), ValueError("x" * 1_000_000))
+    letter = letter_of(handle(record(value), PROGRAMMES, {}.get))
     assert len(letter["reason"]) == 2000 and letter["reason"].endswith("…")
 
 
