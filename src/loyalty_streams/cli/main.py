@@ -216,7 +216,7 @@ def _export(args: argparse.Namespace, clients: "KafkaClients | None") -> int:
         return 1
     try:
         since, until = parse_bound(args.since, zone), parse_bound(args.until, zone)
-        chunks = export_csv(settings, ExportKind(args.kind), args.brand, since, until)
+        chunks = export_csv(settings, ExportKind(args.kind), args.brand, since, until, clients)
     except ValueError as error:
         print(f"not exported: {error}", file=sys.stderr)
         return 2
@@ -267,7 +267,7 @@ def _pms_webhook(_: argparse.Namespace, clients: "KafkaClients | None") -> int:
 def _redis_mirror(_: argparse.Namespace, clients: "KafkaClients | None") -> int:
     from loyalty_streams.services.redis_mirror import run_redis_mirror
 
-    return run_redis_mirror(_service_logging(get_settings()))
+    return run_redis_mirror(_service_logging(get_settings()), clients)
 
 
 def _service_logging(settings: Settings) -> Settings:

@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from loyalty_streams.domain.catalogue import Catalogue
+from loyalty_streams.kafka.clients import KafkaClients
 from loyalty_streams.kafka.reading import ReadRecord, scan_topic
 from loyalty_streams.kafka.topics import POINTS_ACCRUED, REDEMPTIONS, REWARDS
 from loyalty_streams.settings import Settings
@@ -216,14 +217,20 @@ SPECS: dict[ExportKind, ExportSpec] = {
 
 
 def export_csv(
-    settings: Settings, kind: ExportKind, brand_id: str, since: datetime, until: datetime
+    settings: Settings,
+    kind: ExportKind,
+    brand_id: str,
+    since: datetime,
+    until: datetime,
+    clients: KafkaClients | None = None,
 ) -> Iterator[str]:
     """CSV text of one brand's `kind` outputs with `since <= occurred_at < until`, in chunks.
 
     The header is the first chunk, then a chunk per `ROWS_PER_CHUNK` rows, in topic order
     (partition by partition as they are read, not sorted by time). Arguments are checked here,
     before anything is read (`ValueError`); the topic is read as the chunks are taken, and
-    closing the iterator early stops the read.
+    closing the iterator early stops the read. `clients` makes the reader (by default
+    librdkafka's).
     """
     _check_range(brand_id, since, until)
     spec = SPECS[kind]
@@ -231,7 +238,7 @@ def export_csv(
         read_from: datetime | None = since - EVENT_TIME_SLACK
     except OverflowError:  # since is near year 1: from the beginning
         read_from = None
-    records = scan_topic(settings, spec.topic, since=read_from, until=None)
+    records = scan_topic(settings, spec.topic, since=read_from, until=None, clients=clients)
     return render_csv(kind, brand_id, since, until, records)
 
 

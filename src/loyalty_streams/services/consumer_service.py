@@ -107,14 +107,20 @@ def _commit(consumer: Consumer, records: Sequence[Message]) -> None:
         log.warning("commit of %s failed, they will be handled again: %s", offsets, error)
 
 
-def serve(settings: Settings, needed: Sequence[str], run: Callable[[threading.Event], None]) -> int:
+def serve(
+    settings: Settings,
+    needed: Sequence[str],
+    run: Callable[[threading.Event], None],
+    clients: KafkaClients | None = None,
+) -> int:
     """Run a side service until SIGTERM or SIGINT: 0 once `run(stop)` returns after a stop.
 
     First checks that the cluster has every topic in `needed` (subscribing to a missing one
     could auto-create it with the wrong partition count): 2, with the reason on stderr, if not.
     The signal handlers set `stop`; the previous handlers are back once `run` returns.
+    `clients` makes the admin client of the check (by default librdkafka's).
     """
-    missing = missing_topics_problem(settings, needed, partition_counts(settings))
+    missing = missing_topics_problem(settings, needed, partition_counts(settings, clients))
     if missing:
         print(missing, file=sys.stderr)
         return 2

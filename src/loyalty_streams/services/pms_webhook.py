@@ -50,6 +50,12 @@ REQUEST_TIMEOUT_S = 10.0
 """How long one POST may take; a PMS slower than this counts as a failed attempt."""
 POLL_TIMEOUT_S = 0.5
 """How often the idle service looks at the stop flag."""
+CLOSE_FLUSH_S = 10.0
+"""How long a stop waits for dead letters still in the producer's queue."""
+DEAD_LETTER_FLUSH_S = 30.0
+"""How long one dead letter may take to be acknowledged before it is produced again."""
+DEAD_LETTER_RETRY_S = 1.0
+"""The pause before producing a dead letter the cluster did not take, again."""
 NEEDED_TOPICS = (LEVEL_CHANGED, PMS_WEBHOOK_DEAD_LETTER)
 USER_AGENT = "loyalty-streams-pms-webhook/1"
 
@@ -154,8 +160,8 @@ class Deliverer:
         return len(records)
 
     def close(self) -> None:
-        """Wait for dead letters still in the producer's queue (at most 10 s)."""
-        self.producer.flush(10)
+        """Wait for dead letters still in the producer's queue (at most `CLOSE_FLUSH_S`)."""
+        self.producer.flush(CLOSE_FLUSH_S)
 
     def handle_one(self, message: Message) -> bool:
         """Deliver or dead-letter one record; False if a stop came first (no commit then)."""
@@ -252,11 +258,11 @@ class Deliverer:
                 message.key(),
                 on_delivery=acked,
             )
-            if self.producer.flush(30) == 0 and not failures:
+            if self.producer.flush(DEAD_LETTER_FLUSH_S) == 0 and not failures:
                 log.error("dead-lettered %s: %s", _where(message), reason)
                 return True
             log.error("could not dead-letter %s (%s); retrying", _where(message), failures)
-            self.sleep(1.0)
+            self.sleep(DEAD_LETTER_RETRY_S)
         return False
 
 
@@ -308,4 +314,4 @@ def run_pms_webhook(settings: Settings, clients: KafkaClients | None = None) -> 
         finally:
             deliverer.close()
 
-    return serve(settings, NEEDED_TOPICS, deliver)
+    return serve(settings, NEEDED_TOPICS, deliver, made)

@@ -33,7 +33,7 @@ from redis.typing import EncodableT, FieldT
 from loyalty_streams.domain.player import PlayerState
 from loyalty_streams.domain.programme import Programme
 from loyalty_streams.domain.standing import standing
-from loyalty_streams.kafka.clients import group_consumer_config
+from loyalty_streams.kafka.clients import KafkaClients, group_consumer_config
 from loyalty_streams.kafka.topics import PLAYER_EVENTS, PLAYERS_CHANGELOG, PROGRAMMES, WORKERS
 from loyalty_streams.runtime.global_tables import GlobalTables
 from loyalty_streams.services.consumer_service import ConsumerService, serve
@@ -142,11 +142,17 @@ class Mirror:
     """The mirror's policy for `ConsumerService`: write a batch of changelog records to Redis,
     retrying until it succeeds, before it is committed; `stop` ends the retries."""
 
-    def __init__(self, settings: Settings, client: redis.Redis, stop: threading.Event) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        client: redis.Redis,
+        stop: threading.Event,
+        clients: KafkaClients | None = None,
+    ) -> None:
         self.settings = settings
         self.client = client
         self.stop = stop
-        self.tables = GlobalTables(settings)
+        self.tables = GlobalTables(settings, clients)
         self.unreadable = 0
         """Changelog records left out since the start because they do not decode."""
 
@@ -248,8 +254,10 @@ class Decoded:
         return decoded
 
 
-def run_redis_mirror(settings: Settings) -> int:
-    """Run until SIGTERM/SIGINT; 2 when the mirror is not configured or topics are missing."""
+def run_redis_mirror(settings: Settings, clients: KafkaClients | None = None) -> int:
+    """Run until SIGTERM/SIGINT; 2 when the mirror is not configured or topics are missing.
+    `clients` makes the Kafka clients (by default librdkafka's)."""
+    made = clients or KafkaClients()
     try:
         client = connect(settings)
     except ValueError as error:
@@ -264,18 +272,20 @@ def run_redis_mirror(settings: Settings) -> int:
         return 2
 
     def mirror(stop: threading.Event) -> None:
-        policy = Mirror(settings, client, stop)
+        policy = Mirror(settings, client, stop, made)
         # every programme first, so no record is judged without its brand's version
         policy.tables.start()
         log.info("mirroring %s to Redis (%s)", PLAYERS_CHANGELOG, target(settings))
         config = group_consumer_config(settings, f"{settings.app_id}-redis-mirror")
         try:
-            service = ConsumerService(config, PLAYERS_CHANGELOG, MIRROR_BATCH, MIRROR_POLL_S, stop)
+            service = ConsumerService(
+                config, PLAYERS_CHANGELOG, MIRROR_BATCH, MIRROR_POLL_S, stop, made
+            )
             service.run(policy)
         finally:
             policy.tables.stop()
 
     try:
-        return serve(settings, NEEDED_TOPICS, mirror)
+        return serve(settings, NEEDED_TOPICS, mirror, made)
     finally:
         client.close()
