@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install demo test unit lint bench clean redis-server
+.PHONY: help install demo test unit lint bench clean redis-server java-maven
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
@@ -31,7 +31,13 @@ redis-server:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; \
 	  else echo "the tests need redis-server: sudo apt-get install redis-server" >&2; exit 1; fi; }
 
-test: lint redis-server  ## lint, then every test (brokers, workers, Redis, a browser)
+# the Apache Kafka tests run the real broker: Java 17+ and Maven (which fetches its jars once)
+java-maven:
+	@{ command -v java >/dev/null && command -v mvn >/dev/null; } || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless maven >/dev/null; \
+	  else echo "the tests need Java and Maven: sudo apt-get install openjdk-17-jre-headless maven" >&2; exit 1; fi; }
+
+test: lint redis-server java-maven  ## lint, then every test (brokers, workers, Redis, a browser)
 	$(BIN)/pytest
 
 unit: $(STAMP)  ## the tests that need no broker, in seconds
@@ -43,4 +49,4 @@ bench: $(STAMP)  ## the benchmarks, by hand (figures go to the issue notes)
 	$(BIN)/python bench/timers.py
 
 clean:  ## remove .venv, data and caches
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) var .cache .pytest_cache .mypy_cache .ruff_cache .hypothesis

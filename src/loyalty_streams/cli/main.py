@@ -30,10 +30,13 @@ if TYPE_CHECKING:
     from loyalty_streams.kafka.clients import KafkaClients
 
 
-def _broker(_: argparse.Namespace, clients: "KafkaClients | None") -> int:
+def _broker(args: argparse.Namespace, clients: "KafkaClients | None") -> int:
     from loyalty_streams.devtools.broker import serve
 
-    serve(get_settings())
+    if args.nodes < 1 or (args.kind == "tansu" and args.nodes != 1):
+        print("--nodes: Tansu runs one node; Apache Kafka 1 or more", file=sys.stderr)
+        return 2
+    serve(get_settings(), args.kind, args.nodes)
     return 0
 
 
@@ -292,9 +295,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    commands.add_parser(
-        "broker", help="run the embedded Kafka-compatible development broker (Tansu)"
-    ).set_defaults(handler=_broker)
+    broker = commands.add_parser(
+        "broker", help="run a development broker: Tansu (default) or Apache Kafka"
+    )
+    broker.add_argument(
+        "--kind",
+        choices=("tansu", "apache"),
+        default="tansu",
+        help="tansu: in memory, starts at once, no Java; apache: Apache Kafka (KRaft), "
+        "needs Java and Maven, jars fetched into .cache/kafka on first use",
+    )
+    broker.add_argument(
+        "--nodes", type=int, default=1, help="Apache Kafka nodes (broker and controller each)"
+    )
+    broker.set_defaults(handler=_broker)
 
     topics = commands.add_parser("topics", help="topic declarations in topics/")
     topic_commands = topics.add_subparsers(dest="topics_command", required=True)

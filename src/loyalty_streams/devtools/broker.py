@@ -199,19 +199,29 @@ class EmbeddedBroker:
         return True
 
 
-def serve(settings: Settings) -> None:
-    """Run the broker in the foreground until SIGINT or SIGTERM: `loyalty-streams broker`."""
+def serve(settings: Settings, kind: str = "tansu", nodes: int = 1) -> None:
+    """Run a development broker in the foreground until SIGINT or SIGTERM: `loyalty-streams
+    broker`. `kind` is `tansu` (in memory, no Java) or `apache` (Apache Kafka in KRaft mode,
+    `nodes` nodes, jars fetched with Maven on first use; see `devtools.apache_kafka`)."""
+    from loyalty_streams.devtools.apache_kafka import KAFKA_VERSION, ApacheKafka
+
     stop_requested = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
         stop_requested.set()
 
+    broker: EmbeddedBroker | ApacheKafka = (
+        ApacheKafka(nodes, port=settings.broker_port)
+        if kind == "apache"
+        else EmbeddedBroker(settings.broker_host, settings.broker_port)
+    )
+    name = f"Apache Kafka {KAFKA_VERSION} ({nodes} node(s))" if kind == "apache" else "Tansu"
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        with EmbeddedBroker(settings.broker_host, settings.broker_port) as broker:
+        with broker:
             print(
-                f"Tansu broker listening on {broker.bootstrap_servers} "
-                f"(in-memory, log {broker.log_path}); Ctrl-C or SIGTERM stops it",
+                f"{name} broker listening on {broker.bootstrap_servers} "
+                f"(log {broker.log_path}); Ctrl-C or SIGTERM stops it",
                 flush=True,
             )
             while not stop_requested.wait(0.5):
