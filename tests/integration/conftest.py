@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Producer
 
+from loyalty_streams.devtools.apache_kafka import ApacheKafka
 from loyalty_streams.devtools.broker import EmbeddedBroker, free_port
 from loyalty_streams.devtools.process import ServiceProcess
 from loyalty_streams.domain.catalogue import Catalogue
@@ -35,6 +36,8 @@ from loyalty_streams.runtime.global_tables import publish_programmes
 from loyalty_streams.settings import Settings
 
 TOPICS_DIR = Path(__file__).resolve().parents[2] / "topics"
+CACHE = Path(__file__).resolve().parents[2] / ".cache" / "kafka"
+"""The Apache Kafka jars, fetched once per checkout (git-ignored)."""
 SECRET = "pipeline-tests-token-secret-of-32-bytes-or-more"
 
 
@@ -87,7 +90,7 @@ CATALOGUE = Catalogue(PROGRAMMES)
 class Cluster:
     settings: Settings
     tmp: Path
-    broker: EmbeddedBroker
+    broker: EmbeddedBroker | ApacheKafka
     workers: list[ServiceProcess] = field(default_factory=list)
 
     def worker(self, name: str, **overrides: Any) -> ServiceProcess:
@@ -115,9 +118,23 @@ class Cluster:
         assert producer.flush(10) == 0
 
 
+BROKERS = ("tansu", "apache")
+"""The brokers a test marked `on_both_brokers` runs on: the embedded Tansu and Apache Kafka."""
+
+on_both_brokers = pytest.mark.parametrize("cluster", BROKERS, indirect=True)
+"""Run a `cluster` test once per broker (`cluster` alone is Tansu)."""
+
+
+def embedded(kind: str) -> EmbeddedBroker | ApacheKafka:
+    """A one-node broker of `kind`, not started: `tansu` or `apache`."""
+    return ApacheKafka(cache=CACHE) if kind == "apache" else EmbeddedBroker()
+
+
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    with EmbeddedBroker() as broker:
+def cluster(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    """A fresh broker (Tansu, or the kind the test is parametrized with) with every topic and
+    the test programmes, and workers on demand, all stopped afterwards."""
+    with embedded(getattr(request, "param", "tansu")) as broker:
         settings = Settings(
             bootstrap_servers=broker.bootstrap_servers,
             security_protocol="PLAINTEXT",

@@ -21,7 +21,15 @@ from loyalty_streams.domain.player import PlayerState
 from loyalty_streams.kafka.reading import Records, read_topics
 from loyalty_streams.kafka.topics import LEVEL_CHANGED, PLAYER_EVENTS, POINTS_ACCRUED, REWARDS
 from tests.domain.builders import bet, deposit, win
-from tests.integration.conftest import CATALOGUE, Cluster, get, owned, settled, wait_until
+from tests.integration.conftest import (
+    CATALOGUE,
+    Cluster,
+    get,
+    on_both_brokers,
+    owned,
+    settled,
+    wait_until,
+)
 
 OUTPUTS = (POINTS_ACCRUED, LEVEL_CHANGED, REWARDS)
 
@@ -93,6 +101,7 @@ def wait_for_partitions(workers: list[ServiceProcess], timeout: float = 60) -> N
     wait_until(shared, timeout, "the group to share the partitions")
 
 
+@on_both_brokers
 def test_exact_points_a_two_level_jump_and_a_downgrade_by_a_timer(cluster: Cluster) -> None:
     worker = cluster.worker("solo")
     now = datetime.now(UTC)
