@@ -75,6 +75,8 @@ class Broker:
     topics: dict[str, list[Log]]
     tick: Callable[["Broker"], None] = lambda broker: None
     errors: list[KafkaError] = field(default_factory=list)
+    listing_errors: list[KafkaError] = field(default_factory=list)
+    """Errors the next ListOffsets requests raise, one each, before any answers."""
     consumers: list["Consumer"] = field(default_factory=list)
 
 
@@ -105,6 +107,8 @@ class Consumer:
         at = (tp.topic, tp.partition)
         if cached:
             return 0, self.fetched_high[at]
+        if self.broker.listing_errors:
+            raise KafkaException(self.broker.listing_errors.pop(0))
         log = self.log(at)
         return 0, max(0, len(log.stamps) - log.listed_short_by) if log.stamps else 0
 
@@ -309,3 +313,34 @@ def test_follow_reads_on_past_each_end_until_stopped() -> None:
 
     assert offsets(found) == [(1, 0), (1, 1), (1, 2)]
     assert all(consumer.closed for consumer in broker.consumers)
+
+
+def test_an_end_listed_while_the_leader_moves_is_asked_again_and_other_errors_raise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    moving = [
+        KafkaError(KafkaError.NOT_LEADER_FOR_PARTITION),
+        KafkaError(KafkaError.LEADER_NOT_AVAILABLE),
+    ]
+    broker = Broker({"t": [Log([0, 1, 2])]}, listing_errors=list(moving))
+
+    with PartitionReader(SETTINGS, "test", clients=Clients(broker)) as reader:
+        assert reader.ends(["t"]) == {("t", 0): 3}
+    assert not broker.listing_errors
+
+    broker.listing_errors = [KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED)]
+    with (
+        PartitionReader(SETTINGS, "test", clients=Clients(broker)) as reader,
+        pytest.raises(KafkaException, match="AUTHORIZATION"),
+    ):
+        reader.ends(["t"])
+
+    # a leader that never comes: raised once the request time is spent, not retried forever
+    monkeypatch.setattr(reading, "READ_REQUEST_TIMEOUT_S", 0.3)
+    broker.listing_errors = [KafkaError(KafkaError.NOT_LEADER_FOR_PARTITION)] * 100
+    with (
+        PartitionReader(SETTINGS, "test", clients=Clients(broker)) as reader,
+        pytest.raises(KafkaException, match="NOT_LEADER"),
+    ):
+        reader.ends(["t"])
+    assert 90 < len(broker.listing_errors) < 100

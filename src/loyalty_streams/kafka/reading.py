@@ -24,7 +24,9 @@ from offsets a store holds; such an offset may lie inside the last batch, past t
 lists, and would be taken for one with nothing left to read.
 
 Errors: a topic that does not exist raises `LookupError`; a pass that receives nothing for
-`STALL_S` while partitions are unfinished raises `TimeoutError`; a fatal client error raises
+`STALL_S` while partitions are unfinished raises `TimeoutError`; listing a partition's end while
+its leadership moves (a topic just created, a broker failing over) is asked again for a bounded
+time (`LEADERSHIP_ERRORS`), then raises `KafkaException`; a fatal client error raises
 `KafkaException`; other errors (a broker going away for a while) are logged and the pass goes on,
 or with a strict reader (the restore) raise `KafkaException` too.
 """
@@ -53,6 +55,22 @@ log = logging.getLogger(__name__)
 
 READ_REQUEST_TIMEOUT_S = 10.0
 """The longest a metadata, watermark or offsets-for-times request waits for the cluster."""
+
+LEADERSHIP_RETRY_S = 0.1
+"""`PartitionReader.ends`: the wait before asking again a partition whose leader is moving."""
+
+LEADERSHIP_ERRORS = frozenset(
+    {
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError.FENCED_LEADER_EPOCH,
+        KafkaError.UNKNOWN_LEADER_EPOCH,
+        KafkaError.OFFSET_NOT_AVAILABLE,
+    }
+)
+"""Errors of a partition whose leadership is moving, which a real cluster answers for a moment
+after a topic is created or a broker fails over (Kafka calls them retriable): asked again."""
 
 STALL_S = 30.0
 """A pass that receives nothing for this long while partitions are unfinished gives up."""
@@ -153,15 +171,32 @@ class PartitionReader:
 
     def ends(self, topics: Iterable[str]) -> dict[Partition, int]:
         """The high watermark (ListOffsets) of each partition of `topics` that holds records.
-        Raises as `partitions` does."""
+
+        A partition whose leadership is moving (`LEADERSHIP_ERRORS`: a topic just created, a
+        broker failing over) is asked again, `LEADERSHIP_RETRY_S` apart, for at most
+        `READ_REQUEST_TIMEOUT_S` in all; then its error is raised. Raises as `partitions` does,
+        and `KafkaException` for any other error of the cluster.
+        """
         ends = {}
         for topic, number in self.partitions(topics):
-            low, high = self._consumer.get_watermark_offsets(
-                TopicPartition(topic, number), timeout=READ_REQUEST_TIMEOUT_S
-            )
+            low, high = self._watermarks(TopicPartition(topic, number))
             if high > low:
                 ends[topic, number] = high
         return ends
+
+    def _watermarks(self, tp: TopicPartition) -> tuple[int, int]:
+        deadline = time.monotonic() + READ_REQUEST_TIMEOUT_S
+        while True:
+            try:
+                low, high = self._consumer.get_watermark_offsets(tp, timeout=READ_REQUEST_TIMEOUT_S)
+                return low, high
+            except KafkaException as exc:
+                error = exc.args[0] if exc.args else None
+                moving = isinstance(error, KafkaError) and error.code() in LEADERSHIP_ERRORS
+                if not moving or time.monotonic() + LEADERSHIP_RETRY_S > deadline:
+                    raise
+                log.info("asking %s[%d] again: %s", tp.topic, tp.partition, error)
+                time.sleep(LEADERSHIP_RETRY_S)
 
     def offsets_at(self, ends: Mapping[Partition, int], moment: datetime) -> dict[Partition, int]:
         """Where each partition of `ends` is read from to find records at or after `moment`.
