@@ -184,6 +184,7 @@ def synthetic(players: int, count: int, seed: int) -> list[PlayerEvent]:
     return list(islice(synthetic_events(players, seed, start, rate=50.0), count))
 
 
+@on_both_brokers
 def test_any_worker_answers_a_lookup_for_any_player(cluster: Cluster) -> None:
     first, second = cluster.worker("a"), cluster.worker("b")
     wait_for_partitions([first, second])
@@ -211,6 +212,7 @@ def test_any_worker_answers_a_lookup_for_any_player(cluster: Cluster) -> None:
     assert sorted(body["programmes"]) == sorted(CATALOGUE.brands)
 
 
+@on_both_brokers
 def test_a_killed_worker_loses_and_doubles_nothing(cluster: Cluster) -> None:
     survivor, victim = cluster.worker("survivor"), cluster.worker("victim")
     wait_for_partitions([survivor, victim])
@@ -237,6 +239,7 @@ def replay_ids(cluster: Cluster) -> set[str]:
     return {output.output_id for output in expected(cluster).outputs}
 
 
+@on_both_brokers
 def test_the_same_events_published_twice_change_nothing(cluster: Cluster) -> None:
     worker = cluster.worker("solo")
     events = synthetic(players=10, count=200, seed=13)
