@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install demo test unit lint bench clean redis-server java-maven
+.PHONY: help install demo test unit lint bench clean redis-server java-maven prometheus-kcat
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
@@ -37,7 +37,13 @@ java-maven:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless maven >/dev/null; \
 	  else echo "the tests need Java and Maven: sudo apt-get install openjdk-17-jre-headless maven" >&2; exit 1; fi; }
 
-test: lint redis-server java-maven  ## lint, then every test (brokers, workers, Redis, a browser)
+# the observability tests run Prometheus (and promtool) on a live worker, and kcat on an output topic
+prometheus-kcat:
+	@{ command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v kcat >/dev/null; } || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus kcat >/dev/null; \
+	  else echo "the tests need Prometheus and kcat: sudo apt-get install prometheus kcat" >&2; exit 1; fi; }
+
+test: lint redis-server java-maven prometheus-kcat  ## lint, then every test (brokers, workers, Redis, a browser)
 	$(BIN)/pytest
 
 unit: $(STAMP)  ## the tests that need no broker, in seconds
