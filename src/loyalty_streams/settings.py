@@ -89,6 +89,14 @@ class Settings(BaseSettings):
         6.0,
         description="Consumer group session timeout; short, so workers join and fail over fast",
     )
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
+        "at_least_once",
+        description="at_least_once: a crash may send a batch's outputs again (same ids, "
+        "consumers drop repeats by id); exactly_once: each checkpoint's outputs, changelog "
+        "records and inbound offsets commit in one Kafka transaction, so read_committed "
+        "consumers see every output once (needs a broker with transactions: a worker refuses "
+        "to start on one without)",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     development: bool = Field(
         False,
@@ -153,6 +161,11 @@ class Settings(BaseSettings):
     @property
     def worker_url(self) -> str:
         return self.advertised_url or f"http://{self.web_host}:{self.web_port}"
+
+    @property
+    def exactly_once(self) -> bool:
+        """Checkpoints commit in Kafka transactions (`processing_guarantee`)."""
+        return self.processing_guarantee == "exactly_once"
 
     def secret_problems(self, *names: str) -> list[str]:
         """Why the secret settings `names` (field names) must not be used: one line each.

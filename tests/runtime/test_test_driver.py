@@ -33,7 +33,7 @@ def examples() -> list[str]:
 
 def test_the_module_examples_run_as_written(tmp_path: Path) -> None:
     found = examples()
-    assert len(found) == 2  # the checkpointed bet, the crash mid-checkpoint
+    assert len(found) == 3  # the checkpointed bet, the crash mid-checkpoint, exactly-once
     names: dict[str, Any] = {}
     for number, code in enumerate(found):
         names["directory"] = tmp_path / f"example-{number}"

@@ -24,6 +24,7 @@ from loyalty_streams.kafka.topics import (
     WORKERS,
 )
 from loyalty_streams.runtime.gc_tuning import tune_collector
+from loyalty_streams.runtime.transactions import TransactionsUnavailable
 from loyalty_streams.runtime.worker import Worker, create_app
 from loyalty_streams.settings import Settings
 
@@ -64,8 +65,9 @@ def topic_problems(settings: Settings, clients: KafkaClients | None = None) -> l
 
 def run_worker(settings: Settings, clients: KafkaClients | None = None) -> int:
     """Run the worker until a signal: 0, or 1 if its fold loop failed; 2 (with the reasons on
-    stderr) if it cannot start: a weak API token secret, missing or skewed topics. `clients`
-    makes its Kafka clients (by default librdkafka's)."""
+    stderr) if it cannot start: a weak API token secret, missing or skewed topics, exactly-once
+    asked of a cluster without transactions. `clients` makes its Kafka clients (by default
+    librdkafka's)."""
     # the secret first: it needs no broker, and a worker must not serve with a public key
     problems = settings.secret_problems("api_token_secret") or topic_problems(settings, clients)
     if problems:
@@ -73,6 +75,12 @@ def run_worker(settings: Settings, clients: KafkaClients | None = None) -> int:
         return 2
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     loyalty = Worker(settings, clients=clients)
+    try:
+        loyalty.fold_loop.start_transactions()  # exactly-once: before anything is served
+    except TransactionsUnavailable as refused:
+        print(refused, file=sys.stderr)
+        loyalty.players.close()
+        return 2
     app = create_app(settings)
     install_routes(app, loyalty)
     worker = faust.Worker(app, loyalty, loglevel=settings.log_level, redirect_stdouts=False)

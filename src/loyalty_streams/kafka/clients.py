@@ -10,7 +10,12 @@ The roles:
   and learns where each partition ends (global tables, restore, topic reads and scans);
 - `producer_config`: a producer that partitions keys as the Java client does;
 - `output_producer_config`: the fold loop's producer, batching outputs for a checkpoint;
+- `transactional_producer_config`: the same under exactly-once, each checkpoint a transaction;
 - `load_producer_config`: the generator's and benchmarks' producer, for throughput.
+
+Every consumer reads committed records only (`isolation.level=read_committed`, librdkafka's
+default, stated): under exactly-once, records of an aborted or unfinished checkpoint are never
+read by the restore, the global tables, the side services or the exports.
 
 `KafkaClients` makes the clients from these; whatever needs a client takes one, so a test can
 hand in another (see `runtime.test_driver`).
@@ -26,6 +31,15 @@ from confluent_kafka.admin import AdminClient
 from loyalty_streams.settings import Settings
 
 Config = dict[str, str]
+
+READ_COMMITTED: Config = {"isolation.level": "read_committed"}
+"""What every consumer role reads: committed records only (see the module)."""
+
+TRANSACTION_TIMEOUT_MS = 10_000
+"""How long the transaction coordinator lets a checkpoint's transaction stay open before it
+aborts it: what a crashed worker's open transaction holds up its partitions' readers (the
+last stable offset) when no worker with its transactional id comes back; Kafka Streams'
+exactly-once default. A checkpoint lasts `BATCH_S` plus its commit."""
 
 
 def connection(settings: Settings) -> Config:
@@ -69,6 +83,7 @@ def group_consumer_config(
         "session.timeout.ms": str(session_ms),
         "heartbeat.interval.ms": str(max(100, session_ms // 5)),
         "fetch.wait.max.ms": str(fetch_wait_ms),
+        **READ_COMMITTED,
     }
     if max_poll_interval_ms is not None:
         config["max.poll.interval.ms"] = str(max_poll_interval_ms)
@@ -93,6 +108,7 @@ def reader_config(settings: Settings, purpose: str, **extra: str) -> Config:
         "auto.offset.reset": "earliest",
         "enable.partition.eof": "true",
         "fetch.wait.max.ms": "100",
+        **READ_COMMITTED,
         **extra,
     }
 
@@ -117,6 +133,24 @@ def output_producer_config(settings: Settings) -> Config:
         "batch.num.messages": "10000",
         "queue.buffering.max.messages": "1000000",
         "queue.buffering.max.kbytes": str(1024 * 1024),
+    }
+
+
+def transactional_id(settings: Settings) -> str:
+    """The fold loop's transactional id: the app id and the worker's URL, unique per worker (the
+    URL is how other workers reach it) and the same when it restarts, so a restarted worker
+    aborts the transaction its previous run left open instead of waiting for its timeout."""
+    return f"{settings.app_id}:{settings.worker_url}"
+
+
+def transactional_producer_config(settings: Settings) -> Config:
+    """The fold loop's producer under exactly-once: `output_producer_config` with a
+    transactional id (`transactional_id`; idempotence and acks=all come with it) and
+    `TRANSACTION_TIMEOUT_MS`."""
+    return {
+        **output_producer_config(settings),
+        "transactional.id": transactional_id(settings),
+        "transaction.timeout.ms": str(TRANSACTION_TIMEOUT_MS),
     }
 
 
@@ -164,6 +198,14 @@ class ConsumerClient(Protocol):
         self, partition: TopicPartition, timeout: float = -1, cached: bool = False
     ) -> tuple[int, int]: ...
 
+    def committed(
+        self, partitions: list[TopicPartition], timeout: float = -1
+    ) -> list[TopicPartition]: ...
+
+    def seek(self, partition: TopicPartition) -> None: ...
+
+    def consumer_group_metadata(self) -> object: ...
+
     def close(self) -> None: ...
 
 
@@ -184,6 +226,18 @@ class ProducerClient(Protocol):
     def poll(self, timeout: float = -1) -> int: ...
 
     def flush(self, timeout: float = -1) -> int: ...
+
+    def init_transactions(self, timeout: float = -1) -> None: ...
+
+    def begin_transaction(self) -> None: ...
+
+    def send_offsets_to_transaction(
+        self, positions: list[TopicPartition], group_metadata: object, timeout: float = -1
+    ) -> None: ...
+
+    def commit_transaction(self, timeout: float = -1) -> None: ...
+
+    def abort_transaction(self, timeout: float = -1) -> None: ...
 
 
 class KafkaClients:

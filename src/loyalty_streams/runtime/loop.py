@@ -11,6 +11,10 @@ record batches; it is then checkpointed (`checkpoint`) while the next batch fold
 newest records from the batches still in flight. Between fetches the loop runs a slice of each
 time-driven work (`timers`); rebalances (`rebalance`) run inside its polls. Every tuning
 constant is in `tuning`.
+
+Under exactly-once (`Settings.processing_guarantee`) its producer is transactional
+(`transactions` starts it) and each batch is checkpointed in its own transaction as it is
+sealed, before the next one folds (see `checkpoint`).
 """
 
 import logging
@@ -28,6 +32,7 @@ from loyalty_streams.kafka.clients import (
     ProducerClient,
     fold_consumer_config,
     output_producer_config,
+    transactional_producer_config,
 )
 from loyalty_streams.kafka.topics import INBOUND
 from loyalty_streams.runtime.batch import ABSENT, Batch, Batches
@@ -36,6 +41,7 @@ from loyalty_streams.runtime.fold import Boundary, Outcome, ProgrammeFor, Record
 from loyalty_streams.runtime.metrics import Metrics
 from loyalty_streams.runtime.rebalance import Assignment
 from loyalty_streams.runtime.timers import CensusTaker, Rechecks, TimeDriven, Timers
+from loyalty_streams.runtime.transactions import start_transactions
 from loyalty_streams.runtime.tuning import (
     BATCH,
     BATCH_S,
@@ -90,7 +96,13 @@ class FoldLoop:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="fold-player-events", daemon=True)
         self._consumer: ConsumerClient = clients.consumer(fold_consumer_config(settings))
-        self._producer: ProducerClient = clients.producer(output_producer_config(settings))
+        self._clients = clients
+        self._producer: ProducerClient = clients.producer(
+            transactional_producer_config(settings)
+            if settings.exactly_once
+            else output_producer_config(settings)
+        )
+        self._transactions_started = False
         self.batches = Batches(table, settings.player_cache_size, clock)
         shared = TimeDriven(
             table,
@@ -114,6 +126,8 @@ class FoldLoop:
             metrics,
             self._stop,
             self.timers.rewind,
+            exactly_once=settings.exactly_once,
+            on_aborted=self.timers.forget,
         )
         self.assignment = Assignment(
             settings,
@@ -124,6 +138,7 @@ class FoldLoop:
             self.checkpoints.drain,
             self.timers.forget,
             on_assignment,
+            self.checkpoints.forget,
         )
 
     # -- control, from any thread ------------------------------------------------------------
@@ -133,16 +148,26 @@ class FoldLoop:
         self.subscribe(inbound_partitions)
         self._thread.start()
 
+    def start_transactions(self) -> None:
+        """Under exactly-once, register the producer's transactional id and check the cluster
+        hides aborted transactions (see `transactions`; once, before the first fetch); raises
+        `transactions.TransactionsUnavailable` with the reason. Nothing under at-least-once."""
+        if self.settings.exactly_once and not self._transactions_started:
+            start_transactions(self._producer, self.settings, self._clients)
+            self._transactions_started = True
+
     def subscribe(self, inbound_partitions: int) -> None:
         """Join the consumer group; `inbound_partitions` is the partition count of the inbound
         topics (co-partitioned), which the boundary checks each record against. Partitions are
-        assigned (and restored) from inside a later `fetch`."""
+        assigned (and restored) from inside a later `fetch`. Starts the transactions first if
+        they are not (`start_transactions`)."""
+        self.start_transactions()
         self.boundary = Boundary.of(self.settings, inbound_partitions)
         self._consumer.subscribe(
             list(INBOUND),
             on_assign=self.assignment.assigned,
             on_revoke=self.assignment.revoked,
-            on_lost=self.assignment.revoked,
+            on_lost=self.assignment.lost,
         )
 
     def stop(self, timeout: float = STOP_WAIT_S) -> None:
@@ -252,7 +277,13 @@ class FoldLoop:
         self.batches.abandon()
 
     def close(self) -> None:
-        """Leave the group (the partitions move on at once) and send what the producer holds."""
+        """Leave the group (the partitions move on at once) and send what the producer holds;
+        under exactly-once, a transaction still open is aborted first."""
+        if self.checkpoints.transaction_open:
+            try:
+                self.checkpoints.forget()
+            except Exception as error:  # closing anyway: the coordinator aborts it in time
+                log.warning("could not abort the open transaction: %r", error)
         self._consumer.close()
         self._producer.flush(CLOSE_FLUSH_S)
 

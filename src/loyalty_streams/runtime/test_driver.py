@@ -61,6 +61,31 @@ its store from the changelog and reading the inbound topics again from the commi
     assert first["output_id"] == again["output_id"]
     driver.close()
 
+Exactly-once (`processing_guarantee="exactly_once"` among the settings): the cluster keeps
+transactions as Kafka does. Records produced in a transaction get their offsets at once but are
+read (by every consumer here, all read_committed) only once it commits; an aborted one's never;
+offsets sent to a transaction are committed with it; a producer registering a transactional id
+aborts what the previous one with that id left open (a restart after a `crash`). `output`
+shows what a read_committed consumer reads (`uncommitted=True`: everything appended);
+`refuse_commit` makes the next commit fail, `cluster.generation` moved on fences the worker
+out of its group, `MemoryCluster(..., transactions=False)` is a broker that hands aborted
+records to readers (a worker refuses it):
+
+    from confluent_kafka import KafkaError
+
+    driver = WorkerDriver(directory, programme_for, now=now, processing_guarantee="exactly_once")
+    driver.pipe_event(bet)
+    driver.fold()
+    driver.refuse_commit(KafkaError(KafkaError._TIMED_OUT, txn_requires_abort=True))
+    driver.seal()                          # sent, committed: refused, so aborted
+    assert driver.player("aurora-casino:p1") is None   # RocksDB untouched
+    assert driver.output(POINTS_ACCRUED) == []         # aborted: never read
+    driver.fold()                          # read again from the committed offsets
+    driver.drain()
+    assert len(driver.output(POINTS_ACCRUED)) == 1
+    assert len(driver.output(POINTS_ACCRUED, uncommitted=True)) == 2
+    driver.close()
+
 To start a test from stored players, `put_player` stores a record as a checkpoint leaves it
 (with its due-time index entry); other key families are written with `store(partition).write`.
 """
@@ -75,10 +100,12 @@ from typing import Any, Literal, cast
 
 import orjson
 from confluent_kafka import (
+    OFFSET_BEGINNING,
     TIMESTAMP_CREATE_TIME,
     TIMESTAMP_NOT_AVAILABLE,
     Consumer,
     KafkaError,
+    KafkaException,
     Message,
     Producer,
     TopicPartition,
@@ -123,6 +150,17 @@ class _Held:
     on_delivery: Delivery | None
 
 
+@dataclass(frozen=True, slots=True)
+class GroupMetadata:
+    """What `MemoryConsumer.consumer_group_metadata` gives: the group generation it joined."""
+
+    generation: int
+
+
+Place = tuple[str, int, int]
+"""A record's place: topic, partition, offset."""
+
+
 class MemoryCluster(KafkaClients):
     """Topics in memory, every one with `partitions` partitions, and the clients that use them.
 
@@ -132,10 +170,28 @@ class MemoryCluster(KafkaClients):
     the cluster. Consumers fetch records in the order they were appended, across partitions.
     """
 
-    def __init__(self, partitions: int, owned: Iterable[int], *, hold: bool = False) -> None:
+    def __init__(
+        self,
+        partitions: int,
+        owned: Iterable[int],
+        *,
+        hold: bool = False,
+        transactions: bool = True,
+    ) -> None:
         self.partitions = partitions
         self.owned = tuple(sorted(owned))
         self.hold = hold
+        self.transactions = transactions
+        """Readers skip aborted records and stop at undecided ones (False: a broker that hands
+        them out, as the embedded Tansu build does)."""
+        self.generation = 0
+        """The consumer group's generation: members joined at an older one are fenced out."""
+        self.refused_commit: KafkaError | None = None
+        """The error the next `commit_transaction` fails with (once), if any."""
+        self.aborted: set[Place] = set()
+        """Records of aborted transactions."""
+        self.undecided: dict[str, list[Place]] = {}
+        """Records of open transactions, by transactional id."""
         self.commits: list[dict[tuple[str, int], int]] = []
         """Every offset commit, oldest first: (topic, partition) -> the next offset to read."""
         self.committed: dict[tuple[str, int], int] = {}
@@ -152,8 +208,9 @@ class MemoryCluster(KafkaClients):
         return cast(Consumer, MemoryConsumer(self, reader))  # the surface the runtime uses
 
     def producer(self, config: Config) -> Producer:
-        """A producer whose records this cluster takes (at once, or when acknowledged)."""
-        producer = MemoryProducer(self)
+        """A producer whose records this cluster takes (at once, or when acknowledged); with a
+        `transactional.id`, a transactional one."""
+        producer = MemoryProducer(self, config.get("transactional.id"))
         self._producers.append(producer)
         return cast(Producer, producer)  # the surface the runtime uses
 
@@ -191,6 +248,18 @@ class MemoryCluster(KafkaClients):
         """The record at `offset` with its place in the cluster's order of appends, if any."""
         log = self._logs.get((topic, partition), [])
         return log[offset] if offset < len(log) else None
+
+    def visible(self, topic: str, partition: int, offset: int) -> Literal["read", "skip", "wait"]:
+        """What a read_committed consumer does with a record: reads it, skips it (aborted), or
+        waits at it (its transaction is open: the last stable offset)."""
+        if not self.transactions:
+            return "read"
+        place = (topic, partition, offset)
+        if place in self.aborted:
+            return "skip"
+        if any(place in records for records in self.undecided.values()):
+            return "wait"
+        return "read"
 
     def end(self, topic: str, partition: int) -> int:
         """The offset the next record of a partition gets."""
@@ -235,6 +304,10 @@ class MemoryCluster(KafkaClients):
             taken += 1
             if error is None:
                 message = self.append(record.topic, record.partition, record.key, record.value, 0)
+                txn = held.producer.transaction
+                if txn is not None:
+                    place = (record.topic, record.partition, int(message.offset() or 0))
+                    self.undecided[txn].append(place)
             else:
                 message = Message(topic=record.topic, partition=record.partition, key=record.key)
             held.producer.report(held.on_delivery, error, message)
@@ -248,11 +321,17 @@ class MemoryCluster(KafkaClients):
 
 
 class MemoryProducer(ProducerClient):
-    """A producer of a `MemoryCluster`."""
+    """A producer of a `MemoryCluster`; with a `transactional_id`, its records are produced in
+    transactions (see the module)."""
 
-    def __init__(self, cluster: MemoryCluster) -> None:
+    def __init__(self, cluster: MemoryCluster, transactional_id: str | None = None) -> None:
         self.cluster = cluster
+        self.transactional_id = transactional_id
         self.reports: list[tuple[Delivery, KafkaError | None, Message]] = []
+        self.transaction: str | None = None
+        """The transactional id while a transaction is open."""
+        self.offsets: dict[tuple[str, int], int] = {}
+        """Offsets sent to the open transaction."""
 
     def produce(
         self,
@@ -291,6 +370,64 @@ class MemoryProducer(ProducerClient):
         self.poll()
         return 0
 
+    def init_transactions(self, timeout: float = -1) -> None:
+        """Register the transactional id: what an earlier producer with it left open is
+        aborted."""
+        if self.transactional_id is None:
+            raise KafkaException(KafkaError(KafkaError._NOT_CONFIGURED, fatal=True))
+        self._end(self.transactional_id, commit=False)
+
+    def begin_transaction(self) -> None:
+        """Open a transaction: the records produced until it ends belong to it."""
+        if self.transactional_id is None or self.transaction is not None:
+            raise KafkaException(KafkaError(KafkaError._STATE))
+        self.transaction = self.transactional_id
+        self.cluster.undecided[self.transaction] = []
+        self.offsets = {}
+
+    def send_offsets_to_transaction(
+        self, positions: list[TopicPartition], group_metadata: object, timeout: float = -1
+    ) -> None:
+        """Offsets committed with the transaction; refused (the transaction must abort) when
+        `group_metadata` is of an older generation than the group's."""
+        if self.transaction is None:
+            raise KafkaException(KafkaError(KafkaError._STATE))
+        if not isinstance(group_metadata, GroupMetadata) or (
+            group_metadata.generation != self.cluster.generation
+        ):
+            error = KafkaError(KafkaError.ILLEGAL_GENERATION, txn_requires_abort=True)
+            raise KafkaException(error)
+        self.offsets.update({(tp.topic, tp.partition): tp.offset for tp in positions})
+
+    def commit_transaction(self, timeout: float = -1) -> None:
+        """Flush, then commit: its records become readable, its offsets committed; or fail with
+        the cluster's `refused_commit`."""
+        if self.transaction is None:
+            raise KafkaException(KafkaError(KafkaError._STATE))
+        self.flush()
+        refused, self.cluster.refused_commit = self.cluster.refused_commit, None
+        if refused is not None:
+            raise KafkaException(refused)
+        if self.offsets:
+            self.cluster.commits.append(dict(self.offsets))
+            self.cluster.committed.update(self.offsets)
+        self._end(self.transaction, commit=True)
+
+    def abort_transaction(self, timeout: float = -1) -> None:
+        """Abort: what it holds is dropped, what the cluster took is never read."""
+        if self.transaction is None:
+            return
+        self.cluster._held = [held for held in self.cluster._held if held.producer is not self]
+        self.reports.clear()
+        self._end(self.transaction, commit=False)
+
+    def _end(self, transactional_id: str, *, commit: bool) -> None:
+        records = self.cluster.undecided.pop(transactional_id, [])
+        if not commit:
+            self.cluster.aborted.update(records)
+        self.transaction = None
+        self.offsets = {}
+
 
 class MemoryConsumer(ConsumerClient):
     """A consumer of a `MemoryCluster`: a group member (`subscribe`), assigned the cluster's
@@ -305,6 +442,8 @@ class MemoryConsumer(ConsumerClient):
         self.on_assign: Rebalance | None = None
         self.on_revoke: Rebalance | None = None
         self.joining = False
+        self.generation = 0
+        """The group generation this member joined at."""
 
     def subscribe(
         self,
@@ -327,6 +466,7 @@ class MemoryConsumer(ConsumerClient):
         the rebalance callback) and gives nothing."""
         if self.joining:
             self.joining = False
+            self.generation = self.cluster.generation
             committed = self.cluster.committed
             self.positions = {
                 (topic, number): committed.get((topic, number), 0)
@@ -347,7 +487,12 @@ class MemoryConsumer(ConsumerClient):
             nearest: tuple[int, tuple[str, int], Message] | None = None
             for place, offset in self.positions.items():
                 found = self.cluster.sequenced(*place, offset)
-                if found is None:
+                visible = self.cluster.visible(*place, offset)
+                while found is not None and visible == "skip":
+                    offset = self.positions[place] = offset + 1
+                    found = self.cluster.sequenced(*place, offset)
+                    visible = self.cluster.visible(*place, offset)
+                if found is None or visible == "wait":
                     if self.reader and place not in self.at_end:
                         self.at_end.add(place)
                         error = KafkaError(KafkaError._PARTITION_EOF)
@@ -367,6 +512,26 @@ class MemoryConsumer(ConsumerClient):
         commit = {(tp.topic, tp.partition): tp.offset for tp in offsets}
         self.cluster.commits.append(commit)
         self.cluster.committed.update(commit)
+
+    def committed(
+        self, partitions: list[TopicPartition], timeout: float = -1
+    ) -> list[TopicPartition]:
+        """The group's committed offsets of `partitions` (-1001: none)."""
+        committed = self.cluster.committed
+        return [
+            TopicPartition(tp.topic, tp.partition, committed.get((tp.topic, tp.partition), -1001))
+            for tp in partitions
+        ]
+
+    def seek(self, partition: TopicPartition) -> None:
+        """Read a partition on from `partition.offset` (`OFFSET_BEGINNING`: its start)."""
+        offset = 0 if partition.offset == OFFSET_BEGINNING else partition.offset
+        self.positions[partition.topic, partition.partition] = offset
+        self.at_end.discard((partition.topic, partition.partition))
+
+    def consumer_group_metadata(self) -> object:
+        """The group generation this member joined at (`GroupMetadata`)."""
+        return GroupMetadata(self.generation)
 
     def assignment(self) -> list[TopicPartition]:
         """The partitions this consumer reads."""
@@ -544,14 +709,26 @@ class WorkerDriver:
             and (key is None or record.key == key.encode())
         ]
 
-    def output(self, topic: str, key: str | None = None) -> list[Produced]:
-        """The records the cluster took on a topic (of a key), partition by partition."""
+    def output(
+        self, topic: str, key: str | None = None, *, uncommitted: bool = False
+    ) -> list[Produced]:
+        """The records of a topic (of a key) a read_committed consumer reads, partition by
+        partition; with `uncommitted`, every record the cluster took (aborted transactions' and
+        open ones' too)."""
+        cluster = self.cluster
         return [
             Produced(topic, number, message.key(), message.value(), message.offset())
             for number in range(self.partitions)
-            for message in self.cluster.log(topic, number)
-            if key is None or message.key() == key.encode()
+            for message in cluster.log(topic, number)
+            if (key is None or message.key() == key.encode())
+            and (
+                uncommitted or cluster.visible(topic, number, int(message.offset() or 0)) == "read"
+            )
         ]
+
+    def refuse_commit(self, error: KafkaError) -> None:
+        """Exactly-once: the next transaction commit fails with `error`."""
+        self.cluster.refused_commit = error
 
     def outputs_json(self, topic: str, key: str | None = None) -> list[dict[str, Any]]:
         """The values of `output(topic, key)`, each decoded from its JSON (an output's fields,

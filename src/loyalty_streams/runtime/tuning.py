@@ -74,3 +74,24 @@ nothing to do is no slice (a timers pass that fired counts however short)."""
 GC_THRESHOLDS = (100_000, 50, 100)
 """`gc.set_threshold` for processes that fold events (see `gc_tuning`; why:
 docs/decisions/gc-thresholds.md)."""
+
+TRANSACTIONS_INIT_S = 30.0
+"""Exactly-once: how long a worker waits for the cluster's transaction coordinator to register
+its transactional id (and to abort what its previous run left open) before it refuses to start."""
+
+TRANSACTION_COMMIT_S = 10.0
+"""Exactly-once: how long one step of a checkpoint's commit (sending its records, adding its
+offsets, committing) may take before the transaction is aborted and its batch replayed."""
+
+TRANSACTION_ABORT_S = 10.0
+"""Exactly-once: how long aborting a transaction may take before the fold loop gives up (and
+stops: the coordinator aborts it after `kafka.clients.TRANSACTION_TIMEOUT_MS`)."""
+
+TRANSACTION_RETRIES = 3
+"""Exactly-once: how often a commit step that failed with a retriable error is tried again
+before the transaction is aborted."""
+
+STABLE_OFFSETS_S = 30.0
+"""Exactly-once: how long an assignment waits for its partitions' committed offsets, which the
+group holds back while a transaction of the previous owner is undecided (at most the
+transaction timeout, `kafka.clients.TRANSACTION_TIMEOUT_MS`)."""
