@@ -2,10 +2,11 @@
 
 - `kafka`: one embedded Tansu per test session, on a free port, every declared topic created (a
   free port per session lets parallel runs, and a developer's own broker on 9092, coexist);
-  `settings` aims at it with a fresh data dir.
+  `settings` aims at it with a fresh data dir. `apache_kafka`: the same on Apache Kafka, started
+  once, by the first test marked `on_both_session_brokers`.
 - `cluster`: a fresh broker per test with topics and programmes, workers started on demand, so
-  consumer groups, claims and outputs of one test never meet another's (a broker starts in
-  milliseconds).
+  consumer groups, claims and outputs of one test never meet another's (Tansu starts in
+  milliseconds; Apache Kafka, for tests marked `on_both_brokers`, in about 4 s).
 """
 
 import json
@@ -41,10 +42,8 @@ CACHE = Path(__file__).resolve().parents[2] / ".cache" / "kafka"
 SECRET = "pipeline-tests-token-secret-of-32-bytes-or-more"
 
 
-@pytest.fixture(scope="session")
-def kafka() -> Iterator[str]:
-    """Bootstrap servers of the session broker, with every declared topic created."""
-    with EmbeddedBroker() as broker:
+def _session_broker(broker: EmbeddedBroker | ApacheKafka) -> Iterator[str]:
+    with broker:
         settings = Settings(
             bootstrap_servers=broker.bootstrap_servers, security_protocol="PLAINTEXT"
         )
@@ -53,12 +52,28 @@ def kafka() -> Iterator[str]:
         yield broker.bootstrap_servers
 
 
+@pytest.fixture(scope="session")
+def kafka() -> Iterator[str]:
+    """Bootstrap servers of the session broker (Tansu), with every declared topic created."""
+    yield from _session_broker(EmbeddedBroker())
+
+
+@pytest.fixture(scope="session")
+def apache_kafka() -> Iterator[str]:
+    """Bootstrap servers of the session's Apache Kafka (one node), every declared topic created;
+    started by the first test that asks for it (`on_both_session_brokers`)."""
+    yield from _session_broker(ApacheKafka(cache=CACHE))
+
+
 @pytest.fixture
-def settings(kafka: str, tmp_path: Path) -> Settings:
-    """Settings aimed at the session broker, with the repo's topics and a fresh data dir; a
-    development run, so the workers it starts accept the default secrets."""
+def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    """Settings aimed at the session broker (Tansu, or the kind the test is parametrized with),
+    with the repo's topics and a fresh data dir; a development run, so the workers it starts
+    accept the default secrets."""
+    kind = getattr(request, "param", "tansu")
+    servers: str = request.getfixturevalue("apache_kafka" if kind == "apache" else "kafka")
     return Settings(
-        bootstrap_servers=kafka,
+        bootstrap_servers=servers,
         security_protocol="PLAINTEXT",
         topics_dir=TOPICS_DIR,
         data_dir=tmp_path / "data",
@@ -123,6 +138,9 @@ BROKERS = ("tansu", "apache")
 
 on_both_brokers = pytest.mark.parametrize("cluster", BROKERS, indirect=True)
 """Run a `cluster` test once per broker (`cluster` alone is Tansu)."""
+
+on_both_session_brokers = pytest.mark.parametrize("settings", BROKERS, indirect=True)
+"""Run a `settings` test once on each session broker (`settings` alone is the session's Tansu)."""
 
 
 def embedded(kind: str) -> EmbeddedBroker | ApacheKafka:

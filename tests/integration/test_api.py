@@ -18,7 +18,15 @@ from loyalty_streams.http.openapi import OPERATIONS, openapi_document
 from loyalty_streams.kafka.reading import read_topics
 from loyalty_streams.kafka.topics import CAMPAIGN_TRIGGERS, GMS_FLAGS, NOTIFICATIONS
 from tests.domain.builders import bet, programme
-from tests.integration.conftest import READER, Cluster, call, get, token, wait_until
+from tests.integration.conftest import (
+    READER,
+    Cluster,
+    call,
+    get,
+    on_both_brokers,
+    token,
+    wait_until,
+)
 
 BRAND = "aurora-casino"
 ADMIN = token(Role.LOYALTY_ADMIN, subject="anna")
@@ -72,6 +80,7 @@ def test_every_endpoint_refuses_without_a_token_the_role_or_the_brand(cluster: C
     assert get(worker, "/loyalty/aurora-casino/p1", expired[:-2] + "xx")[0] == 401
 
 
+@on_both_brokers
 def test_writes_through_the_api_are_carried_out_audited_and_kept_in_the_history(
     cluster: Cluster,
 ) -> None:

@@ -26,15 +26,16 @@ from loyalty_streams.kafka.reading import Records, read_topics, scan_topic
 from loyalty_streams.kafka.topics import POINTS_ACCRUED, PROGRAMMES, REDEMPTIONS, REWARDS
 from loyalty_streams.settings import Settings, get_settings
 from tests.domain.builders import bet, command, win
-from tests.integration.conftest import Cluster
+from tests.integration.conftest import Cluster, on_both_brokers, on_both_session_brokers
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
 
+@on_both_session_brokers  # Tansu answers offsets for times with 0; Kafka seeks
 def test_a_scan_reads_every_partition_to_the_end_it_had_and_filters_by_timestamp(
-    kafka: str,
+    settings: Settings,
 ) -> None:
-    settings = Settings(bootstrap_servers=kafka, security_protocol="PLAINTEXT")
+    kafka = settings.bootstrap_servers
     topic = f"scan-{uuid.uuid4().hex[:8]}"
     admin = AdminClient({"bootstrap.servers": kafka})
     for future in admin.create_topics([NewTopic(topic, 3, 1)]).values():
@@ -118,30 +119,23 @@ def play(brand: str, today: date) -> list[PlayerEvent]:
     return events
 
 
-def redemptions(brand: str, today: date) -> list[Command]:
-    """Confirmed before, in and after the range; one held and cancelled in it."""
-
-    def at(days_ago: int, hour: int, minute: int = 0) -> datetime:
-        return datetime.combine(today - timedelta(days=days_ago), time(hour, minute), UTC)
-
+def redemptions(brand: str, now: datetime) -> list[Command]:
+    """Two confirmed now, one held and cancelled. A command runs at the time the broker stamps
+    it (`loyalty.commands` is LogAppendTime): a redemption cannot be dated in the past on
+    Kafka, so the range that holds them is today's."""
+    base = {"brand_id": brand}
     commands: list[Command] = []
-    for name, player, days_ago, points in (
-        ("early", "p1", 6, "1000"),  # before the range
-        ("in", "p1", 4, "2500"),
-        ("in2", "p2", 3, "1200"),
-        ("late", "p1", 2, "1000"),  # on the range's end day: after it
-    ):
+    for name, player, points in (("a", "p1", "2500"), ("b", "p2", "1200")):
         rid = f"{brand}-{name}"
-        base = {"brand_id": brand, "player_id": player}
-        commands.append(command("RedeemPoints", command_id=rid, points=points,
-                                issued_at=at(days_ago, 13), **base))  # fmt: skip
+        commands.append(command("RedeemPoints", command_id=rid, points=points, player_id=player,
+                                issued_at=now, **base))  # fmt: skip
         commands.append(command("ConfirmRedemption", command_id=f"{rid}-ok", redemption_id=rid,
-                                issued_at=at(days_ago, 13, 1), **base))  # fmt: skip
+                                player_id=player, issued_at=now, **base))  # fmt: skip
     held = f"{brand}-held"
     commands.append(command("RedeemPoints", command_id=held, points="1000", player_id="p2",
-                            brand_id=brand, issued_at=at(4, 14)))  # fmt: skip
+                            issued_at=now, **base))  # fmt: skip
     commands.append(command("CancelRedemption", command_id=f"{held}-no", redemption_id=held,
-                            player_id="p2", brand_id=brand, issued_at=at(4, 14, 5)))  # fmt: skip
+                            player_id="p2", issued_at=now, **base))  # fmt: skip
     return commands
 
 
@@ -162,6 +156,7 @@ def read_until(cluster: Cluster, done: Callable[[dict[str, dict[str, Any]]], boo
     return records
 
 
+@on_both_brokers
 def test_exports_add_up_to_the_topics_for_one_brand_and_range(
     cluster: Cluster,
     tmp_path: Path,
@@ -179,7 +174,7 @@ def test_exports_add_up_to_the_topics_for_one_brand_and_range(
     cluster.publish(events)
     bets = {f"{e.event_id}:points" for e in events if e.type == "BetPlaced"}
     read_until(cluster, lambda found: bets <= set(found))  # points first, then redeem them
-    commands = [*redemptions(NORTH, today), *redemptions(SOUTH, today)]
+    commands = [*redemptions(NORTH, datetime.now(UTC)), *redemptions(SOUTH, datetime.now(UTC))]
     cluster.publish(commands)
 
     cashback = {
@@ -196,19 +191,24 @@ def test_exports_add_up_to_the_topics_for_one_brand_and_range(
         cluster.settings, (POINTS_ACCRUED, REDEMPTIONS, REWARDS), until=lambda _: False, timeout=2
     )
 
-    # the range: three Stockholm days, [today-5, today-2)
+    # the range: three Stockholm days, [today-5, today-2); the redemptions': today's two days
     first, end = today - timedelta(days=5), today - timedelta(days=2)
     since = datetime.combine(first, time(), STOCKHOLM)
     until = datetime.combine(end, time(), STOCKHOLM)
+    recent = datetime.now(STOCKHOLM).date() - timedelta(days=1)
+    recent_span = (datetime.combine(recent, time(), STOCKHOLM),
+                   datetime.combine(recent + timedelta(days=2), time(), STOCKHOLM))  # fmt: skip
 
-    def expected(topic: str, output_type: str) -> dict[str, dict[str, Any]]:
+    def expected(
+        topic: str, output_type: str, span: tuple[datetime, datetime] = (since, until)
+    ) -> dict[str, dict[str, Any]]:
         """The topic read by a stock client, filtered as the export promises."""
         return {
             output_id: value
             for output_id, value in outputs(records, topic).items()
             if value["type"] == output_type
             and value["brand_id"] == NORTH
-            and since <= datetime.fromisoformat(value["occurred_at"]) < until
+            and span[0] <= datetime.fromisoformat(value["occurred_at"]) < span[1]
         }
 
     monkeypatch.setenv("LOYALTY_BOOTSTRAP_SERVERS", cluster.settings.bootstrap_servers)
@@ -218,7 +218,15 @@ def test_exports_add_up_to_the_topics_for_one_brand_and_range(
         capsys.readouterr()
         assert cli.main(["export", "accruals", *span]) == 0
         accruals = rows(capsys.readouterr().out)
-        assert cli.main(["export", "redemptions", *span, "--out", str(tmp_path / "r.csv")]) == 0
+        assert cli.main(["export", "redemptions", *span, "--out", str(tmp_path / "old.csv")]) == 0
+        recent_days = [
+            "--from",
+            recent.isoformat(),
+            "--to",
+            (recent + timedelta(days=2)).isoformat(),
+        ]
+        assert cli.main(["export", "redemptions", "--brand", NORTH, *recent_days,
+                         "--out", str(tmp_path / "r.csv")]) == 0  # fmt: skip
         assert cli.main(["export", "cashback", *span, "--out", str(tmp_path / "c.csv")]) == 0
         assert cli.main(["export", "cashback", "--brand", "nobody", "--from", first.isoformat(),
                          "--to", end.isoformat()]) == 1  # fmt: skip
@@ -235,10 +243,11 @@ def test_exports_add_up_to_the_topics_for_one_brand_and_range(
     assert total(accruals, "points") == sum(Decimal(v["points"]) for v in truth.values()) > 0
     assert total(accruals, "amount") == sum(Decimal(v["amount"]) for v in truth.values())
 
-    # redemptions: the confirmed ones of the range; not the earlier or later, not the held one
-    truth = expected(REDEMPTIONS, "PointsRedeemed")
+    # redemptions: the confirmed ones, not the held one; none in the range of days ago
+    assert rows((tmp_path / "old.csv").read_text(encoding="utf-8")) == []
+    truth = expected(REDEMPTIONS, "PointsRedeemed", recent_span)
     assert {r["output_id"] for r in redemption_rows} == set(truth) == {
-        f"{NORTH}-in:redeemed", f"{NORTH}-in2:redeemed",
+        f"{NORTH}-a:redeemed", f"{NORTH}-b:redeemed",
     }  # fmt: skip
     assert total(redemption_rows, "value") == sum(Decimal(v["value"]) for v in truth.values())
     assert total(redemption_rows, "value") == Decimal("37.00")  # 3,700 points, 10 EUR per 1,000
@@ -254,9 +263,12 @@ def test_exports_add_up_to_the_topics_for_one_brand_and_range(
     assert len(cashback_rows) == 6
     assert total(cashback_rows, "amount") == sum(Decimal(v["amount"]) for v in truth.values()) > 0
 
-    for row in (*accruals, *redemption_rows, *cashback_rows):
+    for row in (*accruals, *cashback_rows):
         assert row["brand_id"] == NORTH
         assert since <= datetime.fromisoformat(row["occurred_at"]) < until
+    for row in redemption_rows:
+        assert row["brand_id"] == NORTH
+        assert recent_span[0] <= datetime.fromisoformat(row["occurred_at"]) < recent_span[1]
 
 
 def rows(text: str) -> list[dict[str, str]]:

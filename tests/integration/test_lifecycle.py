@@ -11,7 +11,7 @@ from loyalty_streams.kafka.reading import Records, read_topics
 from loyalty_streams.kafka.topics import COMMAND_REJECTIONS, COMMANDS, REDEMPTIONS, REWARDS
 from loyalty_streams.settings import get_settings
 from tests.domain.builders import bet, command, programme, win
-from tests.integration.conftest import Cluster, get, scrape, settled, wait_until
+from tests.integration.conftest import Cluster, get, on_both_brokers, scrape, settled, wait_until
 
 
 def by_id(records: Records, *topics: str) -> dict[str, dict[str, Any]]:
@@ -31,6 +31,7 @@ def wait_for_outputs(cluster: Cluster, topics: tuple[str, ...], ids: set[str]) -
     return found
 
 
+@on_both_brokers
 def test_a_redemption_is_held_then_confirmed_and_a_repeat_has_no_effect(
     cluster: Cluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -87,6 +88,7 @@ def test_a_redemption_is_held_then_confirmed_and_a_repeat_has_no_effect(
     assert metrics["loyalty_processing_latency_seconds_count"] == 5  # the bet too
 
 
+@on_both_brokers
 def test_a_timer_closes_yesterday_at_midnight_and_pays_cashback_once(cluster: Cluster) -> None:
     worker = cluster.worker("closer", census_interval_s=1.0)
     yesterday = datetime.now(UTC) - timedelta(days=1)

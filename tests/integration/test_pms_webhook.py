@@ -29,7 +29,7 @@ from loyalty_streams.kafka.topics import LEVEL_CHANGED, PMS_WEBHOOK_DEAD_LETTER
 from loyalty_streams.services.pms_webhook import group_id, run_pms_webhook
 from loyalty_streams.services.webhook_policy import TOLERANCE_S, verify
 from loyalty_streams.settings import Settings
-from tests.integration.conftest import Cluster, wait_until
+from tests.integration.conftest import Cluster, on_both_brokers, wait_until
 
 SECRET = "pms-test-secret-of-at-least-32-bytes"
 URL_TOKEN = "url-query-token-never-logged"
@@ -240,6 +240,7 @@ def webhook_settings(cluster: Cluster, receiver: Receiver, **overrides: Any) -> 
 # -- the tests -----------------------------------------------------------------------------
 
 
+@on_both_brokers
 def test_every_level_change_arrives_once_per_key_through_failures_outage_and_a_crash(
     cluster: Cluster, tmp_path: Path
 ) -> None:
@@ -320,6 +321,7 @@ def test_every_level_change_arrives_once_per_key_through_failures_outage_and_a_c
     assert committed_offsets(settings) == ends(everything)
 
 
+@on_both_brokers
 def test_a_record_the_pms_always_refuses_goes_to_the_dead_letters_after_max_attempts(
     cluster: Cluster, tmp_path: Path
 ) -> None:

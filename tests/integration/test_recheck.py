@@ -15,7 +15,15 @@ from loyalty_streams.kafka.reading import Records, read_topics
 from loyalty_streams.kafka.topics import AUDIT, COMMANDS, LEVEL_CHANGED
 from loyalty_streams.settings import get_settings
 from tests.domain.builders import bet, programme
-from tests.integration.conftest import Cluster, call, get, scrape, token, wait_until
+from tests.integration.conftest import (
+    Cluster,
+    call,
+    get,
+    on_both_brokers,
+    scrape,
+    token,
+    wait_until,
+)
 
 BRAND = "aurora-casino"
 ADMIN = token(Role.LOYALTY_ADMIN, subject="anna")
@@ -36,6 +44,7 @@ def level_of(worker: ServiceProcess, player_id: str) -> dict[str, Any]:
     return level
 
 
+@on_both_brokers
 def test_a_player_recheck_after_a_programme_change_is_carried_out_and_audited(
     cluster: Cluster,
 ) -> None:
@@ -137,6 +146,7 @@ def audited(records: Records, command_id: str) -> list[dict[str, Any]]:
     return [entry for entry in entries if entry["command_id"] == command_id]
 
 
+@on_both_brokers
 def test_a_brand_recheck_puts_one_record_on_every_partition_and_one_audit_entry(
     cluster: Cluster,
 ) -> None:

@@ -22,7 +22,7 @@ from loyalty_streams.kafka.topics import PLAYERS_CHANGELOG
 from loyalty_streams.services.redis_mirror import FIELDS
 from loyalty_streams.state.keyspace import SEEN_PREFIX
 from tests.domain.builders import bet
-from tests.integration.conftest import Cluster, get, wait_until
+from tests.integration.conftest import Cluster, get, on_both_brokers, wait_until
 from tests.integration.redis_server import redis_sentinel, redis_server
 
 BRAND = "aurora-casino"
@@ -91,6 +91,7 @@ def exited(process: ServiceProcess, log: Path) -> bool:
     return False
 
 
+@on_both_brokers
 def test_the_mirror_writes_what_the_lookup_shows_and_resumes_after_a_restart_and_an_outage(
     cluster: Cluster, tmp_path: Path
 ) -> None:

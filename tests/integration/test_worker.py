@@ -29,6 +29,7 @@ from loyalty_streams.kafka.topics import (
 )
 from loyalty_streams.settings import Settings
 from tests.domain.builders import bet, deposit, win
+from tests.integration.conftest import on_both_session_brokers
 
 
 @pytest.fixture
@@ -45,6 +46,7 @@ def publish(settings: Settings, records: list[tuple[bytes, bytes]]) -> None:
     assert producer.flush(10) == 0
 
 
+@on_both_session_brokers
 def test_worker_emits_exact_points_and_dead_letters_bad_records(
     settings: Settings, worker: ServiceProcess
 ) -> None:
@@ -133,6 +135,7 @@ def test_worker_refuses_to_start_when_commands_and_events_are_not_co_partitioned
     assert "same number of partitions" in error and "loyalty.commands has 6" in error
 
 
+@on_both_session_brokers
 def test_no_record_stops_the_worker_and_each_becomes_a_dead_letter_with_its_reason(
     settings: Settings, worker: ServiceProcess
 ) -> None:

@@ -278,6 +278,9 @@ class ApacheKafka:
             "log.dirs": node.directory / "data",
             "auto.create.topics.enable": "false",
             "group.initial.rebalance.delay.ms": 0,
+            # a development broker: members may ask for short sessions (Kafka's floor is 6 s),
+            # so a SIGKILLed member's partitions move on within seconds in the failure tests
+            "group.min.session.timeout.ms": 1000,
             "offsets.topic.replication.factor": replicas,
             "offsets.topic.num.partitions": 12,
             "transaction.state.log.replication.factor": replicas,
