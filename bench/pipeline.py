@@ -1,4 +1,4 @@
-"""End to end through one worker process on the embedded broker: events/s and latency.
+"""End to end through one worker process on an embedded broker: events/s and latency.
 
 Throughput: a fixed synthetic stream (default 200,000 events over 100,000 players) is published
 before the worker starts; the clock runs from the worker's first PointsAccrued to its last, so
@@ -9,6 +9,12 @@ publish call to the bench's consumer receiving the output.
 
 Targets: at least 10,000 events/s; p99 under 500 ms at 5,000 events/s.
 Run: .venv/bin/python bench/pipeline.py [--events N] [--players N] [--rate R] [--seconds S]
+     [--broker tansu|apache] [--guarantee at_least_once|exactly_once]
+
+`--broker` picks the embedded Tansu (default) or Apache Kafka (`devtools.apache_kafka`, jars in
+.cache/kafka); `--guarantee` the worker's processing guarantee (exactly-once needs Apache
+Kafka: the worker refuses Tansu). The bench's consumers read committed records only, as every
+consumer of the project does, so under exactly-once the latency includes the commit.
 
 The worker runs on the bench's own interpreter, which is printed first: the fold is one Python
 thread, and a CPython built without profile-guided optimisation (pyenv's default) folds a fifth
@@ -29,6 +35,7 @@ from pathlib import Path
 import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from loyalty_streams.devtools.apache_kafka import ApacheKafka
 from loyalty_streams.devtools.broker import EmbeddedBroker, free_port
 from loyalty_streams.devtools.generator import synthetic_events
 from loyalty_streams.devtools.process import ServiceProcess
@@ -51,6 +58,7 @@ def output_consumer(settings: Settings, offset: int = 0) -> Consumer:
             "group.id": f"bench-{uuid.uuid4()}",
             "enable.auto.commit": "false",
             "fetch.wait.max.ms": "10",
+            "isolation.level": "read_committed",
         }
     )
     partitions = consumer.list_topics(POINTS_ACCRUED, timeout=10).topics[POINTS_ACCRUED].partitions
@@ -158,17 +166,26 @@ def main() -> None:
     parser.add_argument("--players", type=int, default=100_000)
     parser.add_argument("--rate", type=float, default=5_000.0)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--broker", choices=("tansu", "apache"), default="tansu")
+    parser.add_argument(
+        "--guarantee", choices=("at_least_once", "exactly_once"), default="at_least_once"
+    )
     args = parser.parse_args()
     print(f"interpreter: {sys.executable} ({platform.python_implementation()} {sys.version})")
     stream = synthetic_events(args.players, 2026, datetime(2026, 11, 1, tzinfo=UTC), rate=1000)
     events = [next(stream) for _ in range(args.events)]
-    with tempfile.TemporaryDirectory(prefix="loyalty-bench-") as tmp, EmbeddedBroker() as broker:
+    print(f"broker: {args.broker}; processing guarantee: {args.guarantee}")
+    embedded: ApacheKafka | EmbeddedBroker = (
+        ApacheKafka(cache=Path(".cache") / "kafka") if args.broker == "apache" else EmbeddedBroker()
+    )
+    with tempfile.TemporaryDirectory(prefix="loyalty-bench-") as tmp, embedded as broker:
         settings = Settings(
             bootstrap_servers=broker.bootstrap_servers,
             security_protocol="PLAINTEXT",
             data_dir=Path(tmp) / "data",
             web_port=free_port(),
             log_level="warning",
+            processing_guarantee=args.guarantee,
             development=True,  # the worker it starts may keep the default token secret
         )
         apply_topics(settings, load_specs(settings.topics_dir))
