@@ -208,7 +208,7 @@ def test_a_brand_recheck_puts_one_record_on_every_partition_and_one_audit_entry(
         cluster.settings,
         (LEVEL_CHANGED,),
         until=lambda r: any(
-            orjson.loads(x.value)["cause_id"] == command_id for x in r[LEVEL_CHANGED]
+            orjson.loads(x.value)["cause_id"].startswith(command_id) for x in r[LEVEL_CHANGED]
         ),
         timeout=30,
     )
