@@ -120,8 +120,9 @@ class Cluster:
     def publish(self, items: Sequence[PlayerEvent | Command]) -> None:
         """Events to the player-events topic, commands to the commands topic, in order; each
         record's timestamp is its item's own time, as a producer sending as things happen
-        writes them (the embedded broker keeps a producer's timestamp even where the topic asks
-        for the broker's time)."""
+        writes them. Apache Kafka stamps commands itself (`loyalty.commands` is LogAppendTime)
+        and a command runs at that stamp, so a test on both brokers sends commands issued now;
+        Tansu keeps the producer's timestamp, and only a Tansu test may date one in the past."""
         producer = Producer(producer_config(self.settings))
         for item in items:
             if isinstance(item, CommandEnvelope):

@@ -13,6 +13,7 @@ from loyalty_streams.devtools.broker import EmbeddedBroker
 from loyalty_streams.kafka.admin import apply_topics
 from loyalty_streams.kafka.topics import PLAYER_EVENTS, TopicSpec, load_specs
 from loyalty_streams.settings import Settings
+from tests.integration.conftest import on_both_session_brokers
 
 CLI = Path(sys.executable).with_name("loyalty-streams")
 
@@ -46,12 +47,14 @@ def test_apply_on_a_fresh_broker_creates_every_declared_topic(specs: list[TopicS
             assert configs == {**spec.config, "min.insync.replicas": "1"}
 
 
+@on_both_session_brokers
 def test_applying_again_reports_unchanged(settings: Settings, specs: list[TopicSpec]) -> None:
     report = apply_topics(settings, specs)
     assert report.ok, report.render()
     assert [r.status for r in report.results] == ["unchanged"] * len(specs)
 
 
+@on_both_session_brokers
 def test_other_partitions_or_config_are_reported_not_applied(
     settings: Settings, specs: list[TopicSpec]
 ) -> None:
