@@ -13,7 +13,7 @@ from itertools import islice
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import (
     AdminClient,
     AlterConfigOpType,
@@ -24,8 +24,9 @@ from confluent_kafka.admin import (
 
 from loyalty_streams.devtools.apache_kafka import ApacheKafka
 from loyalty_streams.kafka.admin import apply_topics
-from loyalty_streams.kafka.clients import reader_config
-from loyalty_streams.kafka.topics import PLAYERS_CHANGELOG, load_specs
+from loyalty_streams.kafka.clients import producer_config, reader_config
+from loyalty_streams.kafka.produce import produce
+from loyalty_streams.kafka.topics import PLAYER_EVENTS, PLAYERS_CHANGELOG, load_specs
 from loyalty_streams.runtime.global_tables import publish_programmes
 from loyalty_streams.settings import Settings
 from tests.integration.conftest import (
@@ -90,10 +91,18 @@ def test_a_broker_killed_under_load_loses_and_doubles_nothing(three_brokers: Clu
     published = threading.Event()
 
     def publish() -> None:  # 100 events every 0.5 s, through the kill and the restart
+        # one idempotent producer (acks=all) for the whole run, as a platform's would be: it
+        # waits out the leader elections instead of giving up
+        producer = Producer({**producer_config(cluster.settings), "enable.idempotence": "true"})
         for chunk in chunks:
-            cluster.publish(chunk)
+            for event in chunk:
+                value, key = event.model_dump_json().encode(), event.key.encode()
+                stamp = int(event.occurred_at.timestamp() * 1000)
+                produce(producer, PLAYER_EVENTS, value, key, timestamp=stamp)
+            producer.poll(0)
             time.sleep(0.5)
-        published.set()
+        if producer.flush(60) == 0:
+            published.set()
 
     publisher = threading.Thread(target=publish, name="publisher")
     publisher.start()

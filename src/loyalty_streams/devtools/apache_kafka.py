@@ -289,6 +289,9 @@ class ApacheKafka:
             "min.insync.replicas": min(replicas, 2),
             # compaction runs within seconds on small segments, so tests see it happen
             "log.cleaner.backoff.ms": 1000,
+            # a killed node is fenced, and its partitions get new leaders, within seconds
+            "broker.session.timeout.ms": 4000,
+            "broker.heartbeat.interval.ms": 1000,
         }
         return "".join(f"{key}={value}\n" for key, value in lines.items())
 
