@@ -33,12 +33,12 @@ pytestmark = pytest.mark.integration
 
 on_apache = pytest.mark.parametrize("cluster", ["apache"], indirect=True)
 
-EVENTS = 12_000
+EVENTS = 7_200
 PLAYERS = 400
 RATE = 600.0
-"""Events published per second: the stream lasts EVENTS / RATE = 20 s, under the kills."""
-KILLS = 4
-KILL_EVERY_S = 4.0
+"""Events published per second: the stream lasts EVENTS / RATE = 12 s, under the kills."""
+KILLS = 3
+KILL_EVERY_S = 3.5
 PARTITIONS = 12
 """The inbound topics' partitions (topics/casino.player-events.json)."""
 
