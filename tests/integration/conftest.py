@@ -6,7 +6,7 @@
   once, by the first test marked `on_both_session_brokers`.
 - `cluster`: a fresh broker per test with topics and programmes, workers started on demand, so
   consumer groups, claims and outputs of one test never meet another's (Tansu starts in
-  milliseconds; Apache Kafka, for tests marked `on_both_brokers`, in about 4 s).
+  milliseconds; Apache Kafka, for tests marked `on_both_brokers`, in about 3 s).
 """
 
 import json

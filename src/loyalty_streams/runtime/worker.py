@@ -144,6 +144,7 @@ class Worker(Service):
             "programmes": self.tables.catalogue.brands,
             "loop_age_s": round(time.monotonic() - self.fold_loop.last_loop, 3),
             "in_flight_records": self.fold_loop.in_flight_records,
+            "processing_guarantee": self.settings.processing_guarantee,
             "failure": None if self.fold_loop.failure is None else repr(self.fold_loop.failure),
         }
 
