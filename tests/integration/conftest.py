@@ -153,7 +153,13 @@ def embedded(kind: str) -> EmbeddedBroker | ApacheKafka:
 def cluster(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Cluster]:
     """A fresh broker (Tansu, or the kind the test is parametrized with) with every topic and
     the test programmes, and workers on demand, all stopped afterwards."""
-    with embedded(getattr(request, "param", "tansu")) as broker:
+    yield from cluster_on(embedded(getattr(request, "param", "tansu")), tmp_path)
+
+
+def cluster_on(broker: EmbeddedBroker | ApacheKafka, tmp_path: Path) -> Iterator[Cluster]:
+    """Start `broker`, create every declared topic (replication capped at its nodes) and
+    publish the test programmes; yield the cluster, then stop its workers and the broker."""
+    with broker:
         settings = Settings(
             bootstrap_servers=broker.bootstrap_servers,
             security_protocol="PLAINTEXT",

@@ -23,18 +23,14 @@ from confluent_kafka.admin import (
 )
 
 from loyalty_streams.devtools.apache_kafka import ApacheKafka
-from loyalty_streams.kafka.admin import apply_topics
 from loyalty_streams.kafka.clients import producer_config, reader_config
 from loyalty_streams.kafka.produce import produce
-from loyalty_streams.kafka.topics import PLAYER_EVENTS, PLAYERS_CHANGELOG, load_specs
-from loyalty_streams.runtime.global_tables import publish_programmes
+from loyalty_streams.kafka.topics import PLAYER_EVENTS, PLAYERS_CHANGELOG
 from loyalty_streams.settings import Settings
 from tests.integration.conftest import (
     CACHE,
-    PROGRAMMES,
-    SECRET,
-    TOPICS_DIR,
     Cluster,
+    cluster_on,
     get,
     owned,
     settled,
@@ -49,36 +45,15 @@ from tests.integration.test_worker_cluster import (
 )
 
 
-def apache_cluster(tmp_path: Path, nodes: int) -> Iterator[Cluster]:
-    """Apache Kafka of `nodes` nodes with every topic (replication capped at the nodes, min ISR
-    2 of 3) and the test programmes; workers on demand."""
-    with ApacheKafka(nodes, cache=CACHE) as broker:
-        settings = Settings(
-            bootstrap_servers=broker.bootstrap_servers,
-            security_protocol="PLAINTEXT",
-            topics_dir=TOPICS_DIR,
-            app_id="loyalty-test",
-            session_timeout_s=6.0,
-            api_token_secret=SECRET,
-        )
-        assert apply_topics(settings, load_specs(TOPICS_DIR)).ok
-        publish_programmes(settings, PROGRAMMES, actor="tests", reason="test programmes")
-        found = Cluster(settings, tmp_path, broker)  # type: ignore[arg-type]
-        try:
-            yield found
-        finally:
-            for process in found.workers:
-                process.stop()
-
-
 @pytest.fixture
 def three_brokers(tmp_path: Path) -> Iterator[Cluster]:
-    yield from apache_cluster(tmp_path, 3)
+    """Apache Kafka of three nodes: replication 3, min ISR 2, as the topics declare."""
+    yield from cluster_on(ApacheKafka(3, cache=CACHE), tmp_path)
 
 
 @pytest.fixture
 def one_broker(tmp_path: Path) -> Iterator[Cluster]:
-    yield from apache_cluster(tmp_path, 1)
+    yield from cluster_on(ApacheKafka(1, cache=CACHE), tmp_path)
 
 
 def test_a_broker_killed_under_load_loses_and_doubles_nothing(three_brokers: Cluster) -> None:

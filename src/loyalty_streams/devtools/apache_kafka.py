@@ -21,7 +21,6 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -30,7 +29,7 @@ from typing import Self
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from loyalty_streams.devtools.broker import BrokerError, check_port_free, free_port
+from loyalty_streams.devtools.broker import BrokerError, check_port_free, free_port, log_tail
 
 KAFKA_VERSION = "4.1.0"
 """The Apache Kafka release the tests and `broker --kind apache` run: the compose file's."""
@@ -140,10 +139,7 @@ class KafkaNode:
         return self.directory / "broker.log"
 
     def log_tail(self, lines: int = 20) -> str:
-        if not self.log_path.exists():
-            return ""
-        with self.log_path.open(errors="replace") as log:
-            return "".join(deque(log, maxlen=lines)).rstrip()
+        return log_tail(self.log_path, lines)
 
 
 class ApacheKafka:

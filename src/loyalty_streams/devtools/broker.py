@@ -40,6 +40,14 @@ def free_port() -> int:
         return port
 
 
+def log_tail(path: Path, lines: int = 20) -> str:
+    """The last `lines` lines of a broker's log file ("" when there is none), for errors."""
+    if not path.exists():
+        return ""
+    with path.open(errors="replace") as log:
+        return "".join(deque(log, maxlen=lines)).rstrip()
+
+
 def check_port_free(host: str, port: int) -> None:
     """Raise `BrokerError` when `host:port` is taken: a broker exits (Tansu with status 0)
     when it cannot bind, and a readiness probe could meet the other process listening there."""
@@ -97,10 +105,7 @@ class EmbeddedBroker:
 
     def log_tail(self, lines: int = 20) -> str:
         """The last lines of the broker's log, for error messages."""
-        if self._log_path is None or not self._log_path.exists():
-            return ""
-        with self._log_path.open(errors="replace") as log:
-            return "".join(deque(log, maxlen=lines)).rstrip()
+        return "" if self._log_path is None else log_tail(self._log_path, lines)
 
     def start(self) -> None:
         """Start the broker and wait until it serves Kafka requests, or raise `BrokerError`."""
