@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from loyalty_streams.devtools.broker import BrokerError
 from loyalty_streams.http.auth import Role
 from loyalty_streams.settings import Settings, get_settings
 
@@ -34,12 +33,16 @@ if TYPE_CHECKING:
 
 
 def _broker(args: argparse.Namespace, clients: "KafkaClients | None") -> int:
-    from loyalty_streams.devtools.broker import serve
+    from loyalty_streams.devtools.broker import BrokerError, serve
 
     if args.nodes < 1 or (args.kind == "tansu" and args.nodes != 1):
         print("--nodes: Tansu runs one node; Apache Kafka 1 or more", file=sys.stderr)
         return 2
-    serve(get_settings(), args.kind, args.nodes)
+    try:
+        serve(get_settings(), args.kind, args.nodes)
+    except BrokerError as error:  # its message says what failed, with the broker's log
+        print(error, file=sys.stderr)
+        return 1
     return 0
 
 
@@ -431,9 +434,6 @@ def main(argv: Sequence[str] | None = None, clients: "KafkaClients | None" = Non
     except ValidationError as error:  # a LOYALTY_* variable that is not a valid setting
         print(f"bad setting: {settings_problem(error)}", file=sys.stderr)
         return 2
-    except BrokerError as error:
-        print(error, file=sys.stderr)
-        return 1
     return code
 
 
