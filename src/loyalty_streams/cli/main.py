@@ -6,6 +6,7 @@ operator task. Each subcommand, and the module that does its work:
   `services.redis_mirror`);
 - `topics apply`, `topics schemas`: the topic declarations (`kafka.admin`, `kafka.topics`);
 - `programmes load`: publish programme versions (`runtime.global_tables`);
+- `programmes import`: a programme file from a brand's `vip_levels` table (`imports.vip_levels`);
 - `command`, `recheck`: publish player commands, re-check levels (`http.command_sender`);
 - `export`: finance CSVs (`reports.finance`);
 - `token`: sign a bearer token for the HTTP API (`http.auth`);
@@ -131,6 +132,45 @@ def _programmes_load(args: argparse.Namespace, clients: "KafkaClients | None") -
             f"published {programme.brand_id} version {programme.version} "
             f"(effective from {programme.effective_from.isoformat()})"
         )
+    return 0
+
+
+def _programmes_import(args: argparse.Namespace, clients: "KafkaClients | None") -> int:
+    """A programme file from an export of a brand's `vip_levels` table: notes and a summary on
+    stderr; exit 2, with one line naming the row and column, for a table that cannot be one."""
+    from loyalty_streams.imports.vip_levels import import_vip_levels, load_base, read_export
+
+    try:
+        text = args.file.read_bytes().decode("utf-8-sig")  # newlines in quoted cells kept
+        imported = import_vip_levels(
+            read_export(text),
+            args.brand,
+            load_base(args.base),
+            name=args.name,
+            version=args.version,
+            effective_from=args.effective_from,
+        )
+    except (OSError, ValueError) as error:  # ImportProblem, UnicodeDecodeError
+        print(f"not imported: {error}", file=sys.stderr)
+        return 2
+    for note in imported.notes:
+        print(f"note: {note}", file=sys.stderr)
+    programme = imported.programme
+    document = programme.model_dump_json(indent=2) + "\n"
+    if args.out is None:
+        sys.stdout.write(document)
+    else:
+        try:
+            args.out.write_text(document, encoding="utf-8")
+        except OSError as error:
+            print(f"not written: {error}", file=sys.stderr)
+            return 1
+    print(
+        f"imported {len(programme.levels)} levels of brand {programme.brand_id} as "
+        f"{programme.name!r} version {programme.version} (effective from "
+        f"{programme.effective_from.isoformat()}) to {args.out or 'stdout'}",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -344,6 +384,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--reason", default="loaded from file", help="why, for the audit trail (loyalty.audit)"
     )
     load.set_defaults(handler=_programmes_load)
+    imports = programme_commands.add_parser(
+        "import", help="a programme file from a CSV or JSON export of a vip_levels table"
+    )
+    imports.add_argument("file", type=Path, help="the export: CSV with a header, or JSON rows")
+    imports.add_argument("--brand", required=True, help="brand_id whose rows to import")
+    imports.add_argument(
+        "--base",
+        type=Path,
+        default=None,
+        help="programme file for what the table does not hold (default: shipped lucky-sweeps)",
+    )
+    imports.add_argument("--name", default=None, help="programme name (default: the base's)")
+    imports.add_argument("--version", type=int, default=None, help="default: the base's")
+    imports.add_argument(
+        "--effective-from", default=None, help="RFC 3339 time (default: the base's)"
+    )
+    imports.add_argument("--out", type=Path, default=None, help="file to write (default stdout)")
+    imports.set_defaults(handler=_programmes_import)
 
     token = commands.add_parser("token", help="sign a bearer token for the HTTP API")
     token.add_argument("--subject", required=True, help="who: becomes the actor of their changes")
