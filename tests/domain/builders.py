@@ -8,7 +8,14 @@ from typing import Any
 
 from loyalty_streams.domain.command_rules import execute
 from loyalty_streams.domain.commands import COMMAND, Command
-from loyalty_streams.domain.events import BetPlaced, BonusRedeemed, DepositMade, WinCredited
+from loyalty_streams.domain.events import (
+    BetCancelled,
+    BetPlaced,
+    BonusRedeemed,
+    CoinPackPurchased,
+    DepositMade,
+    WinCredited,
+)
 from loyalty_streams.domain.outputs import Output
 from loyalty_streams.domain.player import PlayerState, SourcePosition
 from loyalty_streams.domain.programme import Programme, shipped_programmes
@@ -53,6 +60,28 @@ def deposit(amount: str | Decimal, **fields: Any) -> DepositMade:
 
 def bonus(amount: str | Decimal, **fields: Any) -> BonusRedeemed:
     return BonusRedeemed.model_validate({"bonus_id": "welcome"} | _envelope(amount, **fields))
+
+
+def cancellation(bet_id: str, amount: str | Decimal, **fields: Any) -> BetCancelled:
+    """A cancellation of `amount` of bet `bet_id` (a technical rollback unless told)."""
+    return BetCancelled.model_validate({"bet_id": bet_id} | _envelope(amount, **fields))
+
+
+def purchase(
+    gc: str, sc: str, price: str = "9.99", purchase_id: str | None = None, **fields: Any
+) -> CoinPackPurchased:
+    """A coin package bought by lucky-sweeps:p1 at T0 for `price` USD (a fresh purchase id
+    unless told)."""
+    data = _envelope(price, **({"brand_id": "lucky-sweeps", "currency": "USD"} | fields))
+    return CoinPackPurchased.model_validate(
+        {
+            "purchase_id": purchase_id or f"pur-{data['event_id']}",
+            "package_id": "pack-standard",
+            "gc": gc,
+            "sc": sc,
+        }
+        | data
+    )
 
 
 def command(kind: str, **fields: Any) -> Command:

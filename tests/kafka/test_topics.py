@@ -45,14 +45,14 @@ def test_every_topic_the_code_uses_is_declared_with_room_to_scale() -> None:
 
 def test_schemas_command_rewrites_a_drifted_declaration(tmp_path: Path) -> None:
     shutil.copytree(TOPICS_DIR, tmp_path / "topics")
-    path = tmp_path / "topics" / f"{topics.POINTS_ACCRUED}.json"
+    path = tmp_path / "topics" / f"{topics.LEVEL_CHANGED}.json"
     document = json.loads(path.read_text())
     document["value"]["schema"] = {"type": "object"}
     path.write_text(json.dumps(document))
 
     assert write_schemas(tmp_path / "topics") == [path]
     assert write_schemas(tmp_path / "topics") == []
-    assert json.loads(path.read_text())["value"]["schema"]["title"] == "PointsAccrued"
+    assert json.loads(path.read_text())["value"]["schema"]["title"] == "LevelChanged"
 
 
 def test_a_file_must_be_named_after_its_topic(tmp_path: Path) -> None:

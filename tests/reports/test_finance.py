@@ -45,6 +45,7 @@ def accrued(
     return PointsAccrued(
         output_id=f"e-{n}:points",
         event_id=f"e-{n}",
+        bet_id=f"b-{n}",
         brand_id=brand,
         player_id=f"p-{n % 7}",
         occurred_at=at,

@@ -3,12 +3,14 @@
 import base64
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import get_args
 
 import orjson
 
+from loyalty_streams.domain.cancellations import PlacedBet
 from loyalty_streams.domain.catalogue import Catalogue
-from loyalty_streams.domain.outputs import Output
+from loyalty_streams.domain.outputs import Output, PointsReversed
 from loyalty_streams.domain.player import PlayerState
 from loyalty_streams.domain.programme import shipped_programmes
 from loyalty_streams.kafka.partitioner import partition_of
@@ -35,16 +37,19 @@ from loyalty_streams.runtime.fold import (
 )
 from loyalty_streams.settings import Settings
 from loyalty_streams.state.keyspace import (
+    BET_PREFIX,
+    HISTORY_PREFIX,
     PLAYER,
     RECHECK_PREFIX,
     ROWS,
     TIMER_PREFIX,
+    bet_key,
     cashback_key,
     history_key,
     parse_timer_key,
     timer_key,
 )
-from tests.domain.builders import T0, bet, command, deposit
+from tests.domain.builders import T0, bet, cancellation, command, deposit
 
 PROGRAMMES = Catalogue(shipped_programmes()).in_effect
 NOW = datetime(2026, 11, 21, tzinfo=UTC)
@@ -281,15 +286,21 @@ def test_points_and_level_changes_and_refusals_are_kept_in_the_players_history()
     store: dict[str, PlayerState] = {}
     bet_at = datetime(2026, 11, 21, 9, 30, 0, 250000, tzinfo=UTC)
     folded = handle(
-        record(bet("10000", occurred_at=bet_at).model_dump_json().encode(), received_at=bet_at),
+        record(
+            bet("10000", occurred_at=bet_at, bet_id="b-9").model_dump_json().encode(),
+            received_at=bet_at,
+        ),
         PROGRAMMES,
         store.get,
     )
-    rows = [(key, value) for key, value in folded.writes if not key.startswith(TIMER_PREFIX)]
+    rows = [(key, value) for key, value in folded.writes if key.startswith(HISTORY_PREFIX)]
     prefix = history_key("aurora-casino", "p1", bet_at)  # the player's rows at the bet's time
     assert all(key.startswith(prefix) for key, _ in rows)  # sorted by time within the player
     types = [orjson.loads(value or b"")["type"] for _, value in rows]
     assert types == ["PointsAccrued", "LevelChanged"]  # not the follow-ups for other services
+    # and the bet's record, for a cancellation
+    placed = [PlacedBet.from_json(v or b"") for k, v in folded.writes if k.startswith(BET_PREFIX)]
+    assert [(b.bet_id, b.amount, b.points) for b in placed] == [("b-9", 10000, Decimal("10000"))]
     # the player's timer (the day's close) and the day's rows' retention are indexed
     index = [parse_timer_key(key) for key, _ in folded.writes if key.startswith(TIMER_PREFIX)]
     assert index == [(ROWS, b"aurora-casino:p1"), (PLAYER, b"aurora-casino:p1")]
@@ -304,6 +315,43 @@ def test_points_and_level_changes_and_refusals_are_kept_in_the_players_history()
     ((key, value),) = outcome.writes  # the same day: no new retention entry
     assert key.startswith(history_key("aurora-casino", "p1"))
     assert orjson.loads(value or b"")["type"] == "CommandRejected"
+
+
+def test_a_cancellation_reads_its_bets_record_and_writes_it_back_cancelled() -> None:
+    """The bet's record sits beside the player's, under `bet_key`: the fold reads it through
+    `stored` (the batches not checkpointed, then the store) and writes it back."""
+    placed_at = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
+    placing = bet("250", occurred_at=placed_at, bet_id="b-7").model_dump_json().encode()
+    first = handle(record(placing, offset=1, received_at=placed_at), PROGRAMMES, {}.get)
+    assert first.state is not None
+    rows = dict(first.writes)
+    key = bet_key("aurora-casino", "p1", "b-7")
+    players = {first.state.key: first.state}
+    voided = cancellation("b-7", "100", occurred_at=placed_at + timedelta(minutes=5))
+    raw = voided.model_dump_json().encode()
+    at = placed_at + timedelta(minutes=5)
+    outcome = fold_stored(record(raw, offset=2, received_at=at), players.get, rows.get)
+    (reversed_,) = [o for o in outcome.outputs if isinstance(o, PointsReversed)]
+    assert (reversed_.points, reversed_.remaining) == (Decimal("100.00"), Decimal(150))
+    assert [topic for topic, _, _ in outcome.sends][:1] == [POINTS_ACCRUED]
+    after = PlacedBet.from_json(dict(outcome.writes)[key] or b"")
+    assert (after.cancelled, after.points_taken) == (Decimal(100), Decimal("100.00"))
+    # without the bet's record (never placed, or forgotten) nothing changes, and the reason shows
+    unknown = fold_stored(record(raw, offset=3, received_at=at), players.get, {}.get)
+    assert [type(o).__name__ for o in unknown.outputs] == ["CancellationRefused"]
+    assert unknown.state is not None
+    assert unknown.state.points_available == first.state.points_available
+    assert key not in dict(unknown.writes)
+
+
+def fold_stored(
+    rec: Record,
+    load_state: Callable[[str], PlayerState | None],
+    stored: Callable[[bytes], bytes | None],
+) -> Outcome:
+    decoded = decode(rec, BOUNDARY)
+    assert not isinstance(decoded, Outcome)
+    return fold(rec, decoded, BOUNDARY, PROGRAMMES, load_state, stored=stored)
 
 
 def test_every_output_has_a_topic() -> None:

@@ -1,5 +1,5 @@
 """Commands on points and levels: redemptions, manual adjustments, forced status, birthday gifts,
-re-checks of a level.
+daily login rewards and monthly bonuses (`domain.coin_rewards`), re-checks of a level.
 
 `execute(state, command, programme)` is pure like `apply`: the record passed in is never
 changed, a repeat of a command (same `command_id`, or a source offset at or below the record's
@@ -19,10 +19,13 @@ from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, localcontext
 from typing import Any
 
+from loyalty_streams.domain.coin_rewards import daily_reward, monthly_bonus
 from loyalty_streams.domain.commands import (
     AdjustPoints,
     CancelRedemption,
     ClaimBirthdayGift,
+    ClaimDailyReward,
+    ClaimMonthlyBonus,
     Command,
     ConfirmRedemption,
     ForceLevel,
@@ -30,13 +33,12 @@ from loyalty_streams.domain.commands import (
     RedeemPoints,
 )
 from loyalty_streams.domain.event_rules import (
-    EXACT,
     EventRejected,
     move_level,
     new_player,
     settle_at,
 )
-from loyalty_streams.domain.money import CENT
+from loyalty_streams.domain.money import CENT, EXACT
 from loyalty_streams.domain.outputs import (
     AdjustmentDirection,
     AuditAction,
@@ -59,15 +61,7 @@ from loyalty_streams.domain.player import (
     SourcePosition,
 )
 from loyalty_streams.domain.programme import Programme
-
-
-class Refused(Exception):
-    """The command is well formed but the player's record does not allow it."""
-
-    def __init__(self, code: str, reason: str) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
+from loyalty_streams.domain.refusal import Refused
 
 
 def execute(
@@ -144,6 +138,10 @@ def _carry_out(
     if isinstance(command, RecheckLevel):
         # the level rules at the command's time: a retention no longer met starts the grace
         return settle_at(state, at, programme, command.command_id)
+    if isinstance(command, ClaimDailyReward):
+        return (daily_reward(state, command, programme, at),)
+    if isinstance(command, ClaimMonthlyBonus):
+        return (monthly_bonus(state, command, programme, at),)
     return (_birthday(state, command, programme, at),)
 
 
@@ -180,7 +178,7 @@ def _hold(
     state.holds[command.command_id] = hold
     state.points_available -= points
     state.points_held += points
-    _touch(state, at)
+    state.touch(at)
     return RedemptionHeld(
         output_id=f"{command.command_id}:held",
         command_id=command.command_id,
@@ -210,7 +208,7 @@ def _confirm(
     del state.holds[redemption_id]
     state.points_held -= hold.points
     state.points_redeemed += hold.points
-    _touch(state, at)
+    state.touch(at)
     return (
         PointsRedeemed(
             output_id=f"{redemption_id}:redeemed",
@@ -293,7 +291,7 @@ def _adjust(
     else:
         state.points_available += points
         state.points_credited += points
-        _touch(state, at)  # a goodwill credit must not expire overnight
+        state.touch(at)  # a goodwill credit must not expire overnight
     return PointsAdjusted(
         output_id=f"{command.command_id}:adjusted",
         command_id=command.command_id,
@@ -340,7 +338,7 @@ def _birthday(
     if not level.birthday_gift_gc and not level.birthday_gift_sc:
         raise Refused("no_gift", f"level {level.name} has no birthday gift")
     state.birthday_year = year
-    _touch(state, at)
+    state.touch(at)
     return BirthdayGiftGranted(
         output_id=f"{command.command_id}:birthday",
         command_id=command.command_id,
@@ -377,6 +375,8 @@ AUDIT_ACTIONS: dict[str, AuditAction] = {
     "ConfirmRedemption": AuditAction.REDEMPTION_CONFIRM,
     "CancelRedemption": AuditAction.REDEMPTION_CANCEL,
     "ClaimBirthdayGift": AuditAction.BIRTHDAY_CLAIM,
+    "ClaimDailyReward": AuditAction.DAILY_REWARD_CLAIM,
+    "ClaimMonthlyBonus": AuditAction.MONTHLY_BONUS_CLAIM,
     "RecheckLevel": AuditAction.LEVEL_RECHECK,
 }
 
@@ -425,9 +425,3 @@ def _snapshot(state: PlayerState, programme: Programme) -> dict[str, Any]:
         if forced is None or forced.until is None
         else forced.until.isoformat(),
     }
-
-
-def _touch(state: PlayerState, moment: datetime) -> None:
-    """The player used their points: inactivity expiry starts again from here."""
-    if state.points_active_at is None or state.points_active_at < moment:
-        state.points_active_at = moment

@@ -125,6 +125,20 @@ class ClaimBirthdayGift(CommandEnvelope):
     type: Literal["ClaimBirthdayGift"] = "ClaimBirthdayGift"
 
 
+class ClaimDailyReward(CommandEnvelope):
+    """Pay the brand's daily login reward x the level's `daily_bonus_multiplier`: once per brand
+    day, the streak counting consecutive days claimed."""
+
+    type: Literal["ClaimDailyReward"] = "ClaimDailyReward"
+
+
+class ClaimMonthlyBonus(CommandEnvelope):
+    """Pay the brand's monthly bonus to a level with the `monthly_bonus` perk: once per calendar
+    month of the brand's zone."""
+
+    type: Literal["ClaimMonthlyBonus"] = "ClaimMonthlyBonus"
+
+
 class RecheckLevel(CommandEnvelope):
     """Run the level rules now, without an event (after a programme change): a level the
     figures no longer hold starts the grace, one they now reach is granted, a grace ended
@@ -142,6 +156,8 @@ PlayerCommand: TypeAlias = (
     | AdjustPoints
     | ForceLevel
     | ClaimBirthdayGift
+    | ClaimDailyReward
+    | ClaimMonthlyBonus
     | RecheckLevel
 )
 """Every command on one player, each told apart by its `type`."""

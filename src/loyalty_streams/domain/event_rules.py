@@ -12,24 +12,19 @@ with overflow and invalid operations trapped), and the points of one bet are rou
 from bisect import bisect_right
 from collections.abc import Callable
 from datetime import datetime
-from decimal import (
-    ROUND_DOWN,
-    Context,
-    Decimal,
-    DivisionByZero,
-    InvalidOperation,
-    Overflow,
-    getcontext,
-    setcontext,
-)
+from decimal import Decimal, getcontext, setcontext
 
+from loyalty_streams.domain.coin_rewards import store_bonus
 from loyalty_streams.domain.events import (
+    BetCancelled,
     BetPlaced,
     BonusRedeemed,
+    CoinPackPurchased,
     DepositMade,
     PlayerEvent,
     WinCredited,
 )
+from loyalty_streams.domain.money import EXACT
 from loyalty_streams.domain.outputs import (
     Direction,
     LevelChanged,
@@ -49,7 +44,6 @@ from loyalty_streams.domain.player import (
 )
 from loyalty_streams.domain.programme import LevelBasis, Programme
 
-EXACT = Context(prec=64, rounding=ROUND_DOWN, traps=[InvalidOperation, Overflow, DivisionByZero])
 POINT_STEP = Decimal("0.01")
 LATE_PLAY_DAYS = 7
 """How many brand days late play may arrive and still count for its day's cashback, if that day
@@ -115,11 +109,13 @@ def _apply(
             f"event for brand {event.brand_id!r} given programme of {programme.brand_id!r}"
         )
     rule = programme.currencies.get(event.currency)
-    if rule is None:
+    if rule is None and not isinstance(event, CoinPackPurchased):  # a purchase's is its price's
         raise EventRejected(
             f"currency {event.currency} is not accepted by brand {programme.brand_id!r}"
         )
-    event_id = event.event_id
+    if isinstance(event, BetCancelled):
+        raise TypeError("a cancellation folds with its bet: domain.cancellations.cancel")
+    event_id = event.dedupe_id
     amount = event.amount
     clock = event.occurred_at
     if state is None:
@@ -146,9 +142,10 @@ def _apply(
     if source is not None:
         new.applied_offsets[source.topic_partition] = source.offset
 
-    turnover = amount * rule.turnover_per_unit
-    accrued: PointsAccrued | None = None
+    turnover = ZERO if rule is None else amount * rule.turnover_per_unit
+    granted: Output | None = None
     if isinstance(event, BetPlaced):
+        assert rule is not None  # refused above
         base_points = amount * rule.points_per_unit
         points, factors = _bet_points(
             event, amount, programme, programme.level_index(new.level_rank)
@@ -160,9 +157,10 @@ def _apply(
         available = new.points_available = new.points_available + points
         new.points_accrued = new.points_accrued + points
         _book(new, day, today, turnover, ZERO, ZERO)
-        accrued = PointsAccrued(
+        granted = PointsAccrued(
             f"{event_id}:points",
             event_id,
+            event.bet_id,
             event.brand_id,
             event.player_id,
             event.occurred_at,
@@ -178,13 +176,15 @@ def _apply(
         _book(new, day, today, ZERO, turnover, ZERO)
     elif isinstance(event, BonusRedeemed):
         _book(new, day, today, ZERO, ZERO, turnover)
+    elif isinstance(event, CoinPackPurchased):
+        granted = store_bonus(new, event, programme)
     else:
         assert isinstance(event, DepositMade)
 
     changes = settle_level(new, programme, clock, today, event_id, None)
-    if accrued is None:
+    if granted is None:
         return new, changes
-    return new, (accrued, *changes) if changes else (accrued,)
+    return new, (granted, *changes) if changes else (granted,)
 
 
 def settle_at(

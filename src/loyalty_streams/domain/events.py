@@ -1,6 +1,6 @@
 """Inbound event contracts (the platform spec's event bus): what the casino platform publishes.
 
-All four events travel on one topic keyed by `brand_id:player_id`, so a player's events stay in
+All six events travel on one topic keyed by `brand_id:player_id`, so a player's events stay in
 order on one partition. Every event shares the envelope below; `type` tells them apart.
 """
 
@@ -16,7 +16,7 @@ from pydantic import (
 )
 
 from loyalty_streams.domain.moments import Moment
-from loyalty_streams.domain.money import Amount, Currency, check_places
+from loyalty_streams.domain.money import Amount, Currency, check_cents, check_places
 
 INVISIBLE = (
     r"\x00-\x1f\x7f-\x9f\u00ad\u034f\u0600-\u0605\u061c\u06dd\u070f\u08e2\u115f\u1160"
@@ -67,6 +67,12 @@ class EventEnvelope(BaseModel):
         """The Kafka key of every record about this player."""
         return player_key(self.brand_id, self.player_id)
 
+    @property
+    def dedupe_id(self) -> str:
+        """The id that makes the event count once: its `event_id` (a purchase: its purchase
+        id, `purchase:<id>`, so the same purchase published twice pays once)."""
+        return self.event_id
+
 
 class BetPlaced(EventEnvelope):
     """A wager: the only event that earns points and turnover."""
@@ -97,8 +103,56 @@ class BonusRedeemed(EventEnvelope):
     bonus_id: Identifier
 
 
+class CancellationReason(StrEnum):
+    """Why a platform cancelled a wager."""
+
+    ROUND_VOIDED = "round_voided"  # a casino game round voided
+    ROLLBACK = "rollback"  # a technical rollback of the wager's transaction
+    BET_VOIDED = "bet_voided"  # a sports bet voided (event cancelled, market void)
+
+
+class BetCancelled(EventEnvelope):
+    """A wager cancelled, whole or in part: `amount` (in the bet's currency) no longer counts.
+
+    Reverses what that part of the bet earned (see `domain.cancellations`)."""
+
+    type: Literal["BetCancelled"] = "BetCancelled"
+    bet_id: Identifier = Field(description="The cancelled wager's id, as its BetPlaced named it")
+    reason: CancellationReason = CancellationReason.ROLLBACK
+
+    @model_validator(mode="after")
+    def _cancels_something(self) -> Self:
+        if self.amount <= 0:
+            raise ValueError("amount: a cancellation cancels an amount above zero")
+        return self
+
+
+class CoinPackPurchased(EventEnvelope):
+    """A coin package bought in the store (sweepstakes brands): `amount` and `currency` are the
+    price paid; `gc` and `sc` the coins the package holds, before any VIP bonus."""
+
+    type: Literal["CoinPackPurchased"] = "CoinPackPurchased"
+    purchase_id: Identifier = Field(description="The store's id of the purchase: one bonus each")
+    package_id: Identifier
+    gc: Amount = Field(description="Gold coins in the package")
+    sc: Amount = Field(description="Sweeps coins in the package")
+
+    @property
+    def dedupe_id(self) -> str:
+        return f"purchase:{self.purchase_id}"
+
+    @model_validator(mode="after")
+    def _coins_in_cents(self) -> Self:
+        check_cents("gc", self.gc)
+        check_cents("sc", self.sc)
+        if not self.gc and not self.sc:
+            raise ValueError("gc, sc: a package holds coins")
+        return self
+
+
 PlayerEvent = Annotated[
-    BetPlaced | WinCredited | DepositMade | BonusRedeemed, Field(discriminator="type")
+    BetPlaced | WinCredited | DepositMade | BonusRedeemed | BetCancelled | CoinPackPurchased,
+    Field(discriminator="type"),
 ]
 PLAYER_EVENT: TypeAdapter[PlayerEvent] = TypeAdapter(PlayerEvent)
 

@@ -5,7 +5,7 @@ has a fixed number of decimal places, and an amount with more places than its cu
 refused rather than silently rounded.
 """
 
-from decimal import Decimal
+from decimal import ROUND_DOWN, Context, Decimal, DivisionByZero, InvalidOperation, Overflow
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -34,6 +34,11 @@ class Currency(StrEnum):
 DECIMAL_PLACES: dict[Currency, int] = dict.fromkeys(Currency, 2)
 CENT = Decimal("0.01")
 """The smallest unit of every currency above: amounts the rules compute round to it."""
+
+EXACT = Context(prec=64, rounding=ROUND_DOWN, traps=[InvalidOperation, Overflow, DivisionByZero])
+"""The context every rule computes money and points in: products and sums of the platform's
+amounts are exact at 64 digits, and overflow or an invalid operation raises instead of giving a
+wrong figure. Its rounding is *down*, for the quantizes that do not name theirs."""
 
 
 def _amount_schema(_: Any, __: GetCoreSchemaHandler) -> core_schema.CoreSchema:
@@ -71,3 +76,11 @@ def check_places(amount: Decimal, currency: Currency) -> None:
         raise ValueError(
             f"amount {amount} has more than {places} decimal places allowed for {currency}"
         )
+
+
+def check_cents(name: str, amount: Decimal) -> None:
+    """Refuse an amount of coins or points finer than 0.01, naming its field `name`
+    (ValueError)."""
+    exponent = amount.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -2:
+        raise ValueError(f"{name}: {amount} has more than 2 decimal places")

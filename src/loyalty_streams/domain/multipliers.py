@@ -8,8 +8,7 @@ amount and the player's level, and never grants more than the rule earns.
 from decimal import ROUND_DOWN, Decimal, localcontext
 from enum import StrEnum
 
-from loyalty_streams.domain.event_rules import EXACT
-from loyalty_streams.domain.money import CENT
+from loyalty_streams.domain.money import CENT, EXACT
 from loyalty_streams.domain.programme import Programme
 
 

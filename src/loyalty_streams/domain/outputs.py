@@ -33,6 +33,7 @@ class PointsFactors:
 class PointsAccrued:
     output_id: str
     event_id: str
+    bet_id: str
     brand_id: str
     player_id: str
     occurred_at: datetime
@@ -243,6 +244,115 @@ class BirthdayGiftGranted:
 
 
 @dataclass(slots=True)
+class DailyRewardGranted:
+    """A daily login reward: the base of day `streak` of the player's streak x the level's
+    `daily_bonus_multiplier`, once per brand day (the VIP-table spec's `daily_reward_logs`)."""
+
+    output_id: str
+    command_id: str
+    brand_id: str
+    player_id: str
+    occurred_at: datetime
+    day: date
+    streak: int
+    level: str
+    multiplier: Decimal
+    base_gc: Decimal
+    base_sc: Decimal
+    gc: Decimal
+    sc: Decimal
+    programme_version: int
+    type: Literal["DailyRewardGranted"] = "DailyRewardGranted"
+
+
+@dataclass(slots=True)
+class MonthlyBonusGranted:
+    """The brand's monthly bonus to a level with the perk, once per calendar `month` (YYYY-MM,
+    brand zone)."""
+
+    output_id: str
+    command_id: str
+    brand_id: str
+    player_id: str
+    occurred_at: datetime
+    month: str
+    level: str
+    gc: Decimal
+    sc: Decimal
+    programme_version: int
+    type: Literal["MonthlyBonusGranted"] = "MonthlyBonusGranted"
+
+
+@dataclass(slots=True)
+class StoreBonusGranted:
+    """Bonus coins on a coin package: its coins x (the level's `store_multiplier` - 1), at the
+    level held at the purchase, once per purchase."""
+
+    output_id: str
+    event_id: str
+    purchase_id: str
+    package_id: str
+    brand_id: str
+    player_id: str
+    occurred_at: datetime
+    level: str
+    multiplier: Decimal
+    gc: Decimal
+    sc: Decimal
+    bonus_gc: Decimal
+    bonus_sc: Decimal
+    price: Decimal
+    currency: Currency
+    programme_version: int
+    type: Literal["StoreBonusGranted"] = "StoreBonusGranted"
+
+
+@dataclass(slots=True)
+class PointsReversed:
+    """What a cancelled (part of a) bet had earned, taken back: its points at the factors it
+    earned them with, its turnover and VIP points. `points_unrecovered` is the part of `points`
+    the balance no longer held (redeemed, held for a redemption, or expired): it is recorded,
+    never taken below zero."""
+
+    output_id: str
+    event_id: str
+    bet_id: str
+    brand_id: str
+    player_id: str
+    occurred_at: datetime
+    placed_at: datetime
+    reason: str
+    amount: Decimal
+    currency: Currency
+    remaining: Decimal
+    points: Decimal
+    points_reversed: Decimal
+    points_unrecovered: Decimal
+    turnover: Decimal
+    vip_points: Decimal
+    factors: PointsFactors
+    programme_version: int
+    points_available: Decimal
+    type: Literal["PointsReversed"] = "PointsReversed"
+
+
+@dataclass(slots=True)
+class CancellationRefused:
+    """A bet cancellation that changed nothing, and why (`code`: unknown_bet, already_cancelled,
+    exceeds_remaining, currency_mismatch, too_late)."""
+
+    output_id: str
+    event_id: str
+    bet_id: str
+    brand_id: str
+    player_id: str
+    occurred_at: datetime
+    code: str
+    reason: str
+    type: Literal["CancellationRefused"] = "CancellationRefused"
+
+
+@dataclass(slots=True)
 class CommandRejected:
     """A command that was valid but could not be carried out; `reason` says why."""
 
@@ -342,6 +452,8 @@ class AuditAction(StrEnum):
     REDEMPTION_CONFIRM = "redemption.confirm"
     REDEMPTION_CANCEL = "redemption.cancel"
     BIRTHDAY_CLAIM = "birthday.claim"
+    DAILY_REWARD_CLAIM = "daily_reward.claim"
+    MONTHLY_BONUS_CLAIM = "monthly_bonus.claim"
     LEVEL_RECHECK = "level.recheck"
     """A re-check of the level rules: of one player (by the worker holding them), or of every
     player of a brand (one entry, by whoever published it, without a player)."""
@@ -378,12 +490,22 @@ class AuditEntry:
 
 Redemption = RedemptionHeld | PointsRedeemed | RedemptionReleased
 Expiry = PointsExpiring | PointsExpired
-Reward = CashbackAwarded | TierRewardGranted | BirthdayGiftGranted
+Reward = (
+    CashbackAwarded
+    | TierRewardGranted
+    | BirthdayGiftGranted
+    | DailyRewardGranted
+    | MonthlyBonusGranted
+    | StoreBonusGranted
+)
+PlayPoints = PointsAccrued | PointsReversed | CancellationRefused
+"""The points of play, in one order per player: what bets earned, and what their cancellations
+took back (or why one took nothing)."""
 
 FollowUp = CampaignTriggered | NotificationRequested | GmsFlagChanged
 
 Output = (
-    PointsAccrued
+    PlayPoints
     | LevelChanged
     | Redemption
     | PointsAdjusted

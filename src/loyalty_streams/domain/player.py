@@ -119,6 +119,17 @@ class PlayerState:
     closed_days: tuple[int, ...] = ()
     """The last brand days whose cashback was closed, oldest first: play on them no longer
     counts."""
+    points_reversed: Decimal = ZERO
+    """Points taken back from the balance by cancelled bets (`domain.cancellations`)."""
+    points_unrecovered: Decimal = ZERO
+    """Points cancelled bets had earned that the balance no longer held: recorded, never
+    taken."""
+    daily_reward_day: int | None = None
+    """Brand day (proleptic ordinal) of the last daily login reward claimed."""
+    daily_streak: int = 0
+    """Consecutive brand days, up to `daily_reward_day`, a daily login reward was claimed."""
+    monthly_bonus_month: str | None = None
+    """Calendar month (`YYYY-MM`, brand zone) of the last monthly bonus claimed."""
 
     @property
     def key(self) -> str:
@@ -158,7 +169,18 @@ class PlayerState:
             self.timer_at,
             self.level_changes,
             self.closed_days,
+            self.points_reversed,
+            self.points_unrecovered,
+            self.daily_reward_day,
+            self.daily_streak,
+            self.monthly_bonus_month,
         )
+
+    def touch(self, moment: datetime) -> None:
+        """The player used their points or was given something: inactivity expiry starts
+        again from `moment` (UTC), if that is later."""
+        if self.points_active_at is None or self.points_active_at < moment:
+            self.points_active_at = moment
 
     def time_at(self, moment: datetime) -> datetime:
         """When the rules judge something dated `moment` (UTC): the record's own time if that
@@ -252,6 +274,11 @@ class PlayerState:
                 for since, rank in data.get("level_changes", ())
             ),
             closed_days=tuple(data.get("closed_days", ())),
+            points_reversed=Decimal(data.get("points_reversed", 0)),
+            points_unrecovered=Decimal(data.get("points_unrecovered", 0)),
+            daily_reward_day=data.get("daily_reward_day"),
+            daily_streak=data.get("daily_streak", 0),
+            monthly_bonus_month=data.get("monthly_bonus_month"),
         )
 
 

@@ -24,7 +24,7 @@ from pydantic import (
 
 from loyalty_streams.domain.events import GameCategory, Identifier
 from loyalty_streams.domain.moments import Moment
-from loyalty_streams.domain.money import Currency
+from loyalty_streams.domain.money import Currency, check_cents
 from loyalty_streams.domain.outputs import Channel, PointsFactors
 
 NonNegative = Annotated[Decimal, Field(ge=0, max_digits=24, decimal_places=8)]
@@ -160,6 +160,67 @@ class Policies(BaseModel):
         return value
 
 
+class Coins(BaseModel):
+    """An amount of sweepstakes coins: gold coins (play only) and sweeps coins (redeemable)."""
+
+    model_config = _FROZEN
+
+    gc: NonNegative = Decimal(0)
+    sc: NonNegative = Decimal(0)
+
+    @model_validator(mode="after")
+    def _in_cents(self) -> Self:
+        check_cents("gc", self.gc)
+        check_cents("sc", self.sc)
+        return self
+
+
+class AfterSchedule(StrEnum):
+    """What a daily-login streak longer than its schedule pays."""
+
+    REPEAT_LAST = "repeat_last"  # the schedule's last entry, every day
+    RESTART = "restart"  # the schedule again from its first entry
+
+
+class DailyLogin(BaseModel):
+    """The brand's base daily login rewards (VIP-table spec, `daily_login_rewards`): what a
+    claim on the n-th consecutive brand day pays before the level's `daily_bonus_multiplier`."""
+
+    model_config = _FROZEN
+
+    schedule: tuple[Coins, ...] = Field(
+        min_length=1,
+        max_length=366,
+        description="Base reward by day of the streak: the first entry on the first day, the "
+        "second on the second consecutive day...; one entry is a flat daily reward",
+    )
+    after_schedule: AfterSchedule = AfterSchedule.REPEAT_LAST
+
+    def base(self, streak: int) -> Coins:
+        """The base reward of day `streak` (1 = the first day) of a streak."""
+        length = len(self.schedule)
+        if streak <= length:
+            return self.schedule[streak - 1]
+        if self.after_schedule is AfterSchedule.RESTART:
+            return self.schedule[(streak - 1) % length]
+        return self.schedule[-1]
+
+
+class Rewards(BaseModel):
+    """The brand's coin rewards beyond the level table's own (VIP-table spec)."""
+
+    model_config = _FROZEN
+
+    daily_login: DailyLogin | None = Field(
+        None, description="Base daily login rewards; null: the brand pays none"
+    )
+    monthly_bonus: Coins | None = Field(
+        None,
+        description="Paid once per calendar month (brand zone) to levels whose "
+        "perks.monthly_bonus is on; null: none",
+    )
+
+
 class Programme(BaseModel):
     """One version of one brand's loyalty programme."""
 
@@ -178,6 +239,7 @@ class Programme(BaseModel):
     promotions_may_overlap: bool = False
     levels: tuple[Level, ...] = Field(min_length=1)
     policies: Policies = Policies()
+    rewards: Rewards = Rewards()
     gms_high_rtp_level: str | None = Field(
         "Platinum",
         description="Players at this level or above get the higher RTP minimum in the GMS; "

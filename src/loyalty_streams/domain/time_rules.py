@@ -32,14 +32,16 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, localcontext
 
+from loyalty_streams.domain.cancellations import PlacedBet, cancel, placed
 from loyalty_streams.domain.command_rules import execute, timed_out
 from loyalty_streams.domain.commands import Command
-from loyalty_streams.domain.event_rules import EXACT, apply, settle_at
-from loyalty_streams.domain.events import PlayerEvent
-from loyalty_streams.domain.money import CENT
+from loyalty_streams.domain.event_rules import apply, settle_at
+from loyalty_streams.domain.events import BetCancelled, BetPlaced, PlayerEvent
+from loyalty_streams.domain.money import CENT, EXACT
 from loyalty_streams.domain.outputs import (
     CashbackAwarded,
     Output,
+    PointsAccrued,
     PointsExpired,
     PointsExpiring,
 )
@@ -88,11 +90,13 @@ class CashbackDay:
 
 @dataclass(frozen=True, slots=True)
 class Advanced:
-    """A player's record after a step, what it emits, and the days it closed."""
+    """A player's record after a step, what it emits, the days it closed, and the record of
+    the bet it placed or cancelled (kept beside the player's, see `domain.cancellations`)."""
 
     state: PlayerState
     outputs: tuple[Output, ...] = ()
     cashback: tuple[CashbackDay, ...] = ()
+    bet: PlacedBet | None = None
 
 
 def on_event(
@@ -100,9 +104,11 @@ def on_event(
     event: PlayerEvent,
     programmes: Programmes,
     source: SourcePosition | None = None,
+    bet: PlacedBet | None = None,
 ) -> Advanced:
     """Run the player's timers due by the event's time, then fold the event (`event_rules.apply`,
-    under the version in effect at the event's time).
+    or `cancellations.cancel` for a `BetCancelled` of `bet`, its stored record or None; under
+    the version in effect at the event's time).
 
     So a day closes at the level held at its end even when the first news of the next day is a
     bet that raises the level, and a downgrade that fell due before the bet happens before it.
@@ -111,12 +117,21 @@ def on_event(
     at = _rules(programmes)
     programme = at(event.occurred_at)
     early = _due_by(state, event.occurred_at, at)
-    new, outputs = apply(early.state if early else state, event, programme, source)
+    before = early.state if early else state
+    if isinstance(event, BetCancelled):
+        new, outputs, bet = cancel(before, event, bet, programme, source)
+    else:
+        new, outputs = apply(before, event, programme, source)
+        bet = None
+        if new is not before and isinstance(event, BetPlaced):
+            accrued = outputs[0]
+            assert isinstance(accrued, PointsAccrued)  # a bet's first output
+            bet = placed(event, accrued, new, programme)
     if new is not state:
         new.timer_at = due_at(new, programme)
     if early is None:
-        return Advanced(new, outputs)
-    return Advanced(new, (*early.outputs, *outputs), early.cashback)
+        return Advanced(new, outputs, (), bet)
+    return Advanced(new, (*early.outputs, *outputs), early.cashback, bet)
 
 
 def on_command(

@@ -22,7 +22,14 @@ from loyalty_streams.domain.outputs import Output
 from loyalty_streams.domain.player import PlayerState
 from loyalty_streams.runtime.fold import Outcome
 from loyalty_streams.state.cache import PlayerCache
-from loyalty_streams.state.keyspace import CASHBACK_PREFIX, HISTORY_MARK, SEEN_PREFIX, TIMER_PREFIX
+from loyalty_streams.state.keyspace import (
+    BET_DAYS,
+    BET_PREFIX,
+    CASHBACK_PREFIX,
+    HISTORY_MARK,
+    SEEN_PREFIX,
+    TIMER_PREFIX,
+)
 from loyalty_streams.state.retention import forget_entry
 from loyalty_streams.state.store import PlayerTable
 
@@ -74,6 +81,8 @@ class Batch:
     """Rows of the daily cashback log the batch writes, for the metrics."""
     applied: dict[int, list[bytes]] = field(default_factory=dict)
     """Keys of the event ids the batch applied, per partition: forgotten together later."""
+    bets: dict[int, list[bytes]] = field(default_factory=dict)
+    """Keys of the bets' records the batch writes, per partition: forgotten together later."""
     fired: int = 0
     """Index entries fired into the batch (they count towards its size like records)."""
     earliest: dict[int, bytes] = field(default_factory=dict)
@@ -103,7 +112,9 @@ class Batch:
                 # most writes are history rows (player records are never among them)
                 if value is None or key[1] == HISTORY_MARK:
                     continue
-                if key.startswith(CASHBACK_PREFIX):
+                if key.startswith(BET_PREFIX):
+                    self.bets.setdefault(partition, []).append(key)
+                elif key.startswith(CASHBACK_PREFIX):
                     self.closed.append(value)
                 elif key.startswith(TIMER_PREFIX) and key < self.earliest.get(partition, b"\xff"):
                     self.earliest[partition] = key
@@ -116,14 +127,17 @@ class Batch:
 
     def log_writes(self) -> None:
         """Complete the writes with what step 2 sends to the changelog besides them: the changed
-        player records, and first of all the `forget` entry listing the applied ids (so a cut
-        checkpoint that kept an id kept the entry that forgets it; a replay lists the ids it
-        applies again in an entry of its own)."""
+        player records, and first of all the `forget` entries listing the applied ids and the
+        bets' records (so a cut checkpoint that kept an id or a bet kept the entry that forgets
+        it; a replay lists what it applies again in an entry of its own)."""
         for name, (partition, _, encoded) in self.states.items():
             self.writes.setdefault(partition, {})[name.encode()] = encoded
         applied_on = date.fromordinal(int(self.day))
         for partition, seen in self.applied.items():
             key, value = forget_entry(applied_on, seen)
+            self.writes[partition] = {key: value, **self.writes[partition]}
+        for partition, bets in self.bets.items():
+            key, value = forget_entry(applied_on, bets, BET_DAYS)
             self.writes[partition] = {key: value, **self.writes[partition]}
 
     def delivered(self, error: KafkaError | None, _: Message) -> None:

@@ -29,6 +29,7 @@ import orjson
 from pydantic import ValidationError
 
 from loyalty_streams.domain import time_rules as timers
+from loyalty_streams.domain.cancellations import PlacedBet
 from loyalty_streams.domain.command_rules import clock_skew
 from loyalty_streams.domain.commands import (
     Command,
@@ -37,16 +38,19 @@ from loyalty_streams.domain.commands import (
     decode_inbound_command,
 )
 from loyalty_streams.domain.event_rules import EventRejected
-from loyalty_streams.domain.events import PlayerEvent, decode_player_event
+from loyalty_streams.domain.events import BetCancelled, PlayerEvent, decode_player_event
 from loyalty_streams.domain.followups import follow_ups
 from loyalty_streams.domain.outputs import (
     AuditEntry,
     BirthdayGiftGranted,
     CampaignTriggered,
+    CancellationRefused,
     CashbackAwarded,
     CommandRejected,
+    DailyRewardGranted,
     GmsFlagChanged,
     LevelChanged,
+    MonthlyBonusGranted,
     NotificationRequested,
     Output,
     PointsAccrued,
@@ -54,8 +58,10 @@ from loyalty_streams.domain.outputs import (
     PointsExpired,
     PointsExpiring,
     PointsRedeemed,
+    PointsReversed,
     RedemptionHeld,
     RedemptionReleased,
+    StoreBonusGranted,
     TierRewardGranted,
     encode,
 )
@@ -88,13 +94,15 @@ from loyalty_streams.kafka.topics import (
     REWARDS,
 )
 from loyalty_streams.settings import Settings
-from loyalty_streams.state.keyspace import RECHECK_PREFIX, cashback_key, history_key
+from loyalty_streams.state.keyspace import RECHECK_PREFIX, bet_key, cashback_key, history_key
 from loyalty_streams.state.retention import rows_timer
 from loyalty_streams.state.store import encode_player
 from loyalty_streams.state.timer_index import player_moves
 
 OUTPUT_TOPICS: dict[type, str] = {
     PointsAccrued: POINTS_ACCRUED,
+    PointsReversed: POINTS_ACCRUED,
+    CancellationRefused: POINTS_ACCRUED,
     LevelChanged: LEVEL_CHANGED,
     RedemptionHeld: REDEMPTIONS,
     PointsRedeemed: REDEMPTIONS,
@@ -105,6 +113,9 @@ OUTPUT_TOPICS: dict[type, str] = {
     CashbackAwarded: REWARDS,
     TierRewardGranted: REWARDS,
     BirthdayGiftGranted: REWARDS,
+    DailyRewardGranted: REWARDS,
+    MonthlyBonusGranted: REWARDS,
+    StoreBonusGranted: REWARDS,
     CommandRejected: COMMAND_REJECTIONS,
     CampaignTriggered: CAMPAIGN_TRIGGERS,
     NotificationRequested: NOTIFICATIONS,
@@ -114,6 +125,8 @@ OUTPUT_TOPICS: dict[type, str] = {
 
 History = (
     PointsAccrued
+    | PointsReversed
+    | CancellationRefused
     | LevelChanged
     | RedemptionHeld
     | PointsRedeemed
@@ -123,9 +136,13 @@ History = (
     | CashbackAwarded
     | TierRewardGranted
     | BirthdayGiftGranted
+    | DailyRewardGranted
+    | MonthlyBonusGranted
+    | StoreBonusGranted
     | CommandRejected
 )
-"""What a player's history keeps: every change of points or level, and refused commands."""
+"""What a player's history keeps: every change of points or level, every reward, and refused
+commands and cancellations."""
 
 HISTORY_TYPE_NAMES = frozenset(kind.__name__ for kind in get_args(History))
 
@@ -297,8 +314,10 @@ def fold(
     load_state: Callable[[str], PlayerState | None],
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     applied: Callable[[str], bytes | None] = lambda _: None,
+    stored: Callable[[bytes], bytes | None] = lambda _: None,
 ) -> Outcome:
-    """Fold one decoded event or command; `load_state` reads a player by key.
+    """Fold one decoded event or command; `load_state` reads a player by key, `stored` any
+    other key of the record's partition's store (a cancelled bet's record).
 
     `applied` gives the position of the record an id was applied from (`Outcome.applied_from`),
     or None: the records' own stamps catch replays by offset and the player's last 32 ids; this
@@ -312,7 +331,7 @@ def fold(
     if isinstance(inbound, CommandEnvelope | RecheckBrand):
         moment, applied_id = record.received_at, f"cmd:{inbound.command_id}"
     else:
-        moment, applied_id = inbound.occurred_at, inbound.event_id
+        moment, applied_id = inbound.occurred_at, inbound.dedupe_id
     programme = programme_for(inbound.brand_id, moment)
     if programme is None:
         return _dead(
@@ -339,7 +358,8 @@ def fold(
             rules = _versions(programme_for, programme)
             step = on_command(previous, inbound, rules, at, skew, source)
         else:
-            step = on_event(previous, inbound, _versions(programme_for, programme), source)
+            rules = _versions(programme_for, programme)
+            step = on_event(previous, inbound, rules, source, _bet_of(inbound, stored))
         if step.state is previous:  # a repeat: nothing to write or send
             return Outcome()
         outcome = _outcome(previous, step, programme)
@@ -350,6 +370,14 @@ def fold(
         return _dead(record, f"rejected: {error}", clock)
     except Exception as error:  # the rules or the encoding failed on this record alone
         return _dead(record, f"failed: {type(error).__name__}: {error}", clock)
+
+
+def _bet_of(event: PlayerEvent, stored: Callable[[bytes], bytes | None]) -> PlacedBet | None:
+    """The stored record of the bet a cancellation names; None for other events."""
+    if not isinstance(event, BetCancelled):
+        return None
+    raw = stored(bet_key(event.brand_id, event.player_id, event.bet_id))
+    return None if raw is None else PlacedBet.from_json(raw)
 
 
 def fire(state: PlayerState, programme_for: ProgrammeFor, until: datetime) -> Outcome:
@@ -398,6 +426,9 @@ def _outcome(previous: PlayerState | None, step: Advanced, programme: Programme)
     writes = _history(outputs, sends)
     for row in step.cashback:
         writes.append((cashback_key(row.brand_id, row.player_id, row.day), _row(row)))
+    bet = step.bet
+    if bet is not None:
+        writes.append((bet_key(state.brand_id, state.player_id, bet.bet_id), bet.to_json()))
     writes.extend(rows_timer(previous, state))
     writes.extend(player_moves(previous, state))
     return Outcome(

@@ -300,12 +300,15 @@ class FoldLoop:
         def load(key: str) -> PlayerState | None:
             return batches.latest(partition, key)
 
-        def applied(applied_id: str) -> bytes | None:
-            key = SEEN_PREFIX + applied_id.encode()
+        def stored(key: bytes) -> bytes | None:
             value = batches.pending(partition, key)
             if value is ABSENT:
                 store = self.table.opened(partition)
                 value = None if store is None else store.get(key)
+            return value
+
+        def applied(applied_id: str) -> bytes | None:
+            value = stored(SEEN_PREFIX + applied_id.encode())
             return None if value is None else value.partition(b"|")[2]
 
         boundary = self.boundary
@@ -338,7 +341,16 @@ class FoldLoop:
             outcome = (
                 inbound
                 if isinstance(inbound, Outcome)  # a dead letter
-                else fold(record, inbound, boundary, self.programme_for, load, self.clock, applied)
+                else fold(
+                    record,
+                    inbound,
+                    boundary,
+                    self.programme_for,
+                    load,
+                    self.clock,
+                    applied,
+                    stored,
+                )
             )
             send(batch, outcome)
             batch.add(outcome, partition)

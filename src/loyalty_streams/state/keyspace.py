@@ -13,6 +13,7 @@ bookkeeping key is ever a player's and all of them sort below the first player
 | player record | `<brand>:<player>` (`events.player_key`) | `store.encode_player` | for good |
 | checkpoint | `CHECKPOINT_KEY` | offsets reflected, and when | for good, not logged |
 | applied ids | `SEEN_PREFIX<id>` | UTC day applied, source record | `SEEN_DAYS` |
+| bets | `BET_PREFIX<brand>:<player>:<bet id>` | `cancellations.PlacedBet` | `BET_DAYS` |
 | history | `HISTORY_PREFIX<brand>:<player>:<UTC µs>Z:<output id>` | the output | `LOG_DAYS` |
 | cashback log | `CASHBACK_PREFIX<brand>:<player>:<YYYY-MM-DD>` | the day's cashback | `LOG_DAYS` |
 | due-time index | `TIMER_PREFIX<UTC µs>Z:<kind>:<subject>` | per kind, below | until fired |
@@ -26,6 +27,7 @@ How the store forgets at the end of a retention period: `state.retention`.
 
 from datetime import UTC, date, datetime
 
+from loyalty_streams.domain.cancellations import CANCELLABLE_DAYS
 from loyalty_streams.domain.events import player_key
 
 BOOKKEEPING = b"\x00"
@@ -64,6 +66,22 @@ which UTC day and from which record, so a replay is told apart from a re-publish
 SEEN_DAYS = 7
 """How long an applied event id is remembered: a re-publish later than that would count again,
 so this is far beyond any producer's retry horizon."""
+
+# -- bets ----------------------------------------------------------------------------------------
+
+BET_PREFIX = BOOKKEEPING + b"bet:"
+"""The bets players placed, by player and bet id: what each earned, so a cancellation reverses
+exactly that (`domain.cancellations`)."""
+
+BET_DAYS = CANCELLABLE_DAYS + 1
+"""How long a bet's record is remembered, by the UTC day it was applied: as long as a bet can be
+cancelled, and a day more (a bet's event time may be a little ahead of that day)."""
+
+
+def bet_key(brand_id: str, player_id: str, bet_id: str) -> bytes:
+    """A bet's record's key (ids hold no colon, so the key is the player's and the bet's)."""
+    return BET_PREFIX + f"{player_key(brand_id, player_id)}:{bet_id}".encode()
+
 
 # -- a player's rows: history and cashback log -----------------------------------------------------
 

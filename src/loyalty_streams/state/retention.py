@@ -5,7 +5,8 @@ Nothing here walks the store: each thing to forget is an entry of the timer inde
 it deletes. The periods are stated with their key families (`state.keyspace`):
 
 - An applied event id is remembered `SEEN_DAYS` (by the UTC day it was applied): each checkpoint
-  writes, per partition, one `forget` entry listing the ids it applied.
+  writes, per partition, one `forget` entry listing the ids it applied; and a bet's record
+  `BET_DAYS` likewise, in a `forget` entry of its own.
 - A player's history rows and daily cashback-log rows are kept `LOG_DAYS`: the first record of a
   player on a UTC day (by its last activity) writes a `rows` entry for that day, due
   `LOG_DAYS` + 1 days later; firing it deletes the player's rows older than `LOG_DAYS`, reading
@@ -33,12 +34,15 @@ from loyalty_streams.state.store import PartitionStore
 _DAY_S = 86_400
 
 
-def forget_entry(applied_on: date, seen_keys: Iterable[bytes]) -> tuple[bytes, bytes]:
-    """The index entry that forgets ids applied on the UTC day `applied_on` (ids are separated
-    by newlines, which ids never hold). It is named by a digest of what it lists, so a
-    checkpoint replayed after a crash writes the same entry again, never a second one."""
-    due = datetime.combine(applied_on + timedelta(days=SEEN_DAYS + 1), time(), UTC)
-    listed = b"\n".join(seen_keys)
+def forget_entry(
+    applied_on: date, keys: Iterable[bytes], days: int = SEEN_DAYS
+) -> tuple[bytes, bytes]:
+    """The index entry that forgets keys written on the UTC day `applied_on` once `days` have
+    passed: applied ids (`SEEN_DAYS`), bets (`BET_DAYS`). Keys are separated by newlines, which
+    ids never hold. It is named by a digest of what it lists, so a checkpoint replayed after a
+    crash writes the same entry again, never a second one."""
+    due = datetime.combine(applied_on + timedelta(days=days + 1), time(), UTC)
+    listed = b"\n".join(keys)
     digest = hashlib.blake2b(listed, digest_size=12).hexdigest().encode()
     return timer_key(due, FORGET, digest), listed
 
