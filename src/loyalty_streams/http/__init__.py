@@ -5,7 +5,8 @@ Resources, by route:
   and the platform spec's `/loyalty/{player_id}`;
 - `points`: `/loyalty/points/add`; `status`: `/loyalty/status/update`;
 - `redemptions`: `/loyalty/redemptions`, `.../{redemption_id}/confirm` and `/cancel`;
-- `birthday`: `/loyalty/birthday/claim`;
+- `birthday`: `/loyalty/birthday/claim`; `coin_rewards`: `/loyalty/daily-reward/claim`,
+  `/loyalty/monthly-bonus/claim`;
 - `recheck`: `/loyalty/{brand_id}/{player_id}/recheck`, `/loyalty/admin/brands/{brand_id}/recheck`;
 - `programmes`: `/loyalty/programmes/{brand_id}`, its `/versions` and `/promotions`;
 - `audit`: `/loyalty/audit`; `exports`: `/loyalty/exports/{kind}` (finance CSV);

@@ -9,15 +9,18 @@ from typing import Any
 import orjson
 from faust.web import Request, Response
 
+from loyalty_streams.domain.outputs import AuditAction
 from loyalty_streams.http.api_view import ApiView
 from loyalty_streams.http.auth import ALL_BRANDS, Permission
 from loyalty_streams.http.errors import refuse
-from loyalty_streams.http.parameters import query_integer, query_moment
+from loyalty_streams.http.parameters import query_choice, query_integer, query_moment
 from loyalty_streams.kafka.reading import scan_topic
 from loyalty_streams.kafka.topics import AUDIT
 
 AUDIT_LIMIT = 1000
 """The most entries one answer holds (`?limit=`, 100 by default)."""
+AUDIT_ACTIONS = tuple(action.value for action in AuditAction)
+"""What `?action=` may name: an action not among them is a 400, not an empty answer."""
 
 
 class AuditView(ApiView):
@@ -34,6 +37,7 @@ class AuditView(ApiView):
         since = query_moment(query.get("from"), "from")
         until = query_moment(query.get("to"), "to")
         limit = query_integer(query.get("limit"), "limit", 100, AUDIT_LIMIT)
+        query_choice(query.get("action"), "action", AUDIT_ACTIONS)
         wanted = {
             name: query[name]
             for name in ("brand_id", "player_id", "actor", "action")

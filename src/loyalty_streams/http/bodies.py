@@ -81,7 +81,8 @@ class RequestRedemption(PlayerRequest):
 
 
 class PlayerOnly(PlayerRequest):
-    """Confirm or cancel a redemption (its id in the path), or claim the birthday gift."""
+    """Confirm or cancel a redemption (its id in the path), or claim a reward: the birthday
+    gift, the daily login reward, the monthly bonus."""
 
 
 class SetPromotions(BaseModel):

@@ -18,11 +18,16 @@ import aiohttp
 from faust.web import Request, Response
 from pydantic import ValidationError
 
-from loyalty_streams.domain.commands import Command
+from loyalty_streams.domain.commands import (
+    ClaimBirthdayGift,
+    ClaimDailyReward,
+    ClaimMonthlyBonus,
+    Command,
+)
 from loyalty_streams.domain.validation import validation_summary
 from loyalty_streams.http.api_view import ApiView
 from loyalty_streams.http.auth import Permission
-from loyalty_streams.http.bodies import LevelRecheck, PlayerRequest, parse_body
+from loyalty_streams.http.bodies import LevelRecheck, PlayerOnly, PlayerRequest, parse_body
 from loyalty_streams.http.command_sender import CommandSender
 from loyalty_streams.http.errors import refuse
 from loyalty_streams.runtime.worker import Worker
@@ -141,6 +146,18 @@ class CommandView(ApiView):
             body | {"status": "rejected", "code": refusal["code"], "error": refusal["reason"]},
             status=HTTPStatus.CONFLICT,
         )
+
+
+class ClaimView(CommandView):
+    """A player's claim of a reward, by someone acting for them: the body names the player
+    (`PlayerOnly`), the command (`claim`) needs nothing more; whether it is due is the rules'."""
+
+    permission = Permission.ACT_FOR_PLAYERS
+    body = PlayerOnly
+    claim: type[ClaimBirthdayGift | ClaimDailyReward | ClaimMonthlyBonus]
+
+    def command(self, body: Any, fields: dict[str, Any], path: dict[str, str]) -> Command:
+        return self.claim(**fields)
 
 
 def _wait(request: Request) -> float:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, TypeAdapter
 from loyalty_streams.domain.events import Identifier
 from loyalty_streams.domain.programme import Programme
 from loyalty_streams.http.api_view import WorkerView
-from loyalty_streams.http.audit import AUDIT_LIMIT
+from loyalty_streams.http.audit import AUDIT_ACTIONS, AUDIT_LIMIT
 from loyalty_streams.http.auth import GRANTS, Permission
 from loyalty_streams.http.bodies import (
     AddPoints,
@@ -77,6 +77,28 @@ COMMAND_ANSWERS = {
     "202": "Published, not carried out within `wait`: look it up by command_id",
     "409": "Refused by the rules: the code and the reason",
 }
+
+
+def _refusals(**codes: str) -> dict[str, str]:
+    """`COMMAND_ANSWERS` with its 409 naming the rules' `codes` (code: when it is given)."""
+    listed = "; ".join(f"`{code}`: {when}" for code, when in codes.items())
+    return COMMAND_ANSWERS | {"409": f"{COMMAND_ANSWERS['409']}. Codes: {listed}"}
+
+
+BIRTHDAY_REFUSALS = _refusals(
+    already_claimed="this calendar year's gift (brand time zone) was claimed",
+    no_gift="the level has no birthday gift",
+)
+DAILY_REWARD_REFUSALS = _refusals(
+    no_daily_reward="the brand pays no daily reward",
+    already_claimed="this brand day's reward was claimed; the reason says from when the next "
+    "one can be",
+)
+MONTHLY_BONUS_REFUSALS = _refusals(
+    no_monthly_bonus="the brand pays no monthly bonus",
+    not_eligible="the player's level has not the monthly_bonus perk",
+    already_claimed="this calendar month's bonus (brand time zone) was claimed",
+)
 PLAYER = "/loyalty/{brand_id}/{player_id}"
 PATH_SCHEMAS: dict[str, dict[str, Any]] = {
     "brand_id": TypeAdapter(Identifier).json_schema(),
@@ -112,7 +134,14 @@ OPERATIONS = (
     Operation("post", "/loyalty/redemptions/{redemption_id}/cancel", "Cancel a redemption",
               Permission.ACT_FOR_PLAYERS, PlayerOnly, (WAIT,), COMMAND_ANSWERS),
     Operation("post", "/loyalty/birthday/claim", "Pay the level's birthday gift, once a year",
-              Permission.ACT_FOR_PLAYERS, PlayerOnly, (WAIT,), COMMAND_ANSWERS),
+              Permission.ACT_FOR_PLAYERS, PlayerOnly, (WAIT,), BIRTHDAY_REFUSALS),
+    Operation("post", "/loyalty/daily-reward/claim",
+              "Pay the daily login reward (the streak day's base x the level's daily bonus "
+              "multiplier), once per brand day", Permission.ACT_FOR_PLAYERS, PlayerOnly, (WAIT,),
+              DAILY_REWARD_REFUSALS),
+    Operation("post", "/loyalty/monthly-bonus/claim",
+              "Pay the monthly bonus to a level with the perk, once per calendar month",
+              Permission.ACT_FOR_PLAYERS, PlayerOnly, (WAIT,), MONTHLY_BONUS_REFUSALS),
     Operation("post", f"{PLAYER}/recheck",
               "Re-check the player's level now (after a programme change); audited",
               Permission.RECHECK_LEVELS, LevelRecheck, (WAIT,), COMMAND_ANSWERS),
@@ -140,11 +169,12 @@ OPERATIONS = (
     Operation("get", "/loyalty/audit", "The audit trail, newest first", Permission.READ_AUDIT,
               parameters=(_text("brand_id", "Required for a brand-scoped token"),
                           _text("player_id", "Of this player"), _text("actor", "By this actor"),
-                          _text("action", "e.g. points.adjust, programme.backfill"),
+                          Parameter("action", {"type": "string", "enum": list(AUDIT_ACTIONS)},
+                                    "Of this action"),
                           _moment("from", "From this time on (RFC 3339, with an offset)"),
                           _moment("to", "Before this time (RFC 3339, with an offset)"),
                           _limit(100, AUDIT_LIMIT))),
-    Operation("get", "/loyalty/exports/{kind}", "Finance CSV: accruals, redemptions, cashback",
+    Operation("get", "/loyalty/exports/{kind}", f"Finance CSV: {', '.join(ExportKind)}",
               Permission.EXPORT,
               parameters=(_text("brand_id", "The brand", True), _text("from", BOUND, True),
                           _text("to", f"{BOUND}; excluded", True)),

@@ -3,6 +3,7 @@
 Each reader returns the parameter's value or raises a 400 WebError (`errors.refuse`) naming it.
 """
 
+from collections.abc import Collection
 from datetime import datetime
 from http import HTTPStatus
 
@@ -65,3 +66,11 @@ def query_flag(text: str | None, name: str) -> bool:
     if text == "true":
         return True
     raise refuse(HTTPStatus.BAD_REQUEST, f"{name}: {text!r} is neither true nor false")
+
+
+def query_choice(text: str | None, name: str, choices: Collection[str]) -> str | None:
+    """The query parameter `name`, one of `choices`; None when absent. Raises a 400 WebError
+    naming the choices for anything else."""
+    if text is None or text in choices:
+        return text
+    raise refuse(HTTPStatus.BAD_REQUEST, f"{name}: {text!r} is not one of {', '.join(choices)}")

@@ -8,6 +8,7 @@ import faust
 from loyalty_streams.http import (
     audit,
     birthday,
+    coin_rewards,
     exports,
     health,
     metrics,
@@ -29,6 +30,7 @@ ROUTES: tuple[Mapping[str, type[WorkerView]], ...] = (
     status.ROUTES,
     redemptions.ROUTES,
     birthday.ROUTES,
+    coin_rewards.ROUTES,
     recheck.ROUTES,
     programmes.ROUTES,
     audit.ROUTES,
