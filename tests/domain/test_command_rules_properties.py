@@ -1,27 +1,31 @@
-"""Conservation of points over any mix of events, commands and time passing (hypothesis)."""
+"""Conservation of points over any mix of events, commands, cancelled bets and time passing
+(hypothesis)."""
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from loyalty_streams.domain.cancellations import PlacedBet
 from loyalty_streams.domain.commands import Command, CommandEnvelope
-from loyalty_streams.domain.event_rules import apply
 from loyalty_streams.domain.events import PlayerEvent
 from loyalty_streams.domain.outputs import (
     AdjustmentDirection,
+    CancellationRefused,
     CommandRejected,
     Output,
     PointsAccrued,
     PointsAdjusted,
     PointsExpired,
     PointsRedeemed,
+    PointsReversed,
 )
 from loyalty_streams.domain.player import PlayerState
-from loyalty_streams.domain.time_rules import advance
-from tests.domain.builders import T0, bet, command, programme, received, win
+from loyalty_streams.domain.time_rules import advance, on_event
+from tests.domain.builders import T0, bet, cancellation, command, programme, received, win
 
 minutes = st.integers(min_value=0, max_value=20).map(lambda m: timedelta(minutes=m))
 gaps = st.one_of(
@@ -34,16 +38,31 @@ gaps = st.one_of(
 points = st.integers(min_value=10, max_value=50).map(lambda n: str(n * 100))
 fine_points = st.decimals(min_value=Decimal("0.01"), max_value=Decimal(50000), places=2).map(str)
 redemption_ids = st.sampled_from(["r1", "r2"])
+bet_ids = st.sampled_from(["b1", "b2", "b3"])
 
-Made = PlayerEvent | Command | None
+
+@dataclass(frozen=True)
+class Cancel:
+    """A cancellation of a share of what is left of a bet (more than is left: refused)."""
+
+    bet_id: str
+    share: Decimal
+
+
+Made = PlayerEvent | Command | Cancel | None
 Step = Callable[[datetime], Made | list[Made]]
 """A step at a moment: an event, a command, None for time passing, or several of them."""
 
 
 def steps() -> st.SearchStrategy[Step]:
     events = st.one_of(
-        st.builds(lambda a: lambda t: bet(a, occurred_at=t), fine_points),
+        st.builds(lambda a, b: lambda t: bet(a, occurred_at=t, bet_id=b), fine_points, bet_ids),
         st.builds(lambda a: lambda t: win(a, occurred_at=t), fine_points),
+        st.builds(
+            lambda b, share: lambda t: Cancel(b, share),
+            st.one_of(bet_ids, st.just("never-placed")),
+            st.sampled_from([Decimal(1), Decimal("0.5"), Decimal("0.33"), Decimal(2)]),
+        ),
     )
     commands = st.one_of(
         st.builds(
@@ -92,25 +111,50 @@ def steps() -> st.SearchStrategy[Step]:
         st.sampled_from(["ConfirmRedemption", "CancelRedemption"]),
         st.integers(min_value=0, max_value=40).map(lambda m: timedelta(minutes=m)),
     )
-    return st.one_of(events, commands, redemptions, st.just(lambda t: None))
+    # a bet cancelled soon after, sometimes once its points were redeemed: random single steps
+    # rarely cancel a bet they placed
+    cancelled = st.builds(
+        lambda a, r, share: (
+            lambda t: [
+                bet(a, occurred_at=t, bet_id=f"bc-{t:%y%j%H%M}"),
+                *(
+                    [
+                        command(
+                            "RedeemPoints", command_id=f"bc-{t:%y%j%H%M}", points=r, issued_at=t
+                        ),
+                        command("ConfirmRedemption", redemption_id=f"bc-{t:%y%j%H%M}", issued_at=t),
+                    ]
+                    if r
+                    else []
+                ),
+                Cancel(f"bc-{t:%y%j%H%M}", share),
+            ]
+        ),
+        fine_points,
+        st.one_of(st.none(), points),
+        st.sampled_from([Decimal(1), Decimal("0.5"), Decimal("0.33")]),
+    )
+    return st.one_of(events, commands, redemptions, cancelled, st.just(lambda t: None))
 
 
 def run(plan: list[tuple[Step, timedelta]]) -> tuple[PlayerState | None, list[Output]]:
     state: PlayerState | None = None
     outputs: list[Output] = []
+    bets: dict[str, PlacedBet] = {}
     clock = T0
     for step, gap in plan:
         clock += gap
         made = step(clock)
         for item in made if isinstance(made, list) else [made]:
-            state, emitted = _run_one(state, item, clock)
+            state, emitted = _run_one(state, item, clock, bets)
             outputs.extend(emitted)
     return state, outputs
 
 
 def _run_one(
-    state: PlayerState | None, made: Made, clock: datetime
+    state: PlayerState | None, made: Made, clock: datetime, bets: dict[str, PlacedBet]
 ) -> tuple[PlayerState | None, tuple[Output, ...]]:
+    """One step, as the stream takes it; the bets' records kept beside the player in `bets`."""
     if made is None:
         if state is None:
             return None, ()
@@ -118,7 +162,15 @@ def _run_one(
         return swept.state, swept.outputs
     if isinstance(made, CommandEnvelope):
         return received(state, made, programme())  # type: ignore[arg-type]
-    return apply(state, made, programme())  # type: ignore[arg-type]
+    if isinstance(made, Cancel):
+        placed = bets.get(made.bet_id)
+        left = placed.remaining if placed is not None else Decimal(10)
+        amount = max((left * made.share).quantize(Decimal("0.01")), Decimal("0.01"))
+        made = cancellation(made.bet_id, amount, occurred_at=clock)
+    step = on_event(state, made, programme(), None, bets.get(getattr(made, "bet_id", "")))  # type: ignore[arg-type]
+    if step.bet is not None:
+        bets[step.bet.bet_id] = step.bet
+    return step.state, step.outputs
 
 
 def total(outputs: list[Output], kind: type, **match: object) -> Decimal:
@@ -139,12 +191,18 @@ def test_points_are_conserved_and_never_negative(plan: list[tuple[Step, timedelt
     if state is None:
         return
     accrued = total(outputs, PointsAccrued)
+    reversed_ = sum(
+        (o.points_reversed for o in outputs if isinstance(o, PointsReversed)), Decimal(0)
+    )
+    unrecovered = sum(
+        (o.points_unrecovered for o in outputs if isinstance(o, PointsReversed)), Decimal(0)
+    )
     redeemed = total(outputs, PointsRedeemed)
     expired = total(outputs, PointsExpired)
     credited = total(outputs, PointsAdjusted, direction=AdjustmentDirection.CREDIT)
     debited = total(outputs, PointsAdjusted, direction=AdjustmentDirection.DEBIT)
     # the outputs explain the balance exactly ...
-    assert accrued - redeemed - expired - debited + credited == (
+    assert accrued - reversed_ - redeemed - expired - debited + credited == (
         state.points_available + state.points_held
     )
     # ... and so do the record's own counters
@@ -154,7 +212,9 @@ def test_points_are_conserved_and_never_negative(plan: list[tuple[Step, timedelt
         expired,
     )
     assert (state.points_credited, state.points_debited) == (credited, debited)
+    assert (state.points_reversed, state.points_unrecovered) == (reversed_, unrecovered)
     assert state.points_available >= 0 and state.points_held >= 0
+    assert state.cumulative_turnover >= 0 and state.vip_points >= 0
     assert state.points_held == sum((h.points for h in state.holds.values()), Decimal(0))
     # every rejection says why
-    assert all(o.reason for o in outputs if isinstance(o, CommandRejected))
+    assert all(o.reason for o in outputs if isinstance(o, CommandRejected | CancellationRefused))
