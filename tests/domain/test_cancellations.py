@@ -68,7 +68,7 @@ def test_a_whole_cancellation_takes_back_the_points_turnover_and_the_days_play()
     assert after.vip_points == before.vip_points
     assert after.buckets == before.buckets and after.ledgers == before.ledgers
     assert after.points_reversed == earned.points and after.points_accrued > earned.points
-    assert ledger.bets["b1"].cancelled == D("120.50")
+    assert ledger.bets["b1"].cancelled == D("120.50") and ledger.bets["b1"].remaining == 0
 
 
 def test_parts_of_a_bet_cancelled_one_by_one_take_back_exactly_what_it_earned() -> None:
@@ -254,6 +254,25 @@ def test_a_bet_cancelled_whole_cannot_be_cancelled_again_and_a_repeat_is_a_repea
     step = ledger.play(cancellation("b1", "1"))
     (refused,) = step.outputs
     assert isinstance(refused, CancellationRefused) and refused.code == "already_cancelled"
+
+
+def test_a_cancellation_folded_again_over_its_own_bet_record_does_exactly_the_same() -> None:
+    """A crash whose checkpoint kept the bet's record but not the player's: the replay folds the
+    cancellations again, each judged against the bet as it was before it."""
+    ledger = Ledger()
+    ledger.play(bet("90", bet_id="b1", category="live_casino"))
+    before = ledger.record
+    first, second = cancellation("b1", "30"), cancellation("b1", "60")
+    steps = [ledger.play(first), ledger.play(second)]
+    cut = ledger.bets["b1"]  # the bet's record has both; the player's record has neither
+    again = on_event(before, first, ledger.rules, None, cut)
+    assert (again.state, again.outputs, again.bet) == (
+        steps[0].state,
+        steps[0].outputs,
+        steps[0].bet,
+    )
+    last = on_event(again.state, second, ledger.rules, None, cut)
+    assert (last.state, last.outputs, last.bet) == (steps[1].state, steps[1].outputs, cut)
 
 
 def test_a_cancellation_for_a_player_never_seen_is_refused_as_unknown() -> None:

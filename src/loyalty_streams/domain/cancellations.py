@@ -88,14 +88,27 @@ class PlacedBet:
     booked: bool
     """Whether its day's cashback ledger counted it (play arriving too late does not)."""
     programme_version: int
-    cancelled: Decimal = ZERO
-    """Amount cancelled so far."""
-    points_taken: Decimal = ZERO
-    """Points of the bet reversed so far (taken or unrecovered)."""
+    cancellations: tuple[tuple[str, Decimal], ...] = ()
+    """The cancellations carried out, in order: event id and amount. A cancellation folded again
+    (a replay after a crash whose checkpoint kept this record but not the player's) is judged
+    against the bet as it was before it (`before`), so it does exactly what it did."""
+
+    @property
+    def cancelled(self) -> Decimal:
+        """Amount cancelled so far."""
+        return sum((amount for _, amount in self.cancellations), ZERO)
 
     @property
     def remaining(self) -> Decimal:
         return self.amount - self.cancelled
+
+    def before(self, event_id: str) -> "PlacedBet":
+        """The bet as it was before the cancellation `event_id`; itself if that is none of
+        its cancellations."""
+        ids = [cancelled_by for cancelled_by, _ in self.cancellations]
+        if event_id not in ids:
+            return self
+        return replace(self, cancellations=self.cancellations[: ids.index(event_id)])
 
     def points_for(self, amount: Decimal) -> Decimal:
         """The points `amount` of this bet earns with its factors, rounded down to 0.01, as
@@ -137,8 +150,9 @@ class PlacedBet:
             basis=data["basis"],
             booked=data["booked"],
             programme_version=data["programme_version"],
-            cancelled=Decimal(data["cancelled"]),
-            points_taken=Decimal(data["points_taken"]),
+            cancellations=tuple(
+                (event_id, Decimal(amount)) for event_id, amount in data["cancellations"]
+            ),
         )
 
 
@@ -187,6 +201,8 @@ def cancel(
     if source is not None:
         new.applied_offsets[source.topic_partition] = source.offset
     clock = new.last_activity = new.time_at(event.occurred_at)
+    if bet is not None:
+        bet = bet.before(event.event_id)
     refusal = _refusal(event, bet)
     if refusal is not None:
         return new, (_refused(new, event, *refusal),), None
@@ -234,7 +250,8 @@ def _reverse(
     clock: datetime,
 ) -> tuple[PlayerState, tuple[Output, ...], PlacedBet]:
     remaining = bet.remaining - event.amount
-    points = bet.points - bet.points_for(remaining) - bet.points_taken
+    # what is left was scored at the bet's factors: it keeps those points, the rest goes
+    points = bet.points_for(bet.remaining) - bet.points_for(remaining)
     taken = min(points, state.points_available)
     unrecovered = points - taken
     state.points_available -= taken
@@ -272,9 +289,7 @@ def _reverse(
         points_available=state.points_available,
     )
     changes = settle_level(state, programme, clock, today, event.event_id, None)
-    after = replace(
-        bet, cancelled=bet.cancelled + event.amount, points_taken=bet.points_taken + points
-    )
+    after = replace(bet, cancellations=(*bet.cancellations, (event.event_id, event.amount)))
     return state, (reversed_, *changes), after
 
 
