@@ -4,11 +4,12 @@ The lookup view and, later, the API show this; the arithmetic (30-day sum at `no
 needed for the next level) belongs to the rules, so it lives here and not at the edge.
 """
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from loyalty_streams.domain.event_rules import cumulative_basis
+from loyalty_streams.domain.multipliers import Boost, boosted
 from loyalty_streams.domain.player import PlayerState
 from loyalty_streams.domain.programme import LevelBasis, Programme
 from loyalty_streams.domain.time_rules import expiry_of
@@ -47,6 +48,8 @@ def standing(state: PlayerState, programme: Programme, now: datetime) -> dict[st
             "expired": str(state.points_expired),
             "credited": str(state.points_credited),
             "debited": str(state.points_debited),
+            "reversed": str(state.points_reversed),
+            "unrecovered": str(state.points_unrecovered),
             "expires_at": _iso(expires_at),
         },
         "holds": [
@@ -78,6 +81,8 @@ def standing(state: PlayerState, programme: Programme, now: datetime) -> dict[st
                 "sc": str(level.birthday_gift_sc),
                 "last_claimed_year": state.birthday_year,
             },
+            "daily_reward": _daily_reward(state, programme, now),
+            "monthly_bonus": _monthly_bonus(state, programme),
         },
         "turnover": {
             "currency": programme.turnover_currency.value,
@@ -113,6 +118,53 @@ def standing(state: PlayerState, programme: Programme, now: datetime) -> dict[st
             else str(level.cashback_daily_cap),
         },
         "last_activity": _iso(state.last_activity),
+    }
+
+
+def _daily_reward(state: PlayerState, programme: Programme, now: datetime) -> dict[str, Any] | None:
+    """The player's daily login reward at `now` (UTC), as `coin_rewards.daily_reward` would pay
+    it; None when the brand pays none.
+
+    `streak`: the consecutive brand days claimed, while it still goes on (the last claim today
+    or yesterday), else 0. `next_claim_from`: when the next claim is allowed, the start of the
+    brand day after the last one claimed (of today when that is later: a time not after `now`
+    means it can be claimed now). `next_base` and `next_reward`: what that claim pays, the
+    streak day's base and that base x the level's daily bonus multiplier (rounded down).
+    """
+    daily = programme.rewards.daily_login
+    if daily is None:
+        return None
+    today = programme.day_of(now)
+    last = state.daily_reward_day
+    # a claim the day after the last one goes on with the streak; a day missed starts it again
+    going_on = last is not None and last >= today - 1
+    next_day = today if last is None else max(last + 1, today)
+    base = daily.base(state.daily_streak + 1 if going_on else 1)
+    rank = state.level_rank
+    return {
+        "streak": state.daily_streak if going_on else 0,
+        "last_claimed_day": None if last is None else date.fromordinal(last).isoformat(),
+        "next_claim_from": programme.day_start(next_day).isoformat(),
+        "next_base": {"gc": str(base.gc), "sc": str(base.sc)},
+        "next_reward": {
+            "gc": str(boosted(programme, rank, Boost.DAILY_BONUS, base.gc)),
+            "sc": str(boosted(programme, rank, Boost.DAILY_BONUS, base.sc)),
+        },
+    }
+
+
+def _monthly_bonus(state: PlayerState, programme: Programme) -> dict[str, Any] | None:
+    """The brand's monthly bonus for the player: whether their level has the perk (`eligible`),
+    the month (`YYYY-MM`, brand zone) last claimed, and the coins; None when the brand pays
+    none."""
+    amount = programme.rewards.monthly_bonus
+    if amount is None:
+        return None
+    return {
+        "eligible": programme.level_at(state.level_rank).perks.monthly_bonus,
+        "last_claimed_month": state.monthly_bonus_month,
+        "gc": str(amount.gc),
+        "sc": str(amount.sc),
     }
 
 
