@@ -6,7 +6,8 @@ The demo and the integration tests compare the workers' outputs and records with
 
 from dataclasses import dataclass, field
 
-from loyalty_streams.domain.event_rules import EventRejected, apply
+from loyalty_streams.domain.cancellations import PlacedBet, fold_with_bet
+from loyalty_streams.domain.event_rules import EventRejected
 from loyalty_streams.domain.events import decode_player_event
 from loyalty_streams.domain.outputs import Output
 from loyalty_streams.domain.player import PlayerState, SourcePosition
@@ -18,6 +19,8 @@ from loyalty_streams.runtime.fold import ProgrammeFor
 class Replay:
     states: dict[str, PlayerState] = field(default_factory=dict)
     outputs: list[Output] = field(default_factory=list)
+    bets: dict[tuple[str, str], PlacedBet] = field(default_factory=dict)
+    """The bets' records by player key and bet id, as a worker keeps them beside the player."""
 
 
 def replay(records: list[ReadRecord], programme_for: ProgrammeFor) -> Replay:
@@ -32,10 +35,15 @@ def replay(records: list[ReadRecord], programme_for: ProgrammeFor) -> Replay:
         if programme is None:
             continue
         source = SourcePosition(f"{record.topic}:{record.partition}", record.offset)
+        bet_of = (event.key, getattr(event, "bet_id", ""))
         try:
-            state, outputs = apply(result.states.get(event.key), event, programme, source)
+            state, outputs, bet = fold_with_bet(
+                result.states.get(event.key), event, programme, source, result.bets.get(bet_of)
+            )
         except EventRejected:
             continue
+        if bet is not None:
+            result.bets[bet_of] = bet
         result.states[event.key] = state
         result.outputs.extend(outputs)
     return result

@@ -40,10 +40,11 @@ import orjson
 from loyalty_streams.domain.event_rules import (
     POINT_STEP,
     EventRejected,
+    apply,
     new_player,
     settle_level,
 )
-from loyalty_streams.domain.events import BetCancelled, BetPlaced
+from loyalty_streams.domain.events import BetCancelled, BetPlaced, PlayerEvent
 from loyalty_streams.domain.money import EXACT
 from loyalty_streams.domain.outputs import (
     CancellationRefused,
@@ -175,6 +176,27 @@ def placed(
         booked=day in state.ledgers,
         programme_version=programme.version,
     )
+
+
+def fold_with_bet(
+    state: PlayerState | None,
+    event: PlayerEvent,
+    programme: Programme,
+    source: SourcePosition | None = None,
+    bet: PlacedBet | None = None,
+) -> tuple[PlayerState, tuple[Output, ...], PlacedBet | None]:
+    """Fold one event with the record of the bet it names (`bet`: the stored record a
+    `BetCancelled` cancels, None when unknown or for other events): `cancel` for a cancellation,
+    `event_rules.apply` otherwise. Gives the new record, its outputs, and the bet's record to
+    store (a bet placed, a bet cancelled; None when nothing is to be written)."""
+    if isinstance(event, BetCancelled):
+        return cancel(state, event, bet, programme, source)
+    new, outputs = apply(state, event, programme, source)
+    if new is state or not isinstance(event, BetPlaced):
+        return new, outputs, None
+    accrued = outputs[0]
+    assert isinstance(accrued, PointsAccrued)  # a bet's first output
+    return new, outputs, placed(event, accrued, new, programme)
 
 
 def cancel(

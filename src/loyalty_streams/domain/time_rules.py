@@ -32,16 +32,15 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, localcontext
 
-from loyalty_streams.domain.cancellations import PlacedBet, cancel, placed
+from loyalty_streams.domain.cancellations import PlacedBet, fold_with_bet
 from loyalty_streams.domain.command_rules import execute, timed_out
 from loyalty_streams.domain.commands import Command
-from loyalty_streams.domain.event_rules import apply, settle_at
-from loyalty_streams.domain.events import BetCancelled, BetPlaced, PlayerEvent
+from loyalty_streams.domain.event_rules import settle_at
+from loyalty_streams.domain.events import PlayerEvent
 from loyalty_streams.domain.money import CENT, EXACT
 from loyalty_streams.domain.outputs import (
     CashbackAwarded,
     Output,
-    PointsAccrued,
     PointsExpired,
     PointsExpiring,
 )
@@ -106,9 +105,9 @@ def on_event(
     source: SourcePosition | None = None,
     bet: PlacedBet | None = None,
 ) -> Advanced:
-    """Run the player's timers due by the event's time, then fold the event (`event_rules.apply`,
-    or `cancellations.cancel` for a `BetCancelled` of `bet`, its stored record or None; under
-    the version in effect at the event's time).
+    """Run the player's timers due by the event's time, then fold the event with the record of
+    the bet it names, its stored record or None (`cancellations.fold_with_bet`, under the
+    version in effect at the event's time).
 
     So a day closes at the level held at its end even when the first news of the next day is a
     bet that raises the level, and a downgrade that fell due before the bet happens before it.
@@ -117,16 +116,9 @@ def on_event(
     at = _rules(programmes)
     programme = at(event.occurred_at)
     early = _due_by(state, event.occurred_at, at)
-    before = early.state if early else state
-    if isinstance(event, BetCancelled):
-        new, outputs, bet = cancel(before, event, bet, programme, source)
-    else:
-        new, outputs = apply(before, event, programme, source)
-        bet = None
-        if new is not before and isinstance(event, BetPlaced):
-            accrued = outputs[0]
-            assert isinstance(accrued, PointsAccrued)  # a bet's first output
-            bet = placed(event, accrued, new, programme)
+    new, outputs, bet = fold_with_bet(
+        early.state if early else state, event, programme, source, bet
+    )
     if new is not state:
         new.timer_at = due_at(new, programme)
     if early is None:
