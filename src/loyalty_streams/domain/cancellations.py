@@ -67,9 +67,11 @@ CANCELLABLE_DAYS = 30
 30-day figure. The store keeps a bet's record that long (`state.keyspace.BET_DAYS`)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PlacedBet:
-    """What one bet did to its player's record, remembered to reverse it exactly."""
+    """What one bet did to its player's record, remembered to reverse it exactly. Never changed
+    once made (`cancel` gives a new one); not frozen, for one is made per bet (a frozen
+    dataclass sets each field through `object.__setattr__`: docs/decisions/fold-hot-path.md)."""
 
     bet_id: str
     event_id: str
@@ -163,18 +165,18 @@ def placed(
     """The record of a bet just folded into `state` (under `programme`), from its accrual."""
     day = programme.day_of(event.occurred_at)
     return PlacedBet(
-        bet_id=event.bet_id,
-        event_id=event.event_id,
-        placed_at=event.occurred_at,
-        day=day,
-        amount=event.amount,
-        currency=event.currency.value,
-        points=accrued.points,
-        factors=accrued.factors,
-        turnover_per_unit=programme.currencies[event.currency].turnover_per_unit,
-        basis=programme.level_basis.value,
-        booked=day in state.ledgers,
-        programme_version=programme.version,
+        event.bet_id,
+        event.event_id,
+        event.occurred_at,
+        day,
+        event.amount,
+        event.currency.value,
+        accrued.points,
+        accrued.factors,
+        programme.currencies[event.currency].turnover_per_unit,
+        programme.level_basis.value,
+        day in state.ledgers,
+        programme.version,
     )
 
 
