@@ -206,6 +206,57 @@ def test_writes_through_the_api_are_carried_out_audited_and_kept_in_the_history(
     assert len(rows_csv) == 1 and Decimal(rows_csv[0]["points"]) == Decimal(5000)
 
 
+def test_a_player_claims_the_daily_reward_once_a_day_and_a_low_level_no_monthly_bonus(
+    cluster: Cluster,
+) -> None:
+    worker = cluster.worker("claims")
+    sweeps = "lucky-sweeps"
+    now = datetime.now(UTC)
+    cluster.publish([bet("100", brand_id=sweeps, currency="SC", player_id="p1",
+                         occurred_at=now - timedelta(minutes=1))])  # fmt: skip
+    wait_until(lambda: get(worker, f"/loyalty/{sweeps}/p1")[0] == 200, 60, "the bet to land")
+    body = {"brand_id": sweeps, "player_id": "p1"}
+    shown = get(worker, f"/loyalty/{sweeps}/p1")[1]["rewards"]["daily_reward"]
+    assert (shown["streak"], shown["next_reward"]) == (0, {"gc": "5000.00", "sc": "0.20"})
+
+    # the first claim of the brand day: day 1 of the streak, at Bronze's multiplier (1.0)
+    status, claimed = call(worker, "POST", "/loyalty/daily-reward/claim?wait=30", body, ADMIN)
+    assert (status, claimed["status"]) == (200, "applied"), claimed
+    (granted,) = [o for o in claimed["outputs"] if o["type"] == "DailyRewardGranted"]
+    assert (granted["streak"], granted["level"]) == (1, "Bronze")
+    assert (granted["gc"], granted["sc"]) == (
+        shown["next_reward"]["gc"],
+        shown["next_reward"]["sc"],
+    )
+    rewards = get(worker, f"/loyalty/{sweeps}/p1")[1]["rewards"]
+    assert (rewards["daily_reward"]["streak"], rewards["daily_reward"]["last_claimed_day"]) == (
+        1, granted["day"],
+    )  # fmt: skip
+    opens = datetime.fromisoformat(rewards["daily_reward"]["next_claim_from"])
+    assert now < opens <= now + timedelta(days=1, hours=1)  # the next midnight in New York
+
+    # the same day again: refused, with when the next one opens
+    status, again = call(worker, "POST", "/loyalty/daily-reward/claim?wait=30", body, ADMIN)
+    assert (status, again["status"], again["code"]) == (409, "rejected", "already_claimed"), again
+    assert opens.isoformat() in again["error"]
+
+    # the monthly bonus: Bronze has not the perk
+    assert rewards["monthly_bonus"]["eligible"] is False
+    status, bonus = call(worker, "POST", "/loyalty/monthly-bonus/claim?wait=30", body, ADMIN)
+    assert (status, bonus["code"]) == (409, "not_eligible"), bonus
+
+    # each claim audited under its own action, which the audit filters by
+    def outcomes(action: str) -> list[str]:
+        query = f"/loyalty/audit?brand_id={sweeps}&action={action}"
+        status, audit = call(worker, "GET", query, None, ADMIN)
+        assert status == 200, audit
+        return sorted(entry["outcome"] for entry in audit["entries"])
+
+    wait_until(lambda: outcomes("daily_reward.claim") == ["applied", "rejected"], 30, "audit")
+    wait_until(lambda: outcomes("monthly_bonus.claim") == ["rejected"], 30, "audit")
+    assert call(worker, "GET", "/loyalty/audit?action=daily.claim", None, ADMIN)[0] == 400
+
+
 def export(worker: ServiceProcess, query: str) -> list[dict[str, str]]:
     request = urllib.request.Request(
         f"http://127.0.0.1:{worker.settings.web_port}/loyalty/exports/{query}",

@@ -25,7 +25,7 @@ from loyalty_streams.kafka.clients import producer_config
 from loyalty_streams.kafka.reading import Records, read_topics, scan_topic
 from loyalty_streams.kafka.topics import POINTS_ACCRUED, PROGRAMMES, REDEMPTIONS, REWARDS
 from loyalty_streams.settings import Settings, get_settings
-from tests.domain.builders import bet, command, win
+from tests.domain.builders import bet, cancellation, command, purchase, win
 from tests.integration.conftest import Cluster, on_both_brokers, on_both_session_brokers
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
@@ -269,6 +269,106 @@ def test_exports_add_up_to_the_topics_for_one_brand_and_range(
     for row in redemption_rows:
         assert row["brand_id"] == NORTH
         assert recent_span[0] <= datetime.fromisoformat(row["occurred_at"]) < recent_span[1]
+
+
+SWEEPS = "lucky-sweeps"
+NEW_YORK = ZoneInfo("America/New_York")
+COIN_REWARDS = {"DailyRewardGranted", "MonthlyBonusGranted", "StoreBonusGranted"}
+
+
+def test_the_exports_of_cancelled_bets_and_coin_rewards_hold_what_the_topics_do(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Lucky Sweeps' players: a bet voided in part (and a cancellation refused), a coin pack
+    bought, the daily reward and the monthly bonus claimed; Aurora's voided bet beside them."""
+    cluster.worker("exporter")
+    now = datetime.now(UTC)
+    sweeps = {"brand_id": SWEEPS, "currency": "SC"}
+    played, voided = now - timedelta(hours=2), now - timedelta(hours=1)
+    bets = [
+        bet("2000", bet_id="b-1", player_id="p1", occurred_at=played, **sweeps),  # Silver
+        bet("30000", bet_id="b-2", player_id="p2", occurred_at=played, **sweeps),  # Platinum
+        bet("800", bet_id="b-3", player_id="p1", occurred_at=played),  # aurora-casino
+    ]
+    cancelled = cancellation("b-1", "500", reason="round_voided", player_id="p1",
+                             occurred_at=voided, **sweeps)  # fmt: skip
+    unknown = cancellation("b-9", "5", player_id="p1", occurred_at=voided, **sweeps)
+    elsewhere = cancellation("b-3", "800", player_id="p1", occurred_at=voided)
+    bought = purchase("20000", "20", "19.99", player_id="p1", occurred_at=voided)
+    daily = command("ClaimDailyReward", brand_id=SWEEPS, player_id="p1", issued_at=now)
+    monthly = command("ClaimMonthlyBonus", brand_id=SWEEPS, player_id="p2", issued_at=now)
+    cluster.publish(bets)
+    read_until(cluster, lambda found: {f"{b.event_id}:points" for b in bets} <= set(found))
+    cluster.publish([cancelled, unknown, elsewhere, bought, daily, monthly])
+    expected = {
+        f"{cancelled.event_id}:reversed",
+        f"{unknown.event_id}:refused",
+        f"{elsewhere.event_id}:reversed",
+        f"{bought.purchase_id}:store-bonus",
+        f"{daily.command_id}:daily-reward",
+        f"{monthly.command_id}:monthly-bonus",
+    }
+    records = read_until(cluster, lambda found: expected <= set(found))
+    reversals = kept(outputs(records, POINTS_ACCRUED), {"PointsReversed"})
+    rewards = kept(outputs(records, REWARDS), COIN_REWARDS)
+
+    monkeypatch.setenv("LOYALTY_BOOTSTRAP_SERVERS", cluster.settings.bootstrap_servers)
+    get_settings.cache_clear()
+    today = datetime.now(NEW_YORK).date()
+    span = ["--brand", SWEEPS, "--from", (today - timedelta(days=1)).isoformat(),
+            "--to", (today + timedelta(days=1)).isoformat()]  # fmt: skip
+    try:
+        capsys.readouterr()
+        assert cli.main(["export", "reversals", *span]) == 0
+        reversal_rows = rows(capsys.readouterr().out)
+        assert cli.main(["export", "coin-rewards", *span]) == 0
+        reward_rows = rows(capsys.readouterr().out)
+    finally:
+        get_settings.cache_clear()
+
+    # reversals: the one carried out for the brand; the refusal and Aurora's are not rows
+    (row,) = reversal_rows
+    assert set(reversals) == {row["output_id"]} == {f"{cancelled.event_id}:reversed"}
+    assert (row["bet_id"], row["reason"], row["amount"], row["remaining"]) == (
+        "b-1", "round_voided", "500", "1500",
+    )  # fmt: skip
+    assert Decimal(row["points"]) == Decimal(reversals[row["output_id"]]["points"]) > 0
+    assert Decimal(row["points_reversed"]) + Decimal(row["points_unrecovered"]) == Decimal(
+        row["points"]
+    )
+
+    # coin rewards: one row each, the coins paid adding up to the topic's
+    assert {r["output_id"] for r in reward_rows} == set(rewards)
+    by_reward = {r["reward"]: r for r in reward_rows}
+    assert set(by_reward) == {"daily_reward", "monthly_bonus", "store_bonus"}
+    first_day = by_reward["daily_reward"]
+    assert (first_day["streak"], first_day["level"], first_day["purchase_id"]) == (
+        "1",
+        "Silver",
+        "",
+    )
+    assert (by_reward["monthly_bonus"]["level"], by_reward["monthly_bonus"]["gc"]) == (
+        "Platinum", "100000",
+    )  # fmt: skip
+    store = by_reward["store_bonus"]  # Silver's store multiplier is 1.05
+    assert (store["gc"], store["sc"], store["price"], store["currency"], store["streak"]) == (
+        "1000.00", "1.00", "19.99", "USD", "",
+    )  # fmt: skip
+    for coin in ("gc", "sc"):
+        paid = sum(
+            Decimal(v[f"bonus_{coin}"] if v["type"] == "StoreBonusGranted" else v[coin])
+            for v in rewards.values()
+        )
+        assert total(reward_rows, coin) == paid > 0
+
+
+def kept(found: dict[str, dict[str, Any]], types: set[str]) -> dict[str, dict[str, Any]]:
+    """The outputs of `types` of Lucky Sweeps."""
+    return {
+        output_id: value
+        for output_id, value in found.items()
+        if value["type"] in types and value["brand_id"] == SWEEPS
+    }
 
 
 def rows(text: str) -> list[dict[str, str]]:

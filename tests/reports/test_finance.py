@@ -9,17 +9,24 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
+from loyalty_streams.cli.main import EXPORT_KINDS
 from loyalty_streams.domain.events import GameCategory
 from loyalty_streams.domain.money import Currency
 from loyalty_streams.domain.outputs import (
+    BirthdayGiftGranted,
+    CancellationRefused,
     CashbackAwarded,
+    DailyRewardGranted,
+    MonthlyBonusGranted,
     Output,
     PointsAccrued,
     PointsFactors,
     PointsRedeemed,
+    PointsReversed,
     RedemptionHeld,
     RedemptionReleased,
     ReleaseReason,
+    StoreBonusGranted,
     TierRewardGranted,
     encode,
 )
@@ -91,6 +98,48 @@ def cashback(day: date, *, amount: str = "9.00") -> CashbackAwarded:
         capped=False,
         programme_version=1,
     )
+
+
+def reversed_(n: int, *, at: datetime = SINCE, unrecovered: str = "0") -> PointsReversed:
+    """Bet `b-<n>` of lucky-sweeps:p1 voided in part: 40 of its 100 SC, 40 points."""
+    return PointsReversed(
+        output_id=f"x-{n}:reversed",
+        event_id=f"x-{n}",
+        bet_id=f"b-{n}",
+        brand_id="lucky-sweeps",
+        player_id="p1",
+        occurred_at=at,
+        placed_at=datetime(2025, 12, 31, 23, 0, tzinfo=timezone(timedelta(hours=-5))),
+        reason="round_voided",
+        amount=D("40.00"),
+        currency=Currency.SC,
+        remaining=D("60.00"),
+        points=D("40.00"),
+        points_reversed=D("40.00") - D(unrecovered),
+        points_unrecovered=D(unrecovered),
+        turnover=D("40.00"),
+        vip_points=D("40.0"),
+        factors=PointsFactors(D("1"), D("1.0"), D("1"), (), D("1"), "Bronze"),
+        programme_version=2,
+        points_available=D("0"),
+    )
+
+
+def daily(at: datetime = SINCE) -> DailyRewardGranted:
+    return DailyRewardGranted("c-1:daily-reward", "c-1", "lucky-sweeps", "p1", at,
+                              date(2025, 12, 31), 3, "Silver", D("1.1"), D("7000"), D("0.3"),
+                              D("7700.00"), D("0.33"), 2)  # fmt: skip
+
+
+def monthly(at: datetime = SINCE) -> MonthlyBonusGranted:
+    return MonthlyBonusGranted("c-2:monthly-bonus", "c-2", "lucky-sweeps", "p1", at, "2026-01",
+                               "Platinum", D("100000"), D("10"), 2)  # fmt: skip
+
+
+def store(at: datetime = SINCE) -> StoreBonusGranted:
+    return StoreBonusGranted("pur-9:store-bonus", "e-9", "pur-9", "pack-gold", "lucky-sweeps",
+                             "p1", at, "Gold", D("1.1"), D("20000"), D("20"), D("2000.00"),
+                             D("2.00"), D("19.99"), Currency.USD, 2)  # fmt: skip
 
 
 def record(output: Output, offset: int = 0, partition: int = 0) -> ReadRecord:
@@ -169,6 +218,70 @@ def test_cashback_rows_and_no_other_rewards() -> None:
             "programme_version": "1",
         }
     ]
+
+
+def test_reversals_are_the_cancellations_carried_out_with_what_each_took_back() -> None:
+    refused = CancellationRefused("x-2:refused", "x-2", "b-2", "lucky-sweeps", "p1", SINCE,
+                                  "unknown_bet", "bet 'b-2' is not known")  # fmt: skip
+    at = SINCE + timedelta(hours=3)
+    records = [record(accrued(1, brand="lucky-sweeps")), record(refused),
+               record(reversed_(1, at=at, unrecovered="15.50"))]  # fmt: skip
+    text = "".join(render_csv(ExportKind.REVERSALS, "lucky-sweeps", SINCE, UNTIL, records))
+    assert text.splitlines(keepends=True) == [
+        "output_id,event_id,bet_id,brand_id,player_id,occurred_at,placed_at,reason,amount,"
+        "currency,remaining,points,points_reversed,points_unrecovered,turnover,vip_points,"
+        "programme_version\r\n",
+        "x-1:reversed,x-1,b-1,lucky-sweeps,p1,2026-01-01T03:00:00Z,2026-01-01T04:00:00Z,"
+        "round_voided,40.00,SC,60.00,40.00,24.50,15.50,40.00,40.0,2\r\n",
+    ]
+
+
+def test_coin_rewards_are_one_table_of_the_three_with_each_ones_own_fields() -> None:
+    birthday = BirthdayGiftGranted("c-3:birthday", "c-3", "lucky-sweeps", "p1", SINCE, 2026,
+                                   "Gold", D("50"), D("20"), 2)  # fmt: skip
+    rows = export(
+        ExportKind.COIN_REWARDS,
+        "lucky-sweeps",
+        [record(daily()), record(cashback(date(2026, 1, 5))), record(birthday),
+         record(monthly()), record(store())],
+    )  # fmt: skip
+    common = {"brand_id": "lucky-sweeps", "player_id": "p1", "occurred_at": "2026-01-01T00:00:00Z",
+              "programme_version": "2"}  # fmt: skip
+    nothing = dict.fromkeys(("streak", "day", "month", "purchase_id", "package_id", "price",
+                             "currency"), "")  # fmt: skip
+    assert rows == [
+        common | nothing | {"reward": "daily_reward", "output_id": "c-1:daily-reward",
+                            "level": "Silver", "gc": "7700.00", "sc": "0.33", "streak": "3",
+                            "day": "2025-12-31"},
+        common | nothing | {"reward": "monthly_bonus", "output_id": "c-2:monthly-bonus",
+                            "level": "Platinum", "gc": "100000", "sc": "10", "month": "2026-01"},
+        # the bonus coins paid, not the package's; the price it was bought for
+        common | nothing | {"reward": "store_bonus", "output_id": "pur-9:store-bonus",
+                            "level": "Gold", "gc": "2000.00", "sc": "2.00",
+                            "purchase_id": "pur-9", "package_id": "pack-gold", "price": "19.99",
+                            "currency": "USD"},
+    ]  # fmt: skip
+    assert list(csv_header(ExportKind.COIN_REWARDS)) == [
+        "reward", "output_id", "brand_id", "player_id", "occurred_at", "level", "gc", "sc",
+        "streak", "day", "month", "purchase_id", "package_id", "price", "currency",
+        "programme_version",
+    ]  # fmt: skip
+
+
+def test_a_coin_reward_missing_its_own_field_is_skipped_not_written_empty() -> None:
+    good = orjson.loads(encode(store()))
+    bad = [
+        orjson.dumps({k: v for k, v in good.items() if k != "bonus_gc"}),
+        orjson.dumps(good | {"price": 19.99}),
+        orjson.dumps(orjson.loads(encode(daily())) | {"streak": "3"}),
+    ]
+    records = [raw(value, key=b"lucky-sweeps:p1", offset=i) for i, value in enumerate(bad)]
+    rows = export(ExportKind.COIN_REWARDS, "lucky-sweeps", [*records, record(monthly())])
+    assert [r["reward"] for r in rows] == ["monthly_bonus"]
+
+
+def test_every_kind_is_on_the_command_line_and_in_the_cli_order() -> None:
+    assert tuple(kind.value for kind in ExportKind) == EXPORT_KINDS
 
 
 def test_the_range_is_half_open_on_the_outputs_own_time_in_any_offset() -> None:

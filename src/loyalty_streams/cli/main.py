@@ -251,6 +251,10 @@ def _recheck(args: argparse.Namespace, clients: "KafkaClients | None") -> int:
     return 0
 
 
+EXPORT_KINDS = ("accruals", "reversals", "redemptions", "cashback", "coin-rewards")
+"""`reports.finance.ExportKind`'s values, spelled out: the parser does not load the readers."""
+
+
 def _export(args: argparse.Namespace, clients: "KafkaClients | None") -> int:
     """A finance CSV export; dates and naive times are in the brand's time zone."""
     from datetime import UTC, datetime
@@ -442,9 +446,9 @@ def build_parser() -> argparse.ArgumentParser:
     recheck.set_defaults(handler=_recheck)
 
     export = commands.add_parser(
-        "export", help="CSV of one brand's accruals, redemptions or cashback over [--from, --to)"
+        "export", help="finance CSV of one brand's outputs of a kind over [--from, --to)"
     )
-    export.add_argument("kind", choices=["accruals", "redemptions", "cashback"])
+    export.add_argument("kind", choices=EXPORT_KINDS)
     export.add_argument("--brand", required=True, help="brand_id")
     export.add_argument(
         "--from",

@@ -1,5 +1,6 @@
-"""Finance exports: `GET /loyalty/exports/{kind}`, a brand's accruals, redemptions or cashback
-for a date range as CSV, streamed. The CSV itself is built by `reports.finance`."""
+"""Finance exports: `GET /loyalty/exports/{kind}`, a brand's outputs of one kind (accruals,
+reversals, redemptions, cashback, coin rewards: `reports.finance.ExportKind`) for a date range as
+CSV, streamed. The CSV itself is built by `reports.finance`."""
 
 import asyncio
 from collections.abc import Iterator

@@ -1,4 +1,5 @@
-"""CSV exports for finance: one brand's accruals, redemptions or cashback over a time range.
+"""CSV exports for finance: one brand's accruals, reversals of cancelled bets, redemptions,
+cashback or coin rewards over a time range.
 
 One row per output (per `output_id`), streamed: the topic is scanned once
 (`kafka.reading.scan_topic`), rows are filtered by brand and by the output's own event time
@@ -51,8 +52,10 @@ inbound records each) of the first copy, so a bounded window catches it in bound
 
 class ExportKind(StrEnum):
     ACCRUALS = "accruals"
+    REVERSALS = "reversals"
     REDEMPTIONS = "redemptions"
     CASHBACK = "cashback"
+    COIN_REWARDS = "coin-rewards"
 
 
 class Undecodable(ValueError):
@@ -144,11 +147,28 @@ def _factor(name: str) -> tuple[str, Field]:
     return name, _decimal(name, within="factors")
 
 
+def _each(kind: Callable[[str], Field], *names: str) -> tuple[tuple[str, Field], ...]:
+    """Columns of the fields `names`, each read as `kind` (`_text`, `_decimal`...)."""
+    return tuple((name, kind(name)) for name in names)
+
+
+def _per_type(fields: dict[str, Field]) -> Field:
+    """The field of a row of an export of several types: `fields[type]` of the output's
+    `type`, empty for a type it does not name (a field particular to other types)."""
+
+    def get(value: dict[str, Any]) -> str:
+        kind = value.get("type")
+        field = fields.get(kind) if isinstance(kind, str) else None
+        return "" if field is None else field(value)
+
+    return get
+
+
 @dataclass(frozen=True, slots=True)
 class ExportSpec:
     topic: str
-    output_type: str
-    """The `type` of the outputs exported; other types on the topic are not rows."""
+    output_types: frozenset[str]
+    """The `type`s of the outputs exported; other types on the topic are not rows."""
     columns: tuple[tuple[str, Field], ...]
 
     @property
@@ -156,15 +176,30 @@ class ExportSpec:
         return tuple(name for name, _ in self.columns)
 
 
+DAILY, MONTHLY, STORE = "DailyRewardGranted", "MonthlyBonusGranted", "StoreBonusGranted"
+COIN_REWARDS = {DAILY: "daily_reward", MONTHLY: "monthly_bonus", STORE: "store_bonus"}
+"""The outputs of the coin-rewards export, and the name of each in its `reward` column."""
+
+
+def _reward(value: dict[str, Any]) -> str:
+    """The `reward` column: which coin reward the row is (rows are of those types only)."""
+    return COIN_REWARDS[value["type"]]
+
+
+def _paid(coin: str) -> Field:
+    """The `coin`s (gc or sc) a coin reward pays: a store bonus's are its bonus coins, not the
+    package's."""
+    return _per_type(
+        {DAILY: _decimal(coin), MONTHLY: _decimal(coin), STORE: _decimal(f"bonus_{coin}")}
+    )
+
+
 SPECS: dict[ExportKind, ExportSpec] = {
     ExportKind.ACCRUALS: ExportSpec(
         POINTS_ACCRUED,
-        "PointsAccrued",
+        frozenset({"PointsAccrued"}),
         (
-            ("output_id", _text("output_id")),
-            ("event_id", _text("event_id")),
-            ("brand_id", _text("brand_id")),
-            ("player_id", _text("player_id")),
+            *_each(_text, "output_id", "event_id", "brand_id", "player_id"),
             ("occurred_at", _moment("occurred_at")),
             ("game_category", _text("game_category")),
             ("amount", _decimal("amount")),
@@ -179,37 +214,61 @@ SPECS: dict[ExportKind, ExportSpec] = {
             ("programme_version", _integer("programme_version")),
         ),
     ),
+    ExportKind.REVERSALS: ExportSpec(
+        POINTS_ACCRUED,
+        frozenset({"PointsReversed"}),
+        (
+            *_each(_text, "output_id", "event_id", "bet_id", "brand_id", "player_id"),
+            *_each(_moment, "occurred_at", "placed_at"),
+            ("reason", _text("reason")),
+            ("amount", _decimal("amount")),
+            ("currency", _text("currency")),
+            *_each(_decimal, "remaining", "points", "points_reversed", "points_unrecovered"),
+            *_each(_decimal, "turnover", "vip_points"),
+            ("programme_version", _integer("programme_version")),
+        ),
+    ),
     ExportKind.REDEMPTIONS: ExportSpec(
         REDEMPTIONS,
-        "PointsRedeemed",
+        frozenset({"PointsRedeemed"}),
         (
-            ("output_id", _text("output_id")),
-            ("redemption_id", _text("redemption_id")),
-            ("command_id", _text("command_id")),
-            ("brand_id", _text("brand_id")),
-            ("player_id", _text("player_id")),
+            *_each(_text, "output_id", "redemption_id", "command_id", "brand_id", "player_id"),
             ("occurred_at", _moment("occurred_at")),
-            ("points", _decimal("points")),
-            ("value", _decimal("value")),
+            *_each(_decimal, "points", "value"),
             ("currency", _text("currency")),
             ("programme_version", _integer("programme_version")),
         ),
     ),
     ExportKind.CASHBACK: ExportSpec(
         REWARDS,
-        "CashbackAwarded",
+        frozenset({"CashbackAwarded"}),
         (
-            ("output_id", _text("output_id")),
-            ("brand_id", _text("brand_id")),
-            ("player_id", _text("player_id")),
+            *_each(_text, "output_id", "brand_id", "player_id"),
             ("occurred_at", _moment("occurred_at")),
             ("day", _day("day")),
             ("level", _text("level")),
-            ("ngr", _decimal("ngr")),
-            ("percent", _decimal("percent")),
-            ("amount", _decimal("amount")),
+            *_each(_decimal, "ngr", "percent", "amount"),
             ("currency", _text("currency")),
             ("capped", _flag("capped")),
+            ("programme_version", _integer("programme_version")),
+        ),
+    ),
+    ExportKind.COIN_REWARDS: ExportSpec(
+        REWARDS,
+        frozenset(COIN_REWARDS),
+        (
+            ("reward", _reward),
+            *_each(_text, "output_id", "brand_id", "player_id"),
+            ("occurred_at", _moment("occurred_at")),
+            ("level", _text("level")),
+            *_each(_paid, "gc", "sc"),
+            ("streak", _per_type({DAILY: _integer("streak")})),
+            ("day", _per_type({DAILY: _day("day")})),
+            ("month", _per_type({MONTHLY: _text("month")})),
+            ("purchase_id", _per_type({STORE: _text("purchase_id")})),
+            ("package_id", _per_type({STORE: _text("package_id")})),
+            ("price", _per_type({STORE: _decimal("price")})),
+            ("currency", _per_type({STORE: _text("currency")})),
             ("programme_version", _integer("programme_version")),
         ),
     ),
@@ -294,7 +353,7 @@ def _render(
         log.warning("%s: %d undecodable record(s) skipped", spec.topic, skipped)
     log.info(
         "export of %s for %s [%s, %s): %d row(s), %d repeated output(s) dropped",
-        spec.output_type,
+        "/".join(sorted(spec.output_types)),
         brand_id,
         since.isoformat(),
         until.isoformat(),
@@ -313,7 +372,7 @@ def _row(
         raise Undecodable(f"not JSON: {error}") from error
     if not isinstance(value, dict):
         raise Undecodable("not a JSON object")
-    if value.get("type") != spec.output_type or value.get("brand_id") != brand_id:
+    if value.get("type") not in spec.output_types or value.get("brand_id") != brand_id:
         return None
     if not since <= _parse_moment(value, "occurred_at") < until:
         return None
