@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loyalty_streams.domain.cancellations import CANCELLABLE_DAYS, PlacedBet
+from loyalty_streams.domain.event_rules import EventRejected
 from loyalty_streams.domain.outputs import (
     CancellationRefused,
     CashbackAwarded,
@@ -275,11 +276,9 @@ def test_a_cancellation_folded_again_over_its_own_bet_record_does_exactly_the_sa
     assert (last.state, last.outputs, last.bet) == (steps[1].state, steps[1].outputs, cut)
 
 
-def test_a_cancellation_for_a_player_never_seen_is_refused_as_unknown() -> None:
-    step = Ledger().play(cancellation("b1", "10"))
-    (refused,) = step.outputs
-    assert isinstance(refused, CancellationRefused) and refused.code == "unknown_bet"
-    assert step.state.points_available == 0 and step.state.cumulative_turnover == 0
+def test_a_cancellation_for_a_player_never_seen_is_rejected_without_making_a_record() -> None:
+    with pytest.raises(EventRejected, match=r"unknown_bet: .* has no record"):
+        Ledger().play(cancellation("b1", "10"))
 
 
 amounts = st.decimals(min_value=D("0.01"), max_value=D("100000"), places=2)

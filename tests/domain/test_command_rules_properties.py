@@ -167,6 +167,8 @@ def _run_one(
         left = placed.remaining if placed is not None else Decimal(10)
         amount = max((left * made.share).quantize(Decimal("0.01")), Decimal("0.01"))
         made = cancellation(made.bet_id, amount, occurred_at=clock)
+        if state is None:  # a dead letter: nothing placed, no record (test_cancellations)
+            return None, ()
     step = on_event(state, made, programme(), None, bets.get(getattr(made, "bet_id", "")))  # type: ignore[arg-type]
     if step.bet is not None:
         bets[step.bet.bet_id] = step.bet

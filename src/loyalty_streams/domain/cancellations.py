@@ -41,7 +41,6 @@ from loyalty_streams.domain.event_rules import (
     POINT_STEP,
     EventRejected,
     apply,
-    new_player,
     settle_level,
 )
 from loyalty_streams.domain.events import BetCancelled, BetPlaced, PlayerEvent
@@ -210,17 +209,19 @@ def cancel(
 ) -> tuple[PlayerState, tuple[Output, ...], PlacedBet | None]:
     """Fold a cancellation of `bet` (its stored record, None when unknown) into the player's
     record: the new record, its outputs, and the bet's record after it (None when unchanged).
-    Pure like `event_rules.apply`; a repeat returns `state` itself and emits nothing."""
+    Pure like `event_rules.apply`; a repeat returns `state` itself and emits nothing. Raises
+    `EventRejected` for a player with no record (nothing was ever placed to cancel)."""
     if event.brand_id != programme.brand_id:
         raise EventRejected(
             f"event for brand {event.brand_id!r} given programme of {programme.brand_id!r}"
         )
-    if state is None:
-        new = new_player(event.brand_id, event.player_id, programme, event.occurred_at)
-    elif state.seen(event.event_id, source):
+    if state is None:  # no record to say it in: the record is of no use (a dead letter)
+        raise EventRejected(
+            f"unknown_bet: bet {event.bet_id!r} is not known: player {event.key!r} has no record"
+        )
+    if state.seen(event.event_id, source):
         return state, (), None
-    else:
-        new = state.clone()
+    new = state.clone()
     new.recent_event_ids = (*new.recent_event_ids[1 - RECENT_EVENT_IDS :], event.event_id)
     if source is not None:
         new.applied_offsets[source.topic_partition] = source.offset
