@@ -1,20 +1,23 @@
 """End to end through one worker process on an embedded broker: events/s and latency.
 
-Throughput: a fixed synthetic stream (default 200,000 events over 100,000 players) is published
-before the worker starts; the clock runs from the worker's first PointsAccrued to its last, so
-start-up and group join are not counted.
+Throughput: a fixed synthetic stream (default 200,000 events over 100,000 players, with bet
+cancellations and coin purchases unless `--classic`) is published before the worker starts; the
+clock runs from the worker's first output on loyalty.points-accrued (a PointsAccrued, or a
+cancellation's PointsReversed) to its last, so start-up and group join are not counted.
 Latency: with the worker caught up, events are published at a fixed rate (default half the
 target, 5,000/s) and each PointsAccrued is matched to its event by id; p50/p99 from the
 publish call to the bench's consumer receiving the output.
 
 Targets: at least 10,000 events/s; p99 under 500 ms at 5,000 events/s.
 Run: .venv/bin/python bench/pipeline.py [--events N] [--players N] [--rate R] [--seconds S]
-     [--broker tansu|apache] [--guarantee at_least_once|exactly_once]
+     [--broker tansu|apache] [--guarantee at_least_once|exactly_once] [--classic]
 
 `--broker` picks the embedded Tansu (default) or Apache Kafka (`devtools.apache_kafka`, jars in
 .cache/kafka); `--guarantee` the worker's processing guarantee (exactly-once needs Apache
 Kafka: the worker refuses Tansu). The bench's consumers read committed records only, as every
 consumer of the project does, so under exactly-once the latency includes the commit.
+`--classic` leaves out the cancellations and coin purchases (the stream of the figures measured
+before they existed).
 
 The worker runs on the bench's own interpreter, which is printed first: the fold is one Python
 thread, and a CPython built without profile-guided optimisation (pyenv's default) folds a fifth
@@ -39,7 +42,7 @@ from loyalty_streams.devtools.apache_kafka import ApacheKafka
 from loyalty_streams.devtools.broker import EmbeddedBroker, free_port
 from loyalty_streams.devtools.generator import synthetic_events
 from loyalty_streams.devtools.process import ServiceProcess
-from loyalty_streams.domain.events import BetPlaced, PlayerEvent
+from loyalty_streams.domain.events import BetCancelled, BetPlaced, PlayerEvent
 from loyalty_streams.kafka.admin import apply_topics
 from loyalty_streams.kafka.clients import connection, load_producer_config, producer_config
 from loyalty_streams.kafka.produce import produce
@@ -74,16 +77,21 @@ def publish(producer: Producer, events: list[PlayerEvent]) -> None:
 
 def throughput(settings: Settings, events: list[PlayerEvent], log: Path) -> ServiceProcess:
     bets = sum(isinstance(event, BetPlaced) for event in events)
+    cancellations = sum(isinstance(event, BetCancelled) for event in events)
+    outputs = bets + cancellations  # each has one output on loyalty.points-accrued
     producer = Producer(load_producer_config(settings))
     publish(producer, events)
-    print(f"published {len(events):,} events ({bets:,} bets); starting the worker")
+    print(
+        f"published {len(events):,} events ({bets:,} bets, {cancellations:,} cancellations); "
+        "starting the worker"
+    )
     consumer = output_consumer(settings)
     worker = ServiceProcess(settings, log)
     worker.start()
     seen = 0
     first = last = 0.0
     deadline = time.monotonic() + 1800
-    while seen < bets and time.monotonic() < deadline and worker.running:
+    while seen < outputs and time.monotonic() < deadline and worker.running:
         batch = [m for m in consumer.consume(10_000, 0.2) if m.error() is None]
         if batch:
             now = time.monotonic()
@@ -91,16 +99,17 @@ def throughput(settings: Settings, events: list[PlayerEvent], log: Path) -> Serv
             last = now
             seen += len(batch)
     consumer.close()
-    if seen < bets:
-        raise SystemExit(f"only {seen:,} of {bets:,} outputs arrived\n{worker.log_tail()}")
+    if seen < outputs:
+        raise SystemExit(f"only {seen:,} of {outputs:,} outputs arrived\n{worker.log_tail()}")
     elapsed = last - first
     print(f"throughput: {len(events):,} events in {elapsed:.1f} s = {len(events) / elapsed:,.0f}/s")
     return worker
 
 
-def latency(settings: Settings, rate: float, seconds: float, players: int) -> None:
+def latency(settings: Settings, rate: float, seconds: float, players: int, every: bool) -> None:
     # serialised beforehand: on two cores the bench's own CPU would otherwise slow the worker
-    stream = synthetic_events(players, 7, datetime.now(UTC), rate=rate)
+    kinds = {"cancellations": every, "purchases": every}
+    stream = synthetic_events(players, 7, datetime.now(UTC), rate=rate, **kinds)
     payloads = [
         (event.event_id if isinstance(event, BetPlaced) else None, event.key.encode(), raw)
         for event in (next(stream) for _ in range(int(rate * seconds)))
@@ -170,11 +179,20 @@ def main() -> None:
     parser.add_argument(
         "--guarantee", choices=("at_least_once", "exactly_once"), default="at_least_once"
     )
+    parser.add_argument(
+        "--classic", action="store_true", help="no bet cancellations and coin purchases"
+    )
     args = parser.parse_args()
     print(f"interpreter: {sys.executable} ({platform.python_implementation()} {sys.version})")
-    stream = synthetic_events(args.players, 2026, datetime(2026, 11, 1, tzinfo=UTC), rate=1000)
+    every = not args.classic
+    kinds = {"cancellations": every, "purchases": every}
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    stream = synthetic_events(args.players, 2026, start, rate=1000, **kinds)
     events = [next(stream) for _ in range(args.events)]
-    print(f"broker: {args.broker}; processing guarantee: {args.guarantee}")
+    print(
+        f"broker: {args.broker}; processing guarantee: {args.guarantee}; stream: "
+        + ("classic" if args.classic else "with cancellations and coin purchases")
+    )
     embedded: ApacheKafka | EmbeddedBroker = (
         ApacheKafka(cache=Path(".cache") / "kafka") if args.broker == "apache" else EmbeddedBroker()
     )
@@ -191,7 +209,7 @@ def main() -> None:
         apply_topics(settings, load_specs(settings.topics_dir))
         worker = throughput(settings, events, Path(tmp) / "worker.log")
         try:
-            latency(settings, args.rate, args.seconds, args.players)
+            latency(settings, args.rate, args.seconds, args.players, every)
         finally:
             worker.stop()
 

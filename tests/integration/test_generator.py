@@ -34,7 +34,8 @@ def test_run_publishes_exactly_what_it_reports(kafka: str) -> None:
     report = run(settings, players=40, rate=300.0, duration=2.0, seed=seed)
     assert report.delivery_failures == 0, report.first_failure
     assert 400 <= report.sent <= 600
-    replay = synthetic_events(40, seed, START, rate=300.0)  # event ids do not depend on start
+    # event ids do not depend on start; `run` publishes every kind of event
+    replay = synthetic_events(40, seed, START, rate=300.0, cancellations=True, purchases=True)
     ours = {event.event_id for event in islice(replay, report.sent)}
 
     # The whole topic from the start, filtered by event id: other tests publish to it too, and
@@ -75,4 +76,6 @@ def test_run_publishes_exactly_what_it_reports(kafka: str) -> None:
     assert recount.by_brand == report.by_brand
     assert recount.by_currency == report.by_currency
     assert recount.wagered == report.wagered
+    assert recount.cancelled == report.cancelled
+    assert recount.coin_packs == report.coin_packs
     assert report.achieved_rate > 0

@@ -6,6 +6,16 @@ believable RTP, and amounts in each currency's own scale (a gold-coin bet is in 
 stream is a pure function of its seed, so a test or a benchmark can replay it exactly; `run`
 publishes it to Kafka at a chosen rate and reports what it sent, so the demo can compare the
 turnover it generated with the points the workers produced.
+
+Two kinds of event are asked for by name (`run` asks for both, `synthetic_events` for neither,
+so a stream drawn without them is the same as before they existed):
+
+- `cancellations`: 1 bet in 100 is cancelled a few seconds after it (a voided round or a
+  rollback, in the bet's currency): whole, or in part (3 in 10), the rest of a part sometimes
+  (1 in 2) later too. A cancelled bet does not win.
+- `purchases`: at a sweepstakes brand (GC/SC), the players' money comes in as coin packages
+  bought in the store (`PACKAGES`, priced in USD), not as deposits; heavier players buy bigger
+  packages.
 """
 
 import heapq
@@ -19,13 +29,16 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import accumulate, count
 from random import Random
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from confluent_kafka import KafkaError, Message
 
 from loyalty_streams.domain.events import (
+    BetCancelled,
     BetPlaced,
     BonusRedeemed,
+    CancellationReason,
+    CoinPackPurchased,
     DepositMade,
     GameCategory,
     PlayerEvent,
@@ -37,6 +50,8 @@ from loyalty_streams.kafka.produce import produce
 from loyalty_streams.kafka.topics import PLAYER_EVENTS
 from loyalty_streams.settings import Settings
 
+SWEEPSTAKES_COINS = frozenset({Currency.GC, Currency.SC})
+
 
 @dataclass(frozen=True, slots=True)
 class Brand:
@@ -46,6 +61,11 @@ class Brand:
     share: float  # of the player population
     currencies: tuple[tuple[Currency, float], ...]  # each with its share of the brand's players
     switch_probability: float  # chance that one action uses another of the brand's currencies
+
+    @property
+    def sweepstakes(self) -> bool:
+        """A sweepstakes brand: its players play coins bought in the store as packages."""
+        return any(currency in SWEEPSTAKES_COINS for currency, _ in self.currencies)
 
 
 BRANDS: tuple[Brand, ...] = (
@@ -127,12 +147,43 @@ ODDS: dict[GameCategory, GameOdds] = {
     GameCategory.EXCLUSIVE: GameOdds(0.92, 0.25, False, (0.5, 4.0)),
 }
 
-DEPOSIT_PROBABILITY = 0.04
+DEPOSIT_PROBABILITY = 0.04  # at a sweepstakes brand with `purchases`: a coin package bought
 BONUS_PROBABILITY = 0.02
+CANCEL_PROBABILITY = 0.01  # of bets, with `cancellations`
+CANCEL_PART_PROBABILITY = 0.3  # of cancellations: a part of the stake, not the whole bet
+CANCEL_REST_PROBABILITY = 0.5  # of partial cancellations: the rest is cancelled later too
+CANCEL_SECONDS = (2.0, 20.0)  # event-time delay of a cancellation after its bet (or its part)
+CANCEL_REASONS = (CancellationReason.ROUND_VOIDED, CancellationReason.ROLLBACK)  # casino games
 PARETO_ALPHA = 1.2  # player activity: a few players place most of the bets
 MAX_ACTIVITY = 120.0  # keeps a single whale from taking over a small population
 _ZERO = Decimal(0)
 _QUANTUM = {currency: Decimal(1).scaleb(-places) for currency, places in DECIMAL_PLACES.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class CoinPackage:
+    """A package in a sweepstakes store: its price in USD, the gold coins it holds and the sweeps
+    coins that come free with them (one SC a dollar), and how often it is bought."""
+
+    package_id: str
+    price: Decimal
+    gc: Decimal
+    sc: Decimal
+    share: float
+
+
+PACKAGES: tuple[CoinPackage, ...] = (
+    CoinPackage("gc-starter-2", Decimal("1.99"), Decimal("10000.00"), Decimal("2.00"), 0.28),
+    CoinPackage("gc-5", Decimal("4.99"), Decimal("25000.00"), Decimal("5.00"), 0.24),
+    CoinPackage("gc-10", Decimal("9.99"), Decimal("50000.00"), Decimal("10.00"), 0.20),
+    CoinPackage("gc-20", Decimal("19.99"), Decimal("100000.00"), Decimal("20.00"), 0.13),
+    CoinPackage("gc-50", Decimal("49.99"), Decimal("250000.00"), Decimal("50.00"), 0.09),
+    CoinPackage("gc-100", Decimal("99.99"), Decimal("500000.00"), Decimal("100.00"), 0.05),
+    CoinPackage("gc-500", Decimal("499.99"), Decimal("2500000.00"), Decimal("500.00"), 0.01),
+)
+"""The store of the sweepstakes brands, cheapest first (priced like the GC scale: 5,000 GC a
+dollar)."""
+STORE_CURRENCY = Currency.USD
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +194,8 @@ class _Player:
     other_currencies: tuple[Currency, ...]
     switch_probability: float
     log_stake_eur: float  # log of the median stake; heavy players also bet bigger
+    sweepstakes: bool  # buys coin packages (with `purchases`) rather than depositing
+    bigger_packs: int  # how many packages up from the drawn one this player buys
 
 
 class _PendingWin(NamedTuple):
@@ -158,6 +211,19 @@ class _PendingWin(NamedTuple):
     currency: Currency
     amount: Decimal
     bet_id: str
+
+
+class _PendingCancel(NamedTuple):
+    """A cancellation drawn with its bet, waiting in the same heap as the wins (as a tuple, for
+    the same reason); `(due, order)` is unique, so the heap never compares the rest."""
+
+    due: float
+    order: int
+    player: _Player
+    currency: Currency
+    amount: Decimal
+    bet_id: str
+    reason: CancellationReason
 
 
 def _population(rng: Random, players: int) -> tuple[list[_Player], list[float]]:
@@ -177,6 +243,9 @@ def _population(rng: Random, players: int) -> tuple[list[_Player], list[float]]:
                 other_currencies=tuple(c for c in currencies if c != currency),
                 switch_probability=brand.switch_probability,
                 log_stake_eur=math.log(0.5 * activity**0.6),
+                sweepstakes=brand.sweepstakes,
+                # up to two packages bigger for the heaviest (log stake above 1 and 2)
+                bigger_packs=max(0, int(math.log(0.5 * activity**0.6))),
             )
         )
         activities.append(activity)
@@ -203,13 +272,22 @@ def _win_amount(bet: Decimal, multiple: float, currency: Currency) -> Decimal:
 
 
 def synthetic_events(
-    players: int, seed: int | None, start: datetime, *, rate: float = 100.0
+    players: int,
+    seed: int | None,
+    start: datetime,
+    *,
+    rate: float = 100.0,
+    cancellations: bool = False,
+    purchases: bool = False,
 ) -> Iterator[PlayerEvent]:
     """An endless, seeded stream of player events, in event-time order from `start`.
 
     `rate` is the mean number of events per second of event time (`run` passes its publish rate,
-    so event time keeps pace with the clock). Wins settle after fixed event-time delays, so the
-    rate also decides where they fall in the stream: replaying a run takes its seed and rate.
+    so event time keeps pace with the clock). Wins and cancellations come after fixed event-time
+    delays, so the rate also decides where they fall in the stream: replaying a run takes its
+    seed, its rate and the kinds it asked for. `cancellations` adds `BetCancelled` of earlier
+    bets, `purchases` the sweepstakes brands' `CoinPackPurchased` (see the module's docstring);
+    without them the stream is the same as before they existed.
 
     Values are valid by construction (hex ids, amounts quantized to their currency and clamped),
     so events skip pydantic validation: that halves the cost of an event, which matters for
@@ -226,23 +304,28 @@ def synthetic_events(
     population, cumulative = _population(rng, players)
     categories = [category for category, _ in CATEGORY_WEIGHTS]
     category_cumulative = list(accumulate(weight for _, weight in CATEGORY_WEIGHTS))
+    package_cumulative = list(accumulate(package.share for package in PACKAGES))
     getrandbits = rng.getrandbits
-    order = count()  # breaks ties between wins due at the same instant
-    pending: list[_PendingWin] = []  # a heap: the next win due first
+    order = count()  # breaks ties between wins and cancellations due at the same instant
+    pending: list[_PendingWin | _PendingCancel] = []  # a heap: the next one due first
     clock = 0.0
     while True:
         clock += rng.expovariate(1.0) / rate
         while pending and pending[0].due <= clock:
-            win = heapq.heappop(pending)
-            yield WinCredited.model_construct(
-                event_id=f"{getrandbits(128):032x}",
-                brand_id=win.player.brand_id,
-                player_id=win.player.player_id,
-                occurred_at=start + timedelta(seconds=win.due),
-                amount=win.amount,
-                currency=win.currency,
-                bet_id=win.bet_id,
-            )
+            due = heapq.heappop(pending)
+            settles: dict[str, Any] = {
+                "event_id": f"{getrandbits(128):032x}",
+                "brand_id": due.player.brand_id,
+                "player_id": due.player.player_id,
+                "occurred_at": start + timedelta(seconds=due.due),
+                "amount": due.amount,
+                "currency": due.currency,
+                "bet_id": due.bet_id,
+            }
+            if isinstance(due, _PendingCancel):
+                yield BetCancelled.model_construct(**settles, reason=due.reason)
+            else:
+                yield WinCredited.model_construct(**settles)
         player = population[_pick(rng, cumulative)]
         currency = player.currency
         if player.other_currencies and rng.random() < player.switch_probability:
@@ -251,7 +334,22 @@ def synthetic_events(
         occurred_at = start + timedelta(seconds=clock)
         event_id = f"{getrandbits(128):032x}"
         draw = rng.random()
-        if draw < DEPOSIT_PROBABILITY:
+        if draw < DEPOSIT_PROBABILITY and purchases and player.sweepstakes:
+            index = min(_pick(rng, package_cumulative) + player.bigger_packs, len(PACKAGES) - 1)
+            package = PACKAGES[index]
+            yield CoinPackPurchased.model_construct(
+                event_id=event_id,
+                brand_id=player.brand_id,
+                player_id=player.player_id,
+                occurred_at=occurred_at,
+                amount=package.price,
+                currency=STORE_CURRENCY,
+                purchase_id=f"{getrandbits(128):032x}",
+                package_id=package.package_id,
+                gc=package.gc,
+                sc=package.sc,
+            )
+        elif draw < DEPOSIT_PROBABILITY:
             step = scale.step * 50
             units = rng.lognormvariate(3.0 + player.log_stake_eur / 2, 0.7) * scale.per_eur
             yield DepositMade.model_construct(
@@ -289,6 +387,10 @@ def synthetic_events(
                 game_category=category,
             )
             yield bet
+            if cancellations and rng.random() < CANCEL_PROBABILITY:
+                for cancel in _cancellations(rng, bet, player, scale.step, clock, order):
+                    heapq.heappush(pending, cancel)
+                continue  # a cancelled bet does not win
             odds = ODDS[category]
             if rng.random() < odds.win_probability:
                 mean_multiple = odds.rtp / odds.win_probability
@@ -304,6 +406,30 @@ def synthetic_events(
                 heapq.heappush(pending, pending_win)
 
 
+def _cancellations(
+    rng: Random, bet: BetPlaced, player: _Player, step: Decimal, clock: float, order: Iterator[int]
+) -> list[_PendingCancel]:
+    """The cancellations of a bet placed at `clock`: the whole bet, or a part of it (a multiple
+    of the currency's `step` below the stake), then sometimes the rest."""
+    reason = rng.choice(CANCEL_REASONS)
+    due = clock + rng.uniform(*CANCEL_SECONDS)
+    steps = int(bet.amount / step)
+    if steps < 2 or rng.random() >= CANCEL_PART_PROBABILITY:
+        parts = [bet.amount]
+    else:
+        part = (step * rng.randint(1, steps - 1)).quantize(_QUANTUM[bet.currency])
+        parts = [part]
+        if rng.random() < CANCEL_REST_PROBABILITY:
+            parts.append(bet.amount - part)
+    cancels = []
+    for amount in parts:
+        cancels.append(
+            _PendingCancel(due, next(order), player, bet.currency, amount, bet.bet_id, reason)
+        )
+        due += rng.uniform(*CANCEL_SECONDS)
+    return cancels
+
+
 @dataclass
 class GeneratorReport:
     """What a run published; `wagered` is what the demo checks the workers' points against."""
@@ -317,6 +443,12 @@ class GeneratorReport:
     """Total bet amount per (brand_id, currency), exact."""
     wagered_by_category: dict[tuple[GameCategory, Currency], Decimal] = field(default_factory=dict)
     """Total bet amount per (game category, currency): amounts only add up within a currency."""
+    cancellations: Counter[tuple[str, Currency]] = field(default_factory=Counter)
+    """Number of bet cancellations per (brand_id, currency)."""
+    cancelled: dict[tuple[str, Currency], Decimal] = field(default_factory=dict)
+    """Total amount cancelled per (brand_id, currency), exact."""
+    coin_packs: Counter[str] = field(default_factory=Counter)
+    """Number of coin packages bought, per package id."""
     delivery_failures: int = 0
     first_failure: str | None = None
     elapsed_s: float = 0.0
@@ -334,6 +466,12 @@ class GeneratorReport:
             self.wagered_by_category[category_key] = (
                 self.wagered_by_category.get(category_key, _ZERO) + event.amount
             )
+        elif isinstance(event, BetCancelled):
+            brand_key = (event.brand_id, event.currency)
+            self.cancellations[brand_key] += 1
+            self.cancelled[brand_key] = self.cancelled.get(brand_key, _ZERO) + event.amount
+        elif isinstance(event, CoinPackPurchased):
+            self.coin_packs[event.package_id] += 1
 
     def fail(self, error: KafkaError) -> None:
         """Count one record the broker did not acknowledge, keeping the first reason."""
@@ -369,10 +507,22 @@ class GeneratorReport:
         ):
             cells = ", ".join(f"{name} {count:,}" for name, count in counts.most_common())
             lines.append(f"  {title + ':':<13}{cells}")
-        lines += ["", f"  {'wagered by brand':<18}{'currency':<9}{'bets':>10}{'amount':>18}"]
-        for (brand_id, currency), amount in sorted(self.wagered.items()):
-            bets = self.bets[(brand_id, currency)]
-            lines.append(f"  {brand_id:<18}{currency:<9}{bets:>10,}{amount:>18,}")
+        if self.coin_packs:
+            cells = ", ".join(f"{name} {count:,}" for name, count in self.coin_packs.most_common())
+            lines.append(f"  {'coin packs:':<13}{cells}")
+        lines += [
+            "",
+            f"  {'wagered by brand':<18}{'currency':<9}{'bets':>10}{'amount':>18}"
+            f"{'cancelled':>11}{'amount':>16}",
+        ]
+        for key, amount in sorted(self.wagered.items()):
+            brand_id, currency = key
+            bets, cancellations = self.bets[key], self.cancellations[key]
+            cancelled = self.cancelled.get(key, _ZERO)
+            lines.append(
+                f"  {brand_id:<18}{currency:<9}{bets:>10,}{amount:>18,}"
+                f"{cancellations:>11,}{cancelled:>16,}"
+            )
         currencies = [c for c in Currency if any(c == key[1] for key in self.wagered_by_category)]
         lines += ["", f"  {'by game category':<18}" + "".join(f"{c:>16}" for c in currencies)]
         for category in GameCategory:
@@ -394,13 +544,16 @@ def run(
     duration: float,
     seed: int | None,
     clients: KafkaClients | None = None,
+    cancellations: bool = True,
+    purchases: bool = True,
 ) -> GeneratorReport:
     """Publish the synthetic stream at `rate` events/s for `duration` seconds, then report.
 
     Events are produced in small batches, each at its scheduled time, so the pace holds without a
     sleep per event; when the machine cannot keep up, the run still ends after `duration` and the
     report's achieved rate says so. Record timestamps are the events' occurred_at. `clients`
-    makes the producer (by default librdkafka's).
+    makes the producer (by default librdkafka's). The stream has every kind of event unless
+    `cancellations` or `purchases` is turned off (`synthetic_events`).
     """
     if rate <= 0 or duration <= 0:
         raise ValueError("rate and duration must be positive")
@@ -411,7 +564,14 @@ def run(
             report.fail(error)
 
     producer = (clients or KafkaClients()).producer(load_producer_config(settings))
-    events = synthetic_events(players, seed, datetime.now(UTC), rate=rate)
+    events = synthetic_events(
+        players,
+        seed,
+        datetime.now(UTC),
+        rate=rate,
+        cancellations=cancellations,
+        purchases=purchases,
+    )
     total = max(1, round(rate * duration))
     batch = max(1, math.ceil(rate * _TICK_S))
     started = time.monotonic()
