@@ -6,9 +6,11 @@ from decimal import ROUND_DOWN, Decimal
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from loyalty_streams.domain.commands import Command
 from loyalty_streams.domain.event_rules import apply
+from loyalty_streams.domain.events import CoinPackPurchased
 from loyalty_streams.domain.outputs import (
     AuditEntry,
     CommandRejected,
@@ -211,3 +213,19 @@ def _bonus(outputs: tuple[Output, ...], coin: str) -> Decimal:
         return D(0)
     value: Decimal = getattr(granted[0], f"bonus_{coin}")
     return value
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({"currency": "SC"}, "paid for in money, not in SC"),
+        ({"gc": "0", "sc": "0"}, "a package holds coins"),
+        ({"sc": "0.005"}, "sc: 0.005 has more than 2 decimal places"),
+    ],
+)
+def test_a_purchase_the_store_could_not_have_made_is_refused(
+    fields: dict[str, str], error: str
+) -> None:
+    data = purchase("10000", "1").model_dump(mode="json") | fields
+    with pytest.raises(ValidationError, match=error):
+        CoinPackPurchased.model_validate(data)

@@ -162,12 +162,18 @@ def test_accruals_have_the_documented_columns_and_exact_decimals() -> None:
     text = "".join(render_csv(ExportKind.ACCRUALS, "aurora-casino", SINCE, UNTIL,
                               [record(accrued(1, at=SINCE + timedelta(hours=1)))]))  # fmt: skip
     assert text.splitlines(keepends=True) == [
-        "output_id,event_id,brand_id,player_id,occurred_at,game_category,amount,currency,points,"
-        "points_per_unit,category_weight,promotion_multiplier,level_multiplier,level,promotions,"
-        "programme_version\r\n",
-        "e-1:points,e-1,aurora-casino,p-1,2026-01-01T01:00:00Z,slots,12.30,EUR,12.30,1,1.0,2,1,"
-        'Gold,"Double, Week|Happy",3\r\n',
+        "output_id,event_id,bet_id,brand_id,player_id,occurred_at,game_category,amount,currency,"
+        "points,points_per_unit,category_weight,promotion_multiplier,level_multiplier,level,"
+        "promotions,programme_version\r\n",
+        "e-1:points,e-1,b-1,aurora-casino,p-1,2026-01-01T01:00:00Z,slots,12.30,EUR,12.30,1,1.0,2,"
+        '1,Gold,"Double, Week|Happy",3\r\n',
     ]
+
+
+def test_an_accrual_sent_before_it_named_its_bet_is_exported_with_an_empty_bet_id() -> None:
+    older = {k: v for k, v in orjson.loads(encode(accrued(1))).items() if k != "bet_id"}
+    (row,) = export(ExportKind.ACCRUALS, "aurora-casino", [raw(orjson.dumps(older))])
+    assert (row["output_id"], row["bet_id"], row["points"]) == ("e-1:points", "", "12.30")
 
 
 def test_redemptions_are_confirmed_write_offs_only() -> None:
@@ -236,23 +242,27 @@ def test_reversals_are_the_cancellations_carried_out_with_what_each_took_back() 
     ]
 
 
-def test_coin_rewards_are_one_table_of_the_three_with_each_ones_own_fields() -> None:
+def test_coin_rewards_are_one_table_of_every_coin_reward_with_each_ones_own_fields() -> None:
     birthday = BirthdayGiftGranted("c-3:birthday", "c-3", "lucky-sweeps", "p1", SINCE, 2026,
                                    "Gold", D("50"), D("20"), 2)  # fmt: skip
+    tier = TierRewardGranted("e-1:tier-reward:3", "e-1", "lucky-sweeps", "p1", SINCE, "Gold", 3,
+                             D("50000"), 2)  # fmt: skip
     rows = export(
         ExportKind.COIN_REWARDS,
         "lucky-sweeps",
         [record(daily()), record(cashback(date(2026, 1, 5))), record(birthday),
-         record(monthly()), record(store())],
+         record(monthly()), record(store()), record(tier)],
     )  # fmt: skip
     common = {"brand_id": "lucky-sweeps", "player_id": "p1", "occurred_at": "2026-01-01T00:00:00Z",
               "programme_version": "2"}  # fmt: skip
-    nothing = dict.fromkeys(("streak", "day", "month", "purchase_id", "package_id", "price",
-                             "currency"), "")  # fmt: skip
+    nothing = dict.fromkeys(("streak", "day", "month", "year", "purchase_id", "package_id",
+                             "price", "currency"), "")  # fmt: skip
     assert rows == [
         common | nothing | {"reward": "daily_reward", "output_id": "c-1:daily-reward",
                             "level": "Silver", "gc": "7700.00", "sc": "0.33", "streak": "3",
                             "day": "2025-12-31"},
+        common | nothing | {"reward": "birthday_gift", "output_id": "c-3:birthday",
+                            "level": "Gold", "gc": "50", "sc": "20", "year": "2026"},
         common | nothing | {"reward": "monthly_bonus", "output_id": "c-2:monthly-bonus",
                             "level": "Platinum", "gc": "100000", "sc": "10", "month": "2026-01"},
         # the bonus coins paid, not the package's; the price it was bought for
@@ -260,10 +270,13 @@ def test_coin_rewards_are_one_table_of_the_three_with_each_ones_own_fields() -> 
                             "level": "Gold", "gc": "2000.00", "sc": "2.00",
                             "purchase_id": "pur-9", "package_id": "pack-gold", "price": "19.99",
                             "currency": "USD"},
+        # a level's one-time reward pays gold coins only
+        common | nothing | {"reward": "tier_up", "output_id": "e-1:tier-reward:3",
+                            "level": "Gold", "gc": "50000", "sc": "0"},
     ]  # fmt: skip
     assert list(csv_header(ExportKind.COIN_REWARDS)) == [
         "reward", "output_id", "brand_id", "player_id", "occurred_at", "level", "gc", "sc",
-        "streak", "day", "month", "purchase_id", "package_id", "price", "currency",
+        "streak", "day", "month", "year", "purchase_id", "package_id", "price", "currency",
         "programme_version",
     ]  # fmt: skip
 

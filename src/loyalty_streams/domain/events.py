@@ -145,6 +145,8 @@ class CoinPackPurchased(EventEnvelope):
     def _coins_in_cents(self) -> Self:
         check_cents("gc", self.gc)
         check_cents("sc", self.sc)
+        if self.currency in (Currency.GC, Currency.SC):
+            raise ValueError(f"currency: a package is paid for in money, not in {self.currency}")
         if not self.gc and not self.sc:
             raise ValueError("gc, sc: a package holds coins")
         return self

@@ -75,6 +75,16 @@ def _text(name: str, within: str | None = None) -> Field:
     return get
 
 
+def _text_or_empty(name: str) -> Field:
+    """A string field records written before it existed lack: empty for those."""
+    text = _text(name)
+
+    def get(value: dict[str, Any]) -> str:
+        return "" if name not in value else text(value)
+
+    return get
+
+
 def _field(value: dict[str, Any], name: str, within: str | None) -> object:
     holder = value.get(within) if within is not None else value
     return holder.get(name) if isinstance(holder, dict) else None
@@ -177,7 +187,14 @@ class ExportSpec:
 
 
 DAILY, MONTHLY, STORE = "DailyRewardGranted", "MonthlyBonusGranted", "StoreBonusGranted"
-COIN_REWARDS = {DAILY: "daily_reward", MONTHLY: "monthly_bonus", STORE: "store_bonus"}
+BIRTHDAY, TIER_UP = "BirthdayGiftGranted", "TierRewardGranted"
+COIN_REWARDS = {
+    DAILY: "daily_reward",
+    MONTHLY: "monthly_bonus",
+    STORE: "store_bonus",
+    BIRTHDAY: "birthday_gift",
+    TIER_UP: "tier_up",
+}
 """The outputs of the coin-rewards export, and the name of each in its `reward` column."""
 
 
@@ -189,8 +206,15 @@ def _reward(value: dict[str, Any]) -> str:
 def _paid(coin: str) -> Field:
     """The `coin`s (gc or sc) a coin reward pays: a store bonus's are its bonus coins, not the
     package's."""
+    paid = _decimal(coin)
     return _per_type(
-        {DAILY: _decimal(coin), MONTHLY: _decimal(coin), STORE: _decimal(f"bonus_{coin}")}
+        {
+            DAILY: paid,
+            MONTHLY: paid,
+            STORE: _decimal(f"bonus_{coin}"),
+            BIRTHDAY: paid,
+            TIER_UP: paid if coin == "gc" else lambda _: "0",  # a tier-up reward pays GC only
+        }
     )
 
 
@@ -199,7 +223,9 @@ SPECS: dict[ExportKind, ExportSpec] = {
         POINTS_ACCRUED,
         frozenset({"PointsAccrued"}),
         (
-            *_each(_text, "output_id", "event_id", "brand_id", "player_id"),
+            *_each(_text, "output_id", "event_id"),
+            ("bet_id", _text_or_empty("bet_id")),  # empty in accruals made before it was sent
+            *_each(_text, "brand_id", "player_id"),
             ("occurred_at", _moment("occurred_at")),
             ("game_category", _text("game_category")),
             ("amount", _decimal("amount")),
@@ -265,6 +291,7 @@ SPECS: dict[ExportKind, ExportSpec] = {
             ("streak", _per_type({DAILY: _integer("streak")})),
             ("day", _per_type({DAILY: _day("day")})),
             ("month", _per_type({MONTHLY: _text("month")})),
+            ("year", _per_type({BIRTHDAY: _integer("year")})),
             ("purchase_id", _per_type({STORE: _text("purchase_id")})),
             ("package_id", _per_type({STORE: _text("package_id")})),
             ("price", _per_type({STORE: _decimal("price")})),
