@@ -37,7 +37,6 @@ from loyalty_streams.domain.commands import (
     RedeemPoints,
 )
 from loyalty_streams.domain.events import BetCancelled, CancellationReason, PlayerEvent
-from loyalty_streams.domain.money import Currency
 from loyalty_streams.domain.outputs import PointsAccrued, PointsReversed, StoreBonusGranted
 from loyalty_streams.domain.programme import shipped_programmes
 from loyalty_streams.http.auth import ALL_BRANDS, Role, TokenRules, issue_token
@@ -311,15 +310,17 @@ def _cancel_redeemed(
         return 0
     now = datetime.now(UTC)
     events: list[PlayerEvent] = [
-        BetCancelled(
-            event_id=f"demo-void-{index}",
-            brand_id=brand_id,
-            player_id=player_id,
-            occurred_at=now,
-            amount=Decimal(bet["amount"]),
-            currency=Currency(bet["currency"]),
-            bet_id=bet["bet_id"],
-            reason=CancellationReason.ROUND_VOIDED,
+        BetCancelled.model_validate(
+            {
+                "event_id": f"demo-void-{index}",
+                "brand_id": brand_id,
+                "player_id": player_id,
+                "occurred_at": now,
+                "amount": bet["amount"],  # the whole bet, in its currency
+                "currency": bet["currency"],
+                "bet_id": bet["bet_id"],
+                "reason": CancellationReason.ROUND_VOIDED,
+            }
         )
         for index, bet in enumerate(chosen)
     ]
