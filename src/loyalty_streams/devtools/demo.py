@@ -522,7 +522,7 @@ def _final_check(settings: Settings, clients: KafkaClients, views: Views) -> int
     print()
     print("=" * 78)
     print("cancelled bets, store bonuses and coin rewards, read back from their topics")
-    _example(_of_type(moves, "PointsReversed"), _reversal, "unrecovered")
+    _example(_of_type(moves, "PointsReversed"), _reversal, "points_unrecovered")
     _example(_of_type(moves, "CancellationRefused"), lambda v: f"{v['code']}: {v['reason']}")
     _example(_of_type(rewards, "StoreBonusGranted"), _store_bonus, "multiplier")
     _example(_of_type(rewards, "DailyRewardGranted"), _daily_reward, "multiplier")
