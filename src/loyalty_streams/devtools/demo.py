@@ -16,7 +16,7 @@ import tempfile
 import time
 import urllib.request
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -38,7 +38,7 @@ from loyalty_streams.domain.commands import (
 )
 from loyalty_streams.domain.events import BetCancelled, CancellationReason, PlayerEvent
 from loyalty_streams.domain.outputs import PointsAccrued, PointsReversed, StoreBonusGranted
-from loyalty_streams.domain.programme import shipped_programmes
+from loyalty_streams.domain.programme import Programme, shipped_programmes
 from loyalty_streams.http.auth import ALL_BRANDS, Role, TokenRules, issue_token
 from loyalty_streams.http.command_sender import publish_commands
 from loyalty_streams.kafka.admin import apply_topics
@@ -245,9 +245,7 @@ def _redeem(
 ) -> int:
     """Redeem as many of the player's points as the programme's steps allow (hold, confirm), and
     ask for as many again once."""
-    programme = Catalogue(shipped_programmes()).in_effect(brand_id, datetime.now(UTC))
-    assert programme is not None  # the player earned points under it
-    policies = programme.policies
+    policies = _programme(brand_id).policies
     points = available // policies.redemption_step_points * policies.redemption_step_points
     if points < policies.redemption_min_points:
         return 0
@@ -382,10 +380,15 @@ def _claim_coin_rewards(settings: Settings, clients: KafkaClients, views: Views)
             )
         )
     publish_commands(settings, commands, clients=clients)
+    perk = [level.name for level in _programme(COIN_BRAND).levels if level.perks.monthly_bonus]
     print(
         f"\ncommands: the daily login reward for {min(len(ranked), DAILY_CLAIMS)} {COIN_BRAND} "
-        f"players, a second claim by {first} the same day, the monthly bonus for "
-        f"{len(monthly)} at a level with the perk"
+        f"players and a second claim by {first} the same day; the monthly bonus for "
+        + (
+            ", ".join(player_id for _, player_id in monthly)
+            if monthly
+            else f"none: no player is at a level with it ({', '.join(perk)})"
+        )
     )
     wanted = {f"demo-daily-{player_id}:daily-reward" for _, player_id in ranked[:DAILY_CLAIMS]}
     wanted |= {"demo-daily-again:rejected"}
@@ -400,6 +403,13 @@ def _claim_coin_rewards(settings: Settings, clients: KafkaClients, views: Views)
         print(f"  {value['type']:<20}{value['player_id']:<10} {detail}")
     rejected = found.get("demo-daily-again:rejected")
     return 0 if wanted <= set(found) and rejected and rejected["code"] == "already_claimed" else 1
+
+
+def _programme(brand_id: str) -> Programme:
+    """The brand's shipped programme in effect now (the demo's worker runs the shipped ones)."""
+    programme = Catalogue(shipped_programmes()).in_effect(brand_id, datetime.now(UTC))
+    assert programme is not None  # the demo's players are of the shipped brands
+    return programme
 
 
 def _publish(settings: Settings, clients: KafkaClients, events: Iterable[PlayerEvent]) -> None:
@@ -522,11 +532,11 @@ def _final_check(settings: Settings, clients: KafkaClients, views: Views) -> int
     print()
     print("=" * 78)
     print("cancelled bets, store bonuses and coin rewards, read back from their topics")
-    _example(_of_type(moves, "PointsReversed"), _reversal, "points_unrecovered")
-    _example(_of_type(moves, "CancellationRefused"), lambda v: f"{v['code']}: {v['reason']}")
-    _example(_of_type(rewards, "StoreBonusGranted"), _store_bonus, "multiplier")
-    _example(_of_type(rewards, "DailyRewardGranted"), _daily_reward, "multiplier")
-    _example(_of_type(rewards, "MonthlyBonusGranted"), _monthly_bonus)
+    _example(moves, "PointsReversed", _reversal, "points_unrecovered")
+    _example(moves, "CancellationRefused", lambda v: f"{v['code']}: {v['reason']}")
+    _example(rewards, "StoreBonusGranted", _store_bonus, "multiplier")
+    _example(rewards, "DailyRewardGranted", _daily_reward, "multiplier")
+    _example(rewards, "MonthlyBonusGranted", _monthly_bonus)
 
     sides: defaultdict[tuple[str, str], Decimal] = defaultdict(Decimal)
     signs = {
@@ -568,11 +578,17 @@ def _final_check(settings: Settings, clients: KafkaClients, views: Views) -> int
     return 0 if ok else 1
 
 
-def _example(values: list[dict[str, Any]], describe: Any, prefer: str | None = None) -> None:
-    """A count of one output type and one example; `prefer` picks the example with the largest
-    value of that field (an unrecovered part, a multiplier above 1)."""
-    kind = values[0]["type"] if values else None
-    if kind is None:
+def _example(
+    outputs: list[dict[str, Any]],
+    kind: str,
+    describe: Callable[[dict[str, Any]], str],
+    prefer: str | None = None,
+) -> None:
+    """How many outputs of type `kind` there are, and one of them; `prefer` picks the one with
+    the largest value of that field (an unrecovered part, a multiplier above 1)."""
+    values = _of_type(outputs, kind)
+    if not values:
+        print(f"  {kind:<20}{0:>6}")
         return
     example = max(values, key=lambda v: Decimal(v[prefer])) if prefer else values[0]
     print(f"  {kind:<20}{len(values):>6,}  e.g. {example['player_id']}@{example['brand_id']}:")
