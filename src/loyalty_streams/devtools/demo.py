@@ -383,11 +383,11 @@ def _claim_coin_rewards(settings: Settings, clients: KafkaClients, views: Views)
     perk = [level.name for level in _programme(COIN_BRAND).levels if level.perks.monthly_bonus]
     print(
         f"\ncommands: the daily login reward for {min(len(ranked), DAILY_CLAIMS)} {COIN_BRAND} "
-        f"players and a second claim by {first} the same day; the monthly bonus for "
+        f"players and a second claim by {first} the same day; "
         + (
-            ", ".join(player_id for _, player_id in monthly)
+            "the monthly bonus for " + ", ".join(player_id for _, player_id in monthly)
             if monthly
-            else f"none: no player is at a level with it ({', '.join(perk)})"
+            else f"no monthly bonus: no player is at a level with it ({', '.join(perk)})"
         )
     )
     wanted = {f"demo-daily-{player_id}:daily-reward" for _, player_id in ranked[:DAILY_CLAIMS]}
