@@ -10,6 +10,8 @@ operator task. Each subcommand, and the module that does its work:
 - `command`, `recheck`: publish player commands, re-check levels (`http.command_sender`);
 - `export`: finance CSVs (`reports.finance`);
 - `token`: sign a bearer token for the HTTP API (`http.auth`);
+- `explain`: why a player has their balance and level, asked of a worker's HTTP API
+  (`http.explain`), printed as a statement (`domain.explanation`);
 - `broker`, `generate`, `demo`: development tools (`devtools.broker`, `devtools.generator`,
   `devtools.demo`).
 
@@ -311,6 +313,52 @@ def _token(args: argparse.Namespace, clients: "KafkaClients | None") -> int:
     return 0
 
 
+EXPLAIN_TOKEN_TTL_S = 300
+"""Lifetime of the token `explain` signs for itself when it is given none."""
+
+
+def _explain(args: argparse.Namespace, clients: "KafkaClients | None") -> int:
+    """Why a player has their balance and level: a worker's `/explain` (any worker: it forwards
+    to the player's owner), printed as a statement, or as the JSON answer with `--json`. Without
+    `--token`, signs a short-lived service token for the brand with LOYALTY_API_TOKEN_SECRET."""
+    import json
+    import urllib.error
+    import urllib.request
+    from datetime import UTC, datetime, timedelta
+
+    from loyalty_streams.domain.explanation import statement_lines
+    from loyalty_streams.http.auth import TokenRules, issue_token
+    from loyalty_streams.http.forwarding import owner_url
+
+    settings = get_settings()
+    token = args.token
+    if token is None:
+        rules = TokenRules.of(settings)
+        ttl = min(timedelta(seconds=EXPLAIN_TOKEN_TTL_S), rules.max_ttl)
+        subject = f"cli:{getpass.getuser()}"
+        token = issue_token(rules, subject, [Role.SERVICE], [args.brand], datetime.now(UTC), ttl)
+    query = {"limit": str(args.limit)} if args.limit is not None else {}
+    query |= {"cursor": args.cursor} if args.cursor is not None else {}
+    base = (args.url or settings.worker_url).rstrip("/")
+    url = str(owner_url(base, args.brand, args.player, "/explain", query))
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=args.timeout) as reply:
+            answer = json.loads(reply.read())
+    except urllib.error.HTTPError as error:
+        body = error.read().decode(errors="replace")
+        print(f"not explained: {error.code}: {body}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as error:  # unreachable, timed out, or not JSON
+        print(f"no answer from {url}: {error}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(answer, indent=2))
+    else:
+        print("\n".join(statement_lines(answer)))
+    return 0
+
+
 def _pms_webhook(_: argparse.Namespace, clients: "KafkaClients | None") -> int:
     from loyalty_streams.services.pms_webhook import run_pms_webhook
 
@@ -416,6 +464,31 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--all-brands", action="store_true", help="cover every brand")
     token.add_argument("--ttl", type=int, help="seconds; default LOYALTY_API_TOKEN_TTL_S")
     token.set_defaults(handler=_token)
+
+    explain = commands.add_parser(
+        "explain", help="why a player has their balance and level, from a worker's HTTP API"
+    )
+    explain.add_argument("--brand", required=True, help="brand_id")
+    explain.add_argument("--player", required=True, help="player_id")
+    explain.add_argument(
+        "--url",
+        default=None,
+        help="a worker's URL (default: LOYALTY_ADVERTISED_URL, or "
+        "http://LOYALTY_WEB_HOST:LOYALTY_WEB_PORT)",
+    )
+    explain.add_argument(
+        "--token",
+        default=None,
+        help="bearer token (default: a 5-minute service token for the brand, signed with "
+        "LOYALTY_API_TOKEN_SECRET)",
+    )
+    explain.add_argument("--limit", type=int, default=None, help="brand days a page holds")
+    explain.add_argument(
+        "--cursor", default=None, help="the brand day (YYYY-MM-DD) to start at: a next_cursor"
+    )
+    explain.add_argument("--json", action="store_true", help="print the answer as JSON")
+    explain.add_argument("--timeout", type=float, default=30.0, help="seconds to wait")
+    explain.set_defaults(handler=_explain)
 
     commands.add_parser(
         "pms-webhook", help="POST level changes to LOYALTY_PMS_WEBHOOK_URL until Ctrl-C / SIGTERM"

@@ -224,13 +224,21 @@ def lines_of(rows: Iterable[Row], programme: Programme) -> list[Line]:
         if effect is None and kind_of not in NOTES:
             continue
         at = datetime.fromisoformat(row["occurred_at"])
+        day = brand_day(at, programme)
         if effect is None:
-            lines.append(Line(row, at, programme.day_of(at), NOTES[kind_of], None))
+            lines.append(Line(row, at, day, NOTES[kind_of], None))
         else:
             kind, available, held = effect(row)
-            lines.append(Line(row, at, programme.day_of(at), kind, Balance(available, held)))
+            lines.append(Line(row, at, day, kind, Balance(available, held)))
     lines.sort(key=lambda line: line.at)
     return lines
+
+
+def brand_day(moment: datetime, programme: Programme) -> int:
+    """The brand day (proleptic ordinal) of `moment`, as `Programme.day_of` gives it, without
+    its cache of the last day: the explanation runs beside the fold, in another thread, and
+    that cache is the fold's."""
+    return moment.astimezone(programme.zone).date().toordinal()
 
 
 def explain(
@@ -286,7 +294,7 @@ def _balance(
     opening = Balance(end.available - moved.available, end.held - moved.held)
     record = _record_totals(state)
     complete = kept == record
-    first_day = lines[0].day if lines else programme.day_of(now)
+    first_day = lines[0].day if lines else brand_day(now, programme)
     page, next_cursor = _page(lines, opening, days, start)
     return {
         **end.to_json(),
@@ -451,7 +459,7 @@ def _level(
     index = programme.level_index(state.level_rank)
     level = programme.levels[index]
     cumulative = cumulative_basis(state, programme)
-    rolling = state.rolling_sum(programme.day_of(now))
+    rolling = state.rolling_sum(brand_day(now, programme))
     retention = programme.retentions[index]
     following = programme.levels[index + 1] if index + 1 < len(programme.levels) else None
     unit = (

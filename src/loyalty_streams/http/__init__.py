@@ -3,6 +3,7 @@
 Resources, by route:
 - `players`: `/loyalty/{brand_id}/{player_id}` (the lookup), its `/history` and `/cashback`,
   and the platform spec's `/loyalty/{player_id}`;
+- `explain`: `/loyalty/{brand_id}/{player_id}/explain` (why the balance and the level);
 - `points`: `/loyalty/points/add`; `status`: `/loyalty/status/update`;
 - `redemptions`: `/loyalty/redemptions`, `.../{redemption_id}/confirm` and `/cancel`;
 - `birthday`: `/loyalty/birthday/claim`; `coin_rewards`: `/loyalty/daily-reward/claim`,

@@ -10,6 +10,7 @@ from faust.web import Request, Response
 from pydantic import BaseModel, TypeAdapter
 
 from loyalty_streams.domain.events import Identifier
+from loyalty_streams.domain.explanation import DAYS_PAGE
 from loyalty_streams.domain.programme import Programme
 from loyalty_streams.http.api_view import WorkerView
 from loyalty_streams.http.audit import AUDIT_ACTIONS, AUDIT_LIMIT
@@ -24,6 +25,7 @@ from loyalty_streams.http.bodies import (
     UpdateStatus,
 )
 from loyalty_streams.http.commands import MAX_WAIT_S, WAIT_S
+from loyalty_streams.http.explain import DAYS_MAX as EXPLAIN_DAYS_MAX
 from loyalty_streams.http.parameters import BRAND_HEADER
 from loyalty_streams.http.players import HISTORY_MAX, HISTORY_PAGE
 from loyalty_streams.reports.finance import ExportKind
@@ -123,6 +125,15 @@ OPERATIONS = (
                           _moment("until", "Before this time (RFC 3339, with an offset)"),
                           _text("command_id", "What one command did"))),
     Operation("get", f"{PLAYER}/cashback", "The daily cashback log", Permission.READ_PLAYERS),
+    Operation("get", f"{PLAYER}/explain",
+              "Why this balance and this level: the history as a reconciliation by brand day, "
+              "oldest first, paged, ending on available + held; the level's statement",
+              Permission.READ_PLAYERS,
+              parameters=(Parameter("limit", _limit(DAYS_PAGE, EXPLAIN_DAYS_MAX).schema,
+                                    "How many brand days at most"),
+                          Parameter("cursor", {"type": "string", "format": "date"},
+                                    "The brand day to start at (YYYY-MM-DD): the previous "
+                                    "page's next_cursor"))),
     Operation("post", "/loyalty/points/add", "Manual credit (points > 0) or debit (< 0)",
               Permission.ADJUST_POINTS, AddPoints, (WAIT,), COMMAND_ANSWERS),
     Operation("post", "/loyalty/status/update", "Force a level, until a moment or for good",

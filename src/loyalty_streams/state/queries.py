@@ -1,8 +1,9 @@
-"""Read queries over a partition's store: a player's cashback log and pages of their history.
+"""Read queries over a partition's store: a player's cashback log, pages of their history, and
+the whole of it.
 
 Pure functions of a store (`state.store.PartitionStore`): what the HTTP views show, read with
 the keys of `state.keyspace`. A player's rows of each family are one range of keys in time
-order, so each query is one range read, newest first.
+order, so each query is one range read: newest first, but the whole history oldest first.
 """
 
 from datetime import datetime
@@ -59,3 +60,9 @@ def history_page(
         rows.append(row)
         last_key = key
     return rows, None
+
+
+def history_rows(store: PartitionStore, brand_id: str, player_id: str) -> list[Any]:
+    """Every history row of the player the store holds, decoded, oldest first (in key order:
+    time, then output id)."""
+    return [orjson.loads(raw) for _, raw in store.items(history_key(brand_id, player_id))]
