@@ -257,6 +257,8 @@ def test_a_cancelled_bet_and_a_redemption_read_as_movements_with_their_reasons()
     assert "(programme v1)" in accrual["text"] and accrual["details"]["bet_id"] == "b1"
     assert day["closing"]["total"] == "0.00" == str(state.points_available)
     assert answer["balance"]["problems"] == []
+    text = "\n".join(statement_lines(answer))
+    assert "-1000 +1000 held = 1000.00" in text and "-1000 held = 0.00" in text
 
 
 def test_a_pending_downgrade_says_when_it_takes_effect_across_a_clock_change() -> None:

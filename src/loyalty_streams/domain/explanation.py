@@ -578,7 +578,7 @@ def statement_lines(answer: Mapping[str, Any]) -> list[str]:
     for day in balance["days"]:
         text.append(f"  {day['day']}  opening {day['opening']['total']}")
         for line in day["lines"]:
-            text.append(f"    {line['at'][11:19]}  {_moved(line):>24}  {line['text']}")
+            text.append(f"    {line['at'][11:19]}  {_moved(line):>30}  {line['text']}")
         text.append(f"  {day['day']}  closing {day['closing']['total']}")
     if balance["next_cursor"] is not None:
         text.append(f"  ... more from {balance['next_cursor']} (cursor)")
@@ -594,9 +594,15 @@ def statement_lines(answer: Mapping[str, Any]) -> list[str]:
 
 
 def _moved(line: Mapping[str, Any]) -> str:
-    """`+12.50 = 112.50`: what a line added to the total and the total after it; empty for a
-    line that moves no points."""
+    """`+12.50 = 112.50`, `-1000 +1000 held = 2700.00`: what a line moved (the held balance
+    named) and the total after it; empty for a line that moves no points."""
     if line["balance"] is None:
         return ""
-    moved = Decimal(line["available"]) + Decimal(line["held"])
-    return f"{'+' if moved >= 0 else ''}{moved} = {line['balance']['total']}"
+    available, held = Decimal(line["available"]), Decimal(line["held"])
+    moved = [_signed(available)] if available or not held else []
+    moved += [f"{_signed(held)} held"] if held else []
+    return f"{' '.join(moved)} = {line['balance']['total']}"
+
+
+def _signed(points: Decimal) -> str:
+    return f"+{points}" if points >= 0 else str(points)
