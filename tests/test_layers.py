@@ -18,7 +18,8 @@ MAY_IMPORT: dict[str, set[str]] = {
     "runtime": {"domain", "state", "kafka", "settings"},
     "reports": {"domain", "kafka", "settings"},
     "imports": {"domain", "settings"},
-    "services": {"domain", "state", "kafka", "runtime", "settings"},
+    "archive": {"domain", "kafka", "settings"},
+    "services": {"domain", "state", "kafka", "runtime", "archive", "settings"},
     "http": {"domain", "state", "kafka", "runtime", "reports", "settings"},
     "devtools": {"domain", "state", "kafka", "runtime", "http", "settings"},
     "cli": {
@@ -28,6 +29,7 @@ MAY_IMPORT: dict[str, set[str]] = {
         "runtime",
         "http",
         "services",
+        "archive",
         "reports",
         "imports",
         "devtools",

@@ -158,9 +158,39 @@ class Settings(BaseSettings):
     redis_sentinel_service: str = Field("mymaster", description="The master's name in Sentinel")
     redis_key_prefix: str = Field("loyalty:", description="Prefix of the mirror's keys")
 
+    archive_dir: Path | None = Field(
+        None,
+        description="Where `loyalty-streams archive` writes casino.player-events as Parquet "
+        "files, and where the replay's history reads them (default: <data_dir>/archive)",
+    )
+    archive_roll_records: int = Field(
+        100_000, ge=1, description="The archive writes its files once it holds this many records"
+    )
+    archive_roll_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=1,
+        description="... or this many bytes of keys and values (what it holds in memory)",
+    )
+    archive_roll_s: float = Field(
+        300.0,
+        gt=0,
+        description="... or once its oldest record waiting was read this many seconds ago: how "
+        "far the files may lag behind the topic (the replay reads the rest from the topic)",
+    )
+    archive_exit_before_commit: bool = Field(
+        False,
+        description="Tests only: the archive exits (code 3) right after its first files are "
+        "renamed, before their offsets are committed, as a crash there would",
+    )
+
     @property
     def worker_url(self) -> str:
         return self.advertised_url or f"http://{self.web_host}:{self.web_port}"
+
+    @property
+    def archive_root(self) -> Path:
+        """The archive's directory: `archive_dir`, else `archive` under `data_dir`."""
+        return self.archive_dir if self.archive_dir is not None else self.data_dir / "archive"
 
     @property
     def exactly_once(self) -> bool:

@@ -2,8 +2,8 @@
 operator task. Each subcommand, and the module that does its work:
 
 - `worker`: a stream worker (`cli.worker`, then `runtime.worker`);
-- `pms-webhook`, `redis-mirror`: the side services (`services.pms_webhook`,
-  `services.redis_mirror`);
+- `pms-webhook`, `redis-mirror`, `archive`: the side services (`services.pms_webhook`,
+  `services.redis_mirror`, `services.archive`);
 - `topics apply`, `topics schemas`: the topic declarations (`kafka.admin`, `kafka.topics`);
 - `programmes load`: publish programme versions (`runtime.global_tables`);
 - `programmes import`: a programme file from a brand's `vip_levels` table (`imports.vip_levels`);
@@ -371,6 +371,12 @@ def _redis_mirror(_: argparse.Namespace, clients: "KafkaClients | None") -> int:
     return run_redis_mirror(_service_logging(get_settings()), clients)
 
 
+def _archive(_: argparse.Namespace, clients: "KafkaClients | None") -> int:
+    from loyalty_streams.services.archive import run_archive
+
+    return run_archive(_service_logging(get_settings()), clients)
+
+
 def _service_logging(settings: Settings) -> Settings:
     """Log lines with time and source at the configured level (Faust does this for workers)."""
     logging.basicConfig(
@@ -497,6 +503,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "redis-mirror", help="mirror each player's level, points and turnover to Redis"
     ).set_defaults(handler=_redis_mirror)
+
+    commands.add_parser(
+        "archive",
+        help="write casino.player-events as Parquet files to LOYALTY_ARCHIVE_DIR, for replays",
+    ).set_defaults(handler=_archive)
 
     send = commands.add_parser(
         "command", help="validate commands (JSON) and publish them to loyalty.commands"
