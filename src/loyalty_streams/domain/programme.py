@@ -322,9 +322,11 @@ class Programme(BaseModel):
         return (since.astimezone(self.zone) + self.grace).astimezone(UTC)
 
     @cached_property
-    def _last_day(self) -> list[float]:
-        """[start, end, ordinal] of the brand day `day_of` computed last."""
-        return [0.0, 0.0, 0.0]
+    def _last_day(self) -> list[tuple[float, float, int]]:
+        """One slot: (start, end, ordinal) of the brand day `day_of` computed last. The slot is
+        replaced whole: the fold thread and the API's threads share a programme, and a reader
+        must never pair one day's bounds with another day's ordinal."""
+        return [(0.0, 0.0, 0)]
 
     @cached_property
     def _rank_index(self) -> dict[int, int]:
@@ -337,14 +339,18 @@ class Programme(BaseModel):
         most calls are one comparison instead of a time-zone conversion.
         """
         stamp = moment.timestamp()
-        last = self._last_day
-        if last[0] <= stamp < last[1]:
-            return int(last[2])
+        slot = self._last_day
+        start, end, ordinal = slot[0]
+        if start <= stamp < end:
+            return ordinal
         local_date = moment.astimezone(self.zone).date()
-        last[0] = datetime.combine(local_date, time(), self.zone).timestamp()
-        last[1] = datetime.combine(local_date + timedelta(days=1), time(), self.zone).timestamp()
-        last[2] = local_date.toordinal()
-        return int(last[2])
+        ordinal = local_date.toordinal()
+        slot[0] = (
+            datetime.combine(local_date, time(), self.zone).timestamp(),
+            datetime.combine(local_date + timedelta(days=1), time(), self.zone).timestamp(),
+            ordinal,
+        )
+        return ordinal
 
     @cached_property
     def _day_starts(self) -> dict[int, datetime]:
@@ -380,9 +386,18 @@ class Programme(BaseModel):
         return sorted({p.starts_at for p in self.promotions} | {p.ends_at for p in self.promotions})
 
     @cached_property
-    def _last_promotions(self) -> list[object]:
-        """[low, high, {category: (factor, names)}] of the interval `promotion_factor` saw last."""
-        return [None, None, None]
+    def _last_promotions(
+        self,
+    ) -> list[
+        tuple[
+            datetime | None,
+            datetime | None,
+            dict[GameCategory, tuple[Decimal, tuple[str, ...]]] | None,
+        ]
+    ]:
+        """One slot: (low, high, {category: (factor, names)}) of the interval `promotion_factor`
+        saw last, replaced whole (see `_last_day`)."""
+        return [(None, None, None)]
 
     def promotion_factor(
         self, moment: datetime, category: GameCategory
@@ -394,20 +409,18 @@ class Programme(BaseModel):
         """
         if not self.promotions:
             return ONE, ()
-        last = self._last_promotions
-        low, high, known = last
-        if known is not None and (low is None or low <= moment) and (high is None or moment < high):  # type: ignore[operator]
-            hit = known.get(category)  # type: ignore[attr-defined]
+        slot = self._last_promotions
+        low, high, known = slot[0]
+        if known is not None and (low is None or low <= moment) and (high is None or moment < high):
+            hit = known.get(category)
             if hit is not None:
-                return hit  # type: ignore[no-any-return]
+                return hit
         else:
             bounds = self._promotion_bounds
             i = bisect_right(bounds, moment)
             known = {}
-            last[0] = bounds[i - 1] if i else None
-            last[1] = bounds[i] if i < len(bounds) else None
-            last[2] = known
-        result = known[category] = self._promotion_factor(moment, category)  # type: ignore[index]
+            slot[0] = (bounds[i - 1] if i else None, bounds[i] if i < len(bounds) else None, known)
+        result = known[category] = self._promotion_factor(moment, category)
         return result
 
     def _promotion_factor(
