@@ -22,6 +22,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "services": {"domain", "state", "kafka", "runtime", "archive", "settings"},
     "http": {"domain", "state", "kafka", "runtime", "reports", "settings"},
     "devtools": {"domain", "state", "kafka", "runtime", "http", "settings"},
+    "whatif": {"domain", "kafka", "runtime", "archive", "settings"},
     "cli": {
         "domain",
         "state",
@@ -33,6 +34,7 @@ MAY_IMPORT: dict[str, set[str]] = {
         "reports",
         "imports",
         "devtools",
+        "whatif",
         "settings",
     },
 }
