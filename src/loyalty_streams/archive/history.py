@@ -29,7 +29,7 @@ timestamp against `occurred_at`, the brand's programme) are the replay's to make
 
 import logging
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -74,10 +74,13 @@ def history(
     since: datetime | None,
     until: datetime | None,
     clients: KafkaClients | None = None,
+    *,
+    partitions: Collection[int] | None = None,
 ) -> Iterator[tuple[SourcePosition, PlayerEvent]]:
     """The events of `brand_id` with `since <= occurred_at < until` (None: that side open), as
     (where the record is, the event): from the archive under `settings.archive_root` and the
-    tail of `casino.player-events` (see the module for which, and the order).
+    tail of `casino.player-events` (see the module for which, and the order). `partitions`:
+    only those partitions' (None: every partition's).
 
     The read starts at the first `next()`: the archive's position and the topic's ends are taken
     then. Raises ValueError here for a naive `since` or `until`; while iterating, `OSError`
@@ -88,7 +91,7 @@ def history(
     for bound in (since, until):
         if bound is not None and bound.utcoffset() is None:
             raise ValueError(f"{bound.isoformat()} has no time zone")
-    return _history(settings, brand_id, since, until, clients or KafkaClients())
+    return _history(settings, brand_id, since, until, clients or KafkaClients(), partitions)
 
 
 def _history(
@@ -97,10 +100,15 @@ def _history(
     since: datetime | None,
     until: datetime | None,
     clients: KafkaClients,
+    partitions: Collection[int] | None = None,
 ) -> Iterator[tuple[SourcePosition, PlayerEvent]]:
     wanted = _Wanted(brand_id, since, until)
     with PartitionReader(settings, "history", clients=clients) as reader:
-        numbers = [number for _, number in reader.partitions([PLAYER_EVENTS])]
+        numbers = [
+            number
+            for _, number in reader.partitions([PLAYER_EVENTS])
+            if partitions is None or number in partitions
+        ]
         archived = _committed(settings, numbers, clients)
         ends = reader.ends([PLAYER_EVENTS])
         segments = _segments(settings.archive_root / brand_directory(brand_id), wanted, archived)
@@ -121,7 +129,7 @@ def _history(
         }
         # read from each start even where the end listed is not past it (a broker may list a
         # partition's end short, Tansu does): the fetch reports the real end
-        limits = {at: max(end, starts[at] + 1) for at, end in ends.items()}
+        limits = {at: max(end, starts[at] + 1) for at, end in ends.items() if at in starts}
         for record in reader.read_to_end(starts, limits):
             raw = record.value
             if raw is None or not wanted.may_hold(raw):
