@@ -9,6 +9,8 @@ operator task. Each subcommand, and the module that does its work:
 - `programmes import`: a programme file from a brand's `vip_levels` table (`imports.vip_levels`);
 - `command`, `recheck`: publish player commands, re-check levels (`http.command_sender`);
 - `export`: finance CSVs (`reports.finance`);
+- `what-if`: a proposed programme replayed over a brand's history beside the versions in
+  effect, reported as a table, CSV, JSON and HTML (`whatif.job`, `whatif.render`);
 - `token`: sign a bearer token for the HTTP API (`http.auth`);
 - `explain`: why a player has their balance and level, asked of a worker's HTTP API
   (`http.explain`), printed as a statement (`domain.explanation`);
@@ -290,6 +292,87 @@ def _export(args: argparse.Namespace, clients: "KafkaClients | None") -> int:
     return 0
 
 
+def _what_if(args: argparse.Namespace, clients: "KafkaClients | None") -> int:
+    """A what-if of a proposed programme: the table on stdout, the files asked for written;
+    exit 2 for a bad input (file, brand, dates), 1 when the cluster or a process fails.
+    Dates and naive times are in the brand's time zone."""
+    from datetime import UTC, datetime
+
+    from confluent_kafka import KafkaException
+
+    from loyalty_streams.domain.catalogue import Catalogue
+    from loyalty_streams.domain.programme import load_programme
+    from loyalty_streams.domain.validation import check_unique_keys
+    from loyalty_streams.reports.finance import brand_zone, parse_bound
+    from loyalty_streams.runtime.gc_tuning import tune_collector
+    from loyalty_streams.runtime.global_tables import read_catalogue
+    from loyalty_streams.whatif.job import run_what_if
+    from loyalty_streams.whatif.render import render_text, write_csv, write_html, write_json
+    from loyalty_streams.whatif.replay import default_processes
+
+    settings = _service_logging(get_settings())
+    try:
+        files = [args.programme, *(args.baseline or ())]
+        for path in files:  # a threshold written twice would silently keep the last
+            check_unique_keys(path.read_bytes())
+        proposed, *given = [load_programme(path) for path in files]
+    except (OSError, ValueError) as error:  # a ValidationError is a ValueError too
+        print(f"not run: {error}", file=sys.stderr)
+        return 2
+    now = datetime.now(UTC)
+    failures = (LookupError, TimeoutError, KafkaException, OSError, RuntimeError)
+    try:
+        catalogue = Catalogue(given) if args.baseline else read_catalogue(settings, clients)
+    except failures as error:
+        print(f"not run: the programmes could not be read: {error}", file=sys.stderr)
+        return 1
+    zone = brand_zone(catalogue, args.brand, now)
+    if zone is None:
+        print(f"not run: no programme of brand {args.brand!r}", file=sys.stderr)
+        return 2
+    try:
+        since = None if args.since is None else parse_bound(args.since, zone)
+        until = now if args.until is None else parse_bound(args.until, zone)
+    except ValueError as error:
+        print(f"not run: {error}", file=sys.stderr)
+        return 2
+    tune_collector()  # this process folds (with --processes 1) and forks nothing
+    try:
+        report = run_what_if(
+            settings,
+            args.brand,
+            proposed,
+            since,
+            until,
+            args.by,
+            args.processes or default_processes(),
+            baseline=catalogue.versions(args.brand),
+            top=args.top,
+            clients=clients,
+            # in-memory clients (tests) are copied into forked processes, never pickled
+            start_method="spawn" if clients is None else "fork",
+        )
+    except ValueError as error:  # the proposal refused, or --from not before --to
+        print(f"not run: {error}", file=sys.stderr)
+        return 2
+    except failures as error:
+        print(f"not run: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
+    sys.stdout.write(render_text(report))
+    try:
+        written = [] if args.csv is None else write_csv(report, args.csv)
+        if args.json is not None:
+            written.append(write_json(report, args.json))
+        if args.html is not None:
+            written.append(write_html(report, args.html))
+    except OSError as error:
+        print(f"not written: {error}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
 def _token(args: argparse.Namespace, clients: "KafkaClients | None") -> int:
     """Sign an API token with LOYALTY_API_TOKEN_SECRET."""
     from datetime import UTC, datetime, timedelta
@@ -545,6 +628,44 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--out", type=Path, default=None, help="file to write (default stdout)")
     export.set_defaults(handler=_export)
+
+    what_if = commands.add_parser(
+        "what-if",
+        help="replay a brand's history through a proposed programme beside the versions in "
+        "effect, and report what differs (nothing live is touched)",
+    )
+    what_if.add_argument("--brand", required=True, help="brand_id")
+    what_if.add_argument(
+        "--programme", type=Path, required=True, help="the proposed programme (a JSON file)"
+    )
+    what_if.add_argument(
+        "--baseline",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="the brand's versions as files, instead of those on loyalty.programmes",
+    )
+    what_if.add_argument(
+        "--from",
+        dest="since",
+        default=None,
+        help="when the proposal takes over and the report starts: a day (00:00 in the brand's "
+        "time zone) or ISO time (default: the proposal governs all of the history)",
+    )
+    what_if.add_argument(
+        "--to", dest="until", default=None, help="day or ISO time, excluded (default: now)"
+    )
+    what_if.add_argument("--by", choices=("day", "month"), default="day", help="periods")
+    what_if.add_argument(
+        "--csv", type=Path, default=None, help="directory for periods, levels, moves, players"
+    )
+    what_if.add_argument("--json", type=Path, default=None, help="file for the whole report")
+    what_if.add_argument("--html", type=Path, default=None, help="file for the charts' page")
+    what_if.add_argument(
+        "--processes", type=int, default=None, help="processes folding (default: one a CPU)"
+    )
+    what_if.add_argument("--top", type=int, default=20, help="most affected players listed")
+    what_if.set_defaults(handler=_what_if)
 
     generate = commands.add_parser("generate", help="publish a synthetic stream of player events")
     generate.add_argument("--players", type=int, default=1000, help="distinct players")

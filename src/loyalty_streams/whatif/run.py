@@ -2,7 +2,7 @@
 
 import time
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from loyalty_streams.domain.programme import Programme
 from loyalty_streams.whatif.replay import Plan, Source, fold_in_processes
@@ -48,9 +48,15 @@ def what_if(
     (None: not checked).
 
     Raises `ProposalRefused` (a ValueError) for a proposal that cannot be compared, ValueError
-    for `since` not before `until`, `RuntimeError` when a process fails.
+    for a time without a zone or `since` not before `until`, `RuntimeError` when a process
+    fails.
     """
     check_proposal(brand_id, baseline, proposed)
+    for bound in (since, until):
+        if bound is not None and bound.utcoffset() is None:
+            raise ValueError(f"{bound.isoformat()} has no time zone")
+    since = None if since is None else since.astimezone(UTC)
+    until = until.astimezone(UTC)
     if since is not None and since >= until:
         raise ValueError(f"from ({since.isoformat()}) must be before to ({until.isoformat()})")
     plan = Plan(
