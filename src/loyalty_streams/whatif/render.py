@@ -109,7 +109,7 @@ def render_text(report: Report) -> str:
     return "\n".join(out) + "\n"
 
 
-_ZERO = Decimal(0)
+_ZERO = Decimal("0.00")
 
 AFFECTED_HEADER = ("player", "baseline", "proposal", "levels", "points B", "points P", "change")
 

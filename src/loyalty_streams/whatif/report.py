@@ -40,6 +40,9 @@ only level moves are kept for it, for the players per level at the first period'
 
 EPSILON = timedelta(microseconds=1)
 
+NONE = Decimal("0.00")
+"""Nothing, of points or money (both in hundredths): the start of every sum reported."""
+
 Rate = tuple[str, Decimal, int]
 """A version's redemption rate: its currency, `redemption_value` and `redemption_points`."""
 
@@ -269,7 +272,7 @@ class ShareFigures:
     events: int
     """Events folded (each once, whether folded once before `since` or once per run)."""
     folds: int
-    """Events folded per run, summed: `on_event` calls."""
+    """`on_event` calls of both runs, and the proposal's re-checks."""
     players: int
     first_event: datetime | None
     duplicates: int = 0
@@ -371,7 +374,8 @@ class AffectedPlayer:
 @dataclass(frozen=True, slots=True)
 class Stats:
     """How the replay ran: `events` counts each event once (both runs were folded for it,
-    or one shared fold before `since`), `folds` the `on_event` calls of both runs."""
+    or one shared fold before `since`), `folds` the domain's steps: `on_event` calls of both
+    runs (one for an event before `since`) and the proposal's re-checks at `since`."""
 
     events: int
     folds: int
@@ -591,14 +595,14 @@ def _total(
     with localcontext(EXACT):
         return RunPeriod(
             players=_by_name(setup.programme_at(proposal, setup.until - EPSILON), counts),
-            points_accrued=sum((run.points_accrued for run in runs), ZERO),
-            points_reversed=sum((run.points_reversed for run in runs), ZERO),
-            points_issued=sum((run.points_issued for run in runs), ZERO),
+            points_accrued=sum((run.points_accrued for run in runs), NONE),
+            points_reversed=sum((run.points_reversed for run in runs), NONE),
+            points_issued=sum((run.points_issued for run in runs), NONE),
             liability=_merged([run.liability for run in runs]),
             cashback=_merged([run.cashback for run in runs]),
             cashback_caps=sum(run.cashback_caps for run in runs),
             tier_rewards=sum(run.tier_rewards for run in runs),
-            tier_reward_gc=sum((run.tier_reward_gc for run in runs), ZERO),
+            tier_reward_gc=sum((run.tier_reward_gc for run in runs), NONE),
             level_ups=sum(run.level_ups for run in runs),
             level_downs=sum(run.level_downs for run in runs),
         )
@@ -613,7 +617,7 @@ def _merged(amounts: Iterable[Mapping[str, Decimal]]) -> dict[str, Decimal]:
 
 def _sum(by_day: Mapping[int, Decimal], days: set[int]) -> Decimal:
     with localcontext(EXACT):
-        return sum((amount for day, amount in by_day.items() if day in days), ZERO)
+        return sum((amount for day, amount in by_day.items() if day in days), NONE)
 
 
 def _count(by_day: Mapping[int, int], days: set[int]) -> int:
