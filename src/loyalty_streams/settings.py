@@ -172,10 +172,11 @@ class Settings(BaseSettings):
         description="... or this many bytes of keys and values (what it holds in memory)",
     )
     archive_roll_s: float = Field(
-        300.0,
+        900.0,
         gt=0,
         description="... or once its oldest record waiting was read this many seconds ago: how "
-        "far the files may lag behind the topic (the replay reads the rest from the topic)",
+        "far the files may lag behind the topic (the replay reads the rest from the topic); "
+        "shorter makes more, smaller files, which are slower to read",
     )
     archive_exit_before_commit: bool = Field(
         False,

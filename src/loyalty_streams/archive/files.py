@@ -204,7 +204,7 @@ def write_roll(root: Path, segments: Mapping[int, Sequence[ArchivedRecord]]) -> 
             segment = Segment(partition, records[0].offset, records[-1].offset)
             for (brand_id, day), rows in _by_brand_and_day(records).items():
                 folder = root / brand_directory(brand_id) / day_directory(day)
-                changed |= _make_directories(root, folder)
+                changed |= _make_directories(folder)
                 temporary = folder / f"{TEMPORARY_PREFIX}{segment.name}.tmp"
                 staged.append((temporary, folder / segment.name))
                 _write_file(temporary, rows)
@@ -229,19 +229,17 @@ def _by_brand_and_day(
     return groups
 
 
-def _make_directories(root: Path, folder: Path) -> set[Path]:
-    """Create `folder` and its parents up to `root`; gives the directories whose entries changed
-    (the parents of those created), to be fsynced."""
-    changed = set()
+def _make_directories(folder: Path) -> set[Path]:
+    """Create `folder` and whatever of its parents is missing; gives the directories whose
+    entries changed (the parents of those created), to be fsynced."""
     missing = []
     at = folder
-    while at != root and not at.exists():
+    while not at.exists():
         missing.append(at)
         at = at.parent
     for created in reversed(missing):
         created.mkdir(exist_ok=True)
-        changed.add(created.parent)
-    return changed
+    return {created.parent for created in missing}
 
 
 def _write_file(path: Path, rows: Sequence[ArchivedRecord]) -> None:

@@ -39,6 +39,7 @@ from pathlib import Path
 import orjson
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.dataset as ds  # type: ignore[import-untyped]
+import pyarrow.parquet as pq  # type: ignore[import-untyped]
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
 from loyalty_streams.archive.files import (
@@ -63,6 +64,8 @@ decompresses without the interpreter's lock)."""
 
 _MICROSECOND = timedelta(microseconds=1)
 _DATASET_SCHEMA = pa.unify_schemas([SCHEMA, DAY_PARTITIONING])
+_READ = ["offset", "value", "occurred_at"]
+"""The columns read: what is given, and what the rows are filtered on."""
 
 Rows = tuple[list[int], list[bytes]]
 """A segment's rows for the brand and range: offsets ascending, and the values at them."""
@@ -116,12 +119,15 @@ def _history(
         with _Prefetch(segments, wanted, archived) as loader:
             for number in sorted(segments):
                 where = f"{PLAYER_EVENTS}:{number}"
-                for offset, value in _merged(segments[number], loader.rows):
-                    event = _decoded(value)
-                    if event is None or event.brand_id != brand_id:
-                        skipped += 1
-                        continue
-                    yield SourcePosition(where, offset), event
+                for offsets, values in _merged(segments[number], loader.rows):
+                    for offset, value in zip(offsets, values, strict=True):
+                        try:
+                            event = decode_player_event(value)
+                        except Exception:  # the contract changed since it was archived
+                            skipped += 1
+                            continue
+                        if event.brand_id == brand_id:
+                            yield SourcePosition(where, offset), event
         if skipped:
             log.warning("%d archived records of %s did not decode: skipped", skipped, brand_id)
         starts = {
@@ -134,9 +140,9 @@ def _history(
             raw = record.value
             if raw is None or not wanted.may_hold(raw):
                 continue
-            event = _decoded(raw)
-            if event is not None and wanted.holds(event):
-                yield SourcePosition(f"{record.topic}:{record.partition}", record.offset), event
+            found = _decoded(raw)
+            if found is not None and wanted.holds(found):
+                yield SourcePosition(f"{record.topic}:{record.partition}", record.offset), found
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,9 +237,12 @@ class _Files:
 
 
 def _load(files: _Files, condition: object) -> Rows:
-    """A segment's rows that meet `condition`, in offset order."""
+    """A segment's rows that meet `condition`, in offset order.
+
+    Each file is read whole (three columns of one row group) and filtered here: for files of a
+    roll's size this costs half of what a dataset scan with the filter pushed down does."""
     tables = [
-        fragment.to_table(columns=["offset", "value"], filter=condition)  # type: ignore[attr-defined]
+        pq.ParquetFile(fragment.path).read(columns=_READ, use_threads=False).filter(condition)  # type: ignore[attr-defined]
         for fragment in files.fragments
     ]
     table = pa.concat_tables(tables)
@@ -277,10 +286,10 @@ class _Prefetch:
             self._loading[files.segment] = self._pool.submit(_load, files, condition)
 
 
-def _merged(segments: list[_Files], rows: Callable[[_Files], Rows]) -> Iterator[tuple[int, bytes]]:
+def _merged(segments: list[_Files], rows: Callable[[_Files], Rows]) -> Iterator[Rows]:
     """The rows of one partition's segments (sorted by offsets) in offset order, each offset
-    once. A segment is read when the merge reaches its first offset; overlapping segments are
-    merged row by row, the others given whole."""
+    once, as runs of rows. A segment is read when the merge reaches its first offset; one that
+    no other reaches into is given whole (one run), overlapping ones are merged row by row."""
     last = -1
     heap: list[tuple[int, int, bytes, Iterator[tuple[int, bytes]]]] = []
     waiting = deque(segments)
@@ -290,11 +299,12 @@ def _merged(segments: list[_Files], rows: Callable[[_Files], Rows]) -> Iterator[
             files = waiting.popleft()
             offsets, values = rows(files)
             if not waiting or waiting[0].segment.first > files.segment.last:
-                # no other segment reaches into it: its rows as they are
-                for offset, value in zip(offsets, values, strict=True):
-                    if offset > last:
-                        last = offset
-                        yield offset, value
+                if offsets and offsets[0] <= last:  # what an earlier segment gave is left out
+                    kept = [i for i, offset in enumerate(offsets) if offset > last]
+                    offsets, values = [offsets[i] for i in kept], [values[i] for i in kept]
+                if offsets:
+                    last = offsets[-1]
+                    yield offsets, values
                 continue
             _push(heap, iter(zip(offsets, values, strict=True)), opened)
             opened += 1
@@ -308,7 +318,7 @@ def _merged(segments: list[_Files], rows: Callable[[_Files], Rows]) -> Iterator[
         _push(heap, rest, order)
         if offset > last:
             last = offset
-            yield offset, value
+            yield [offset], [value]
 
 
 def _push(
