@@ -278,6 +278,24 @@ def test_the_generator_is_an_optional_profile() -> None:
         assert "generator" not in depends_on(service), name
 
 
+def test_one_archive_keeps_its_files_on_a_volume_of_its_own() -> None:
+    archives = {n: s for n, s in loyalty_services().items() if command_of(s) == ["archive"]}
+    assert list(archives) == ["archive"], "one archive per app id and directory"
+    archive = archives["archive"]
+    assert cli(command_of(archive)).command == "archive"
+    env = environment(archive)
+    ((volume, target),) = named_volume_mounts(archive).items()
+    assert Path(env["LOYALTY_ARCHIVE_DIR"]).is_relative_to(target)
+    for name, service in services().items():
+        if name != "archive":
+            assert volume not in named_volume_mounts(service), f"{name} mounts the archive"
+    assert depends_on(archive) == {
+        "kafka": "service_healthy",
+        "setup": "service_completed_successfully",
+    }
+    assert archive["restart"] == "unless-stopped"
+
+
 @pytest.mark.parametrize("name", ["setup", "generator"])
 def test_the_jobs_do_not_restart(name: str) -> None:
     assert services()[name]["restart"] == "no"

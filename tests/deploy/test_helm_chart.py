@@ -45,6 +45,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "metrics": {"serviceMonitor": {"enabled": True}},
         "pmsWebhook": {"enabled": True, "url": "https://pms.test/hook"},
         "redisMirror": {"enabled": True, "url": "redis://redis:6379/0"},
+        "archive": {"enabled": True},
         "secrets": {"existingSecret": "loyalty-secrets"},
         "kafka": {
             "securityProtocol": "SASL_PLAINTEXT",
@@ -491,11 +492,42 @@ def test_the_optional_services_are_off_by_default_and_run_their_commands() -> No
         commands[cli(container["args"]).command] = env_of(container)
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         assert selects(deployment["spec"]["selector"]["matchLabels"], labels)
-    assert set(commands) == {"pms-webhook", "redis-mirror"}
+    assert set(commands) == {"pms-webhook", "redis-mirror", "archive"}
     assert commands["pms-webhook"]["LOYALTY_PMS_WEBHOOK_URL"]["value"] == "https://pms.test/hook"
     assert commands["redis-mirror"]["LOYALTY_REDIS_URL"]["value"] == "redis://redis:6379/0"
     mirror = next(d for d in deployments.values() if d["metadata"]["name"].endswith("mirror"))
     assert mirror["spec"]["replicas"] == 1, "one mirror per app id"
+
+
+@pytest.mark.parametrize("variant", ["production", "all-optional"])
+def test_one_archive_writes_to_a_claim_of_its_own_that_outlives_the_release(variant: str) -> None:
+    deployment = one(variant, "Deployment", f"{workers(variant)['metadata']['name']}-archive")
+    assert deployment["spec"]["replicas"] == 1, "one archive per app id and directory"
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}, "never two at once"
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert cli(container["args"]).command == "archive"
+    env = env_of(container)
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert mounts["archive"] == env["LOYALTY_ARCHIVE_DIR"]["value"]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "archive"]
+    claim = one(variant, "PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"])
+    assert claim["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert claim["spec"]["resources"]["requests"]["storage"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert pod["securityContext"]["fsGroup"] == 10001, "the volume must be writable by the image"
+
+
+def test_the_archives_roll_limits_default_to_the_settings_own() -> None:
+    deployment = one(
+        "all-optional", "Deployment", f"{workers('all-optional')['metadata']['name']}-archive"
+    )
+    env = env_of(deployment["spec"]["template"]["spec"]["containers"][0])
+    for name in ("archive_roll_records", "archive_roll_bytes", "archive_roll_s"):
+        value = env[f"LOYALTY_{name.upper()}"]["value"]
+        assert value.isdigit(), f"{name}: {value!r} (a float's exponent would not parse)"
+        assert float(value) == setting_default(name), name
+    assert of_kind("defaults", "PersistentVolumeClaim") == []
 
 
 # -- values.yaml and values.schema.json ----------------------------------------------------------

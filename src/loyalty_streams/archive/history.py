@@ -9,13 +9,13 @@ or past the committed offset (a roll renamed and not committed yet, perhaps only
 are ignored; a partition the archive never committed is read from the topic alone. The position
 is read before the files are listed, so a roll committed meanwhile leaves no gap.
 
-The files of the brand (`brand_id=<brand>/day=*`) are read with `pyarrow.dataset`, only the days
-the range touches (partition filter on `day`) and only rows with `since <= occurred_at <
-until` and an offset before the committed one (row filters, pushed down to the files'
-statistics). A partition's files are read segment by segment in offset order (a segment: the
-files one roll wrote, one per day); segments that overlap (a roll written twice from different
-offsets) are merged by offset, and an offset already given is dropped, so every record comes
-once whatever the directory holds twice. Values are decoded with `decode_player_event`; one that
+The brand's files (`brand_id=<brand>/day=*`) are found with `pyarrow.dataset`, only on the days
+the range touches (a partition filter on `day`: no other file is opened), and each is read
+whole and kept to the rows with `since <= occurred_at < until` and an offset before the
+committed one. A partition's files are read segment by segment in offset order (a segment: the
+files one roll wrote, one per day), a few ahead in a thread; segments that overlap (a roll
+written twice from different offsets) are merged by offset, and an offset already given is
+dropped, so every record comes once whatever the directory holds twice. Values are decoded with `decode_player_event`; one that
 does not decode (the contract changed since it was archived) is skipped and counted in a log
 line. The archive's undecodable records are under the null brand, never read here.
 
