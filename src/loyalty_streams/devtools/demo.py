@@ -538,44 +538,60 @@ def _final_check(settings: Settings, clients: KafkaClients, views: Views) -> int
     _example(rewards, "DailyRewardGranted", _daily_reward, "multiplier")
     _example(rewards, "MonthlyBonusGranted", _monthly_bonus)
 
-    sides: defaultdict[tuple[str, str], Decimal] = defaultdict(Decimal)
-    signs = {
-        "PointsAccrued": ("accrued", "points"),
-        "PointsReversed": ("reversed", "points_reversed"),
-        "PointsRedeemed": ("redeemed", "points"),
-        "PointsExpired": ("expired", "points"),
-    }
-    for value in moves:
-        kind = value["type"]
-        if kind in signs:
-            column, field = signs[kind]
-        elif kind == "PointsAdjusted":
-            column, field = value["direction"] + "ed", "points"  # credited, debited
-        else:
-            continue
-        sides[(value["brand_id"], column)] += Decimal(value[field])
-    for (brand_id, _), view in views.items():
-        points = view["points"]
-        held = Decimal(points["available"]) + Decimal(points["held"])
-        sides[(brand_id, "held")] += held
     print()
-    columns = ("accrued", "reversed", "redeemed", "expired", "debited", "credited", "held")
     titles = ("accrued", "- reversed", "- redeemed", "- expired", "- debited", "+ credited")
     print(f"  {'points':<16}" + "".join(f"{t:>13}" for t in titles) + f"{'= avail+held':>15}")
     ok = bool(views)
-    for brand_id in sorted({brand_id for brand_id, _ in sides}):
-        side = {column: sides[(brand_id, column)] for column in columns}
-        moved = (
-            side["accrued"] - side["reversed"] - side["redeemed"] - side["expired"]
-            - side["debited"] + side["credited"]
-        )  # fmt: skip
-        same = moved == side["held"]
+    for brand_id, side in sorted(point_sides(moves, views).items()):
+        same = balanced(side)
         ok = ok and same
-        cells = "".join(f"{side[column]:>13,}" for column in columns[:-1])
+        cells = "".join(f"{side[column]:>13,}" for column in SIDES[:-1])
         print(f"  {brand_id:<16}{cells}{side['held']:>15,}   {'OK' if same else 'DIFF'}")
     print("=" * 78)
     print("every point accounted for" if ok else "MISMATCH: see above")
     return 0 if ok else 1
+
+
+SIDES = ("accrued", "reversed", "redeemed", "expired", "debited", "credited", "held")
+"""The figures of the final check; `held` is available + held, the others what outputs moved."""
+
+_MOVED_BY = {
+    "PointsAccrued": ("accrued", "points"),
+    "PointsReversed": ("reversed", "points_reversed"),  # what was taken, not what was earned
+    "PointsRedeemed": ("redeemed", "points"),
+    "PointsExpired": ("expired", "points"),
+}
+
+
+def point_sides(moves: Iterable[dict[str, Any]], views: Views) -> dict[str, dict[str, Decimal]]:
+    """Per brand, the points the outputs `moves` moved (`SIDES` but `held`, from their JSON
+    values; other outputs are left out) and the players' available + held (`held`, from their
+    lookup `views`)."""
+    sides: defaultdict[str, dict[str, Decimal]] = defaultdict(
+        lambda: dict.fromkeys(SIDES, Decimal(0))
+    )
+    for value in moves:
+        kind = value["type"]
+        if kind in _MOVED_BY:
+            column, field = _MOVED_BY[kind]
+        elif kind == "PointsAdjusted":
+            column, field = value["direction"] + "ed", "points"  # credited, debited
+        else:
+            continue
+        sides[value["brand_id"]][column] += Decimal(value[field])
+    for (brand_id, _), view in views.items():
+        points = view["points"]
+        sides[brand_id]["held"] += Decimal(points["available"]) + Decimal(points["held"])
+    return dict(sides)
+
+
+def balanced(side: dict[str, Decimal]) -> bool:
+    """accrued - reversed - redeemed - expired - debited + credited = available + held."""
+    moved = (
+        side["accrued"] - side["reversed"] - side["redeemed"] - side["expired"]
+        - side["debited"] + side["credited"]
+    )  # fmt: skip
+    return moved == side["held"]
 
 
 def _example(
