@@ -321,6 +321,7 @@ def test_the_dashboard_charts_the_funnel_retention_revenue_and_pipeline() -> Non
         "players_per_level",
         "loyalty_active_players",
         "loyalty_closed_day_bets_total",
+        "loyalty_closed_day_cancelled_total",
         "loyalty_closed_day_wins_total",
         "loyalty_closed_day_bonus_releases_total",
         "loyalty_closed_player_days_total",

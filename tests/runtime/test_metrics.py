@@ -11,12 +11,12 @@ from loyalty_streams.domain.events import PlayerEvent
 from loyalty_streams.domain.outputs import CashbackAwarded, LevelChanged
 from loyalty_streams.domain.player import PlayerState
 from loyalty_streams.domain.programme import Programme, shipped_programmes
-from loyalty_streams.domain.time_rules import on_event
+from loyalty_streams.domain.time_rules import advance, on_event
 from loyalty_streams.runtime.fold import fire
 from loyalty_streams.runtime.metrics import Census, Metrics
 from loyalty_streams.state.keyspace import CASHBACK_PREFIX
 from loyalty_streams.state.store import PLAYER_FORMAT, UnknownFormat, encode_player
-from tests.domain.builders import T0, bet, bonus, programme, win
+from tests.domain.builders import T0, bet, bonus, cancellation, programme, win
 
 AURORA = "aurora-casino"
 
@@ -89,6 +89,26 @@ def test_a_losing_day_for_the_house_counts_and_all_three_series_appear_together(
     assert value(metrics, "loyalty_closed_day_bets_total", **bronze) == 100
     assert value(metrics, "loyalty_closed_day_wins_total", **bronze) == 400
     assert value(metrics, "loyalty_closed_day_bonus_releases_total", **bronze) == 0
+    assert value(metrics, "loyalty_closed_day_cancelled_total", **bronze) == 0
+
+
+def test_a_day_that_took_off_a_cancelled_stake_counts_it_apart_never_negative() -> None:
+    """A bet cancelled after its day closed comes off the next open day: a day with no bets of
+    its own then closes with the stake cancelled, which its own counter takes (a counter
+    refuses a negative increment, and the fold loop would stop)."""
+    rules = programme()
+    placed = on_event(None, bet("50", bet_id="b1"), rules)
+    closed = advance(placed.state, rules.day_start(rules.day_of(T0) + 1), rules)
+    later = T0 + timedelta(days=1, hours=1)
+    voided = on_event(
+        closed.state, cancellation("b1", "50", occurred_at=later), rules, bet=placed.bet
+    )
+    outcome = fire(voided.state, shipped, T0 + timedelta(days=3))
+    metrics = Metrics()
+    metrics.count_closed_days(row for key, row in outcome.writes if key.startswith(CASHBACK_PREFIX))
+    bronze = {"brand": AURORA, "level": "Bronze", "currency": "EUR"}
+    assert value(metrics, "loyalty_closed_day_bets_total", **bronze) == 0
+    assert value(metrics, "loyalty_closed_day_cancelled_total", **bronze) == 50
 
 
 def test_closed_days_are_summed_first_one_increment_per_series_and_batch(
@@ -109,8 +129,8 @@ def test_closed_days_are_summed_first_one_increment_per_series_and_batch(
     monkeypatch.setattr(Counter, "inc", counted)
     metrics = Metrics()
     metrics.count_closed_days(rows)
-    # bets, wins, bonus releases, player days: one series each
-    assert sorted(increments) == [0, 0, 3, 45]
+    # bets, cancelled stakes, wins, bonus releases, player days: one series each
+    assert sorted(increments) == [0, 0, 0, 3, 45]
     assert value(metrics, "loyalty_closed_player_days_total", brand=AURORA, level="Bronze") == 3
 
 

@@ -326,13 +326,14 @@ def _open_day(state: PlayerState, today: int) -> int:
 
 
 def _unbook(state: PlayerState, day: int, stake: Decimal) -> None:
-    """Take a cancelled stake off a day's ledger: the bet's own day while it is open, else the
-    cancellation's day (the correction of a day already closed, on the next close)."""
+    """Take a cancelled stake off a day's play (its ledger's `cancelled`): the bet's own day
+    while it is open, else the first day still open (the correction of a day already closed,
+    on the next close)."""
     old = state.ledgers.get(day)
     if old is None:
-        state.ledgers[day] = DayLedger(-stake, ZERO, ZERO)
+        state.ledgers[day] = DayLedger(ZERO, ZERO, ZERO, stake)
     else:
-        state.ledgers[day] = DayLedger(old.bets - stake, old.wins, old.bonuses)
+        state.ledgers[day] = DayLedger(old.bets, old.wins, old.bonuses, old.cancelled + stake)
 
 
 def _refused(

@@ -396,4 +396,6 @@ def _book(
     if old is None:
         ledgers[day] = DayLedger(bets, wins, bonuses)
     else:
-        ledgers[day] = DayLedger(old.bets + bets, old.wins + wins, old.bonuses + bonuses)
+        ledgers[day] = DayLedger(
+            old.bets + bets, old.wins + wins, old.bonuses + bonuses, old.cancelled
+        )

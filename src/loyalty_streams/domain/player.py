@@ -36,11 +36,16 @@ ZERO = Decimal(0)
 
 @dataclass(slots=True)
 class DayLedger:
-    """One brand day's play in the turnover currency: the basis of GGR, NGR and cashback."""
+    """One brand day's play in the turnover currency: the basis of GGR, NGR and cashback.
+
+    `cancelled` is the stake of bets cancelled (`domain.cancellations`) that the day takes off:
+    of its own bets while it is open, or of a day closed before; GGR = bets - cancelled - wins.
+    """
 
     bets: Decimal = ZERO
     wins: Decimal = ZERO
     bonuses: Decimal = ZERO
+    cancelled: Decimal = ZERO
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +246,7 @@ class PlayerState:
                     bets=Decimal(ledger["bets"]),
                     wins=Decimal(ledger["wins"]),
                     bonuses=Decimal(ledger["bonuses"]),
+                    cancelled=Decimal(ledger.get("cancelled", 0)),
                 )
                 for day, ledger in data["ledgers"].items()
             },

@@ -21,7 +21,8 @@ order, each at its own instant, so the result is the same whenever the worker no
 output's time is that instant and its id derives from what it records, so running `advance`
 again after a crash emits the same outputs.
 
-Cashback of a closed day: NGR = bets - wins - bonus releases (in the turnover currency); when it
+Cashback of a closed day: NGR = bets - cancelled stakes - wins - bonus releases (in the turnover
+currency; see `cancellations`); when it
 is above zero, cashback = NGR x the level's percent / 100, rounded *down* to 0.01, then capped by
 the level's daily maximum. Amounts are written in the currency's places (NGR rounded half-even
 for display; the cashback is computed from the exact NGR).
@@ -76,6 +77,8 @@ class CashbackDay:
     rank: int
     currency: str
     bets: Decimal
+    cancelled: Decimal
+    """Stakes of cancelled bets the day took off (its own, or of a day closed before)."""
     wins: Decimal
     bonuses: Decimal
     ngr: Decimal
@@ -345,7 +348,7 @@ def _close_days(
         closed_at = programme.day_start(day + 1)
         level = programme.level_at(state.level_held_at(closed_at))
         ledger = state.ledgers.pop(day)
-        ngr = ledger.bets - ledger.wins - ledger.bonuses
+        ngr = ledger.bets - ledger.cancelled - ledger.wins - ledger.bonuses
         amount = ZERO
         if ngr > 0:
             amount = (ngr * level.cashback_percent / HUNDRED).quantize(CENT, rounding=ROUND_DOWN)
@@ -365,6 +368,7 @@ def _close_days(
                 level.rank,
                 currency.value,
                 _cents(ledger.bets),
+                _cents(ledger.cancelled),
                 _cents(ledger.wins),
                 _cents(ledger.bonuses),
                 ngr,

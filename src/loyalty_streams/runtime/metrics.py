@@ -136,6 +136,13 @@ class Metrics:
             closed,
             registry=r,
         )
+        self.closed_cancelled = Counter(
+            "loyalty_closed_day_cancelled",
+            "Stakes of cancelled bets taken off closed brand days, in the turnover currency, by "
+            "the level the day was paid at",
+            closed,
+            registry=r,
+        )
         self.closed_wins = Counter(
             "loyalty_closed_day_wins",
             "Wins of closed brand days, in the turnover currency, by the level the day was paid at",
@@ -179,15 +186,16 @@ class Metrics:
         """Add the play of closed days: rows of the daily cashback log as they are stored (JSON
         of `domain.time_rules.CashbackDay`), summed first like `count_outputs`.
 
-        Bets, wins and bonus releases each have their own counter, as a day's GGR or NGR may be
-        negative and a counter only goes up; all three series of a (brand, level, currency) are
-        touched together, so their differences never miss a side.
+        Bets, cancelled stakes, wins and bonus releases each have their own counter, as a day's
+        GGR or NGR may be negative and a counter only goes up; all four series of a (brand,
+        level, currency) are touched together, so their differences never miss a side.
         """
         sums: defaultdict[tuple[Counter, tuple[str, ...]], Decimal] = defaultdict(Decimal)
         for raw in rows:
             row = orjson.loads(raw)
             labels = (row["brand_id"], row["level"], row["currency"])
             sums[self.closed_bets, labels] += Decimal(row["bets"])
+            sums[self.closed_cancelled, labels] += Decimal(row.get("cancelled", 0))
             sums[self.closed_wins, labels] += Decimal(row["wins"])
             sums[self.closed_bonuses, labels] += Decimal(row["bonuses"])
             sums[self.closed_days, labels[:2]] += 1
