@@ -15,9 +15,10 @@ whole and kept to the rows with `since <= occurred_at < until` and an offset bef
 committed one. A partition's files are read segment by segment in offset order (a segment: the
 files one roll wrote, one per day), a few ahead in a thread; segments that overlap (a roll
 written twice from different offsets) are merged by offset, and an offset already given is
-dropped, so every record comes once whatever the directory holds twice. Values are decoded with `decode_player_event`; one that
-does not decode (the contract changed since it was archived) is skipped and counted in a log
-line. The archive's undecodable records are under the null brand, never read here.
+dropped, so every record comes once whatever the directory holds twice. Values are decoded
+with `decode_player_event`; one that does not decode (the contract changed since it was
+archived) is skipped and counted in a log line. The archive's undecodable records are under
+the null brand, never read here.
 
 Order: each partition's records in offset order, the archive's before the tail's; partitions
 one after the other from the files (0, 1, ...), then interleaved from the topic. A player's
