@@ -10,8 +10,8 @@ touches the points balance.
   day. The streak counts consecutive brand days claimed: a claim the day after the last one
   goes on with it, a day missed starts it again at 1.
 - **Store bonus** (`CoinPackPurchased`): the package's coins x (the level's `store_multiplier`
-  - 1), at the level held at the purchase, once per purchase id; nothing when the multiplier is
-  1.
+  - 1), at the level held at the purchase, once per purchase id (the purchase id is the event's
+  `dedupe_id`: remembered as long as event ids are); nothing when the multiplier is 1.
 - **Monthly bonus** (`ClaimMonthlyBonus`): the programme's amount (`Rewards.monthly_bonus`) to a
   level with the `monthly_bonus` perk, once per calendar month of the brand's zone.
 
