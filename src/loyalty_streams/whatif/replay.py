@@ -29,11 +29,9 @@ the calling process.
 import multiprocessing
 import os
 import traceback
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from multiprocessing.connection import Connection
 from typing import Protocol
 
@@ -49,6 +47,7 @@ from loyalty_streams.kafka.partitioner import partition_of
 from loyalty_streams.kafka.topics import PLAYER_EVENTS
 from loyalty_streams.runtime.gc_tuning import tune_collector
 from loyalty_streams.whatif.report import (
+    PROPOSED,
     Affected,
     Period,
     Setup,
@@ -59,13 +58,17 @@ from loyalty_streams.whatif.report import (
 )
 
 SEEN_DAYS = 7
-"""How long an applied event id is remembered (`state.keyspace.SEEN_DAYS`, by event time here):
-the same id from another record within it is a re-publish."""
+"""How long an applied event id is remembered at least (`state.keyspace.SEEN_DAYS`; by event
+time here, and up to twice as long): the same id from another record then is a re-publish."""
 
 BET_DAYS = CANCELLABLE_DAYS + 1
 """How long a bet's record is kept (`state.keyspace.BET_DAYS`, by event time here)."""
 
 BET_KEPT = timedelta(days=BET_DAYS)
+
+BETS_PRUNED = 64
+"""A player's bets' records are looked over for ones past `BET_DAYS` when they reach this many,
+then when they reach twice as many as were left."""
 
 RECHECK_ID = "what-if"
 """The command id of the proposal's re-check at `since`: its level changes are
@@ -92,24 +95,26 @@ def partition_number(position: SourcePosition) -> int:
     return int(position.topic_partition.rpartition(":")[2])
 
 
-@dataclass(frozen=True)
 class MemorySource:
-    """A history held in memory (tests, benchmarks): positioned events in offset order."""
+    """A history held in memory (tests, benchmarks): positioned events in offset order.
 
-    events: Sequence[Positioned]
+    Its events are sorted by partition when it is made, so a forked process iterates (and
+    touches, copying its pages) only its own partitions' events."""
+
+    def __init__(self, events: Sequence[Positioned]) -> None:
+        self.events = events
+        self._by_partition: dict[int, list[Positioned]] = {}
+        for item in events:
+            self._by_partition.setdefault(partition_number(item[0]), []).append(item)
 
     def __call__(self, share: int, shares: int) -> Iterator[Positioned]:
+        """All the events in their order (one share), or a share's partitions one by one."""
         if shares == 1:
             yield from self.events
             return
-        partitions: dict[str, int] = {}
-        for item in self.events:
-            name = item[0].topic_partition
-            number = partitions.get(name)
-            if number is None:
-                number = partitions[name] = partition_number(item[0])
+        for number, items in sorted(self._by_partition.items()):
             if number % shares == share:
-                yield item
+                yield from items
 
 
 def positioned(
@@ -165,7 +170,7 @@ OutputsSeen = Callable[[int, tuple[Output, ...]], None]
 class _Player:
     """One player's records in both runs (one, shared, before the split)."""
 
-    __slots__ = ("bets", "home", "placed", "player_id", "points", "split", "states")
+    __slots__ = ("bets", "home", "player_id", "points", "prune_at", "split", "states")
 
     def __init__(self, player_id: str, split: bool, home: str | None) -> None:
         self.player_id = player_id
@@ -174,51 +179,44 @@ class _Player:
         """`<topic>:<partition>` of the player's key, when checked."""
         self.states: list[PlayerState | None] = [None, None]
         bets: dict[str, PlacedBet] = {}
-        placed: deque[tuple[datetime, str]] = deque()
         self.bets = [bets, bets if not split else {}]
-        self.placed = [placed, placed if not split else deque()]
+        """The records of the bets placed, by bet id, in each run."""
+        self.prune_at = [BETS_PRUNED, BETS_PRUNED]
+        """How many bets' records a run holds before those past `BET_DAYS` are forgotten."""
         self.points = [ZERO, ZERO]
         """Points issued in the range (accrued less reversed), by run."""
 
 
 class ShareFold:
-    """The replay of one share of the players (`Plan`): `fold` each event in order, then
+    """The replay of one share of the players (`Plan`): `fold_all` the events in order, then
     `finish` for the share's figures. `seen` (tests) hears every fold's outputs."""
 
     def __init__(self, plan: Plan, seen: OutputsSeen | None = None) -> None:
         self.plan = plan
         setup = plan.setup
-        self._setup = setup
         brand = plan.brand_id
         versions = setup.baseline.versions(brand)
         if not versions:
             raise ValueError(f"no programme version of brand {brand!r}")
         self._opens = versions[0].effective_from
         rates = {programme.version: rate(programme) for programme in versions}
-        proposed_rate = rate(plan.proposed)
-        since = plan.since
-
-        def baseline_rate(version: int, _: datetime) -> tuple[str, Decimal, int]:
-            return rates[version]
-
-        def proposal_rate(version: int, moment: datetime) -> tuple[str, Decimal, int]:
-            if since is None or moment >= since:
-                return proposed_rate
-            return rates[version]
-
-        calendar = setup.calendar
+        rates[PROPOSED] = rate(plan.proposed)
+        since, until, calendar = plan.since, plan.until, setup.calendar
         self._tallies = (
-            Tally(calendar, since, plan.until, baseline_rate),
-            Tally(calendar, since, plan.until, proposal_rate),
+            Tally(calendar, since, until, rates, proposal=False),
+            Tally(calendar, since, until, rates, proposal=True),
         )
         self._rules = (setup.rules(False), setup.rules(True))
         self._alone = ((self._tallies[BASELINE],), (self._tallies[PROPOSAL],))
         self._seen = seen
         self._players: dict[str, _Player] = {}
+        # ids applied, in two generations of SEEN_DAYS each: each is remembered that long at
+        # least, without a clock per id
         self._applied: dict[str, SourcePosition] = {}
-        self._applied_order: deque[tuple[datetime, str]] = deque()
-        self._events = self._folds = self._duplicates = self._unprogrammed = 0
-        self._misrouted = 0
+        self._applied_before: dict[str, SourcePosition] = {}
+        self._generation_ends: datetime | None = None
+        self._events = self._shared = self._rechecks = 0
+        self._duplicates = self._unprogrammed = self._misrouted = 0
         self._first: datetime | None = None
 
     def fold_all(self, events: Iterable[Positioned]) -> None:
@@ -227,9 +225,7 @@ class ShareFold:
         partitions = self.plan.partitions
         opens = self._opens
         players = self._players
-        applied, applied_order = self._applied, self._applied_order
         fold = self._fold
-        forget = timedelta(days=SEEN_DAYS)
         first = self._first
         for position, event in events:
             moment = event.occurred_at
@@ -238,14 +234,7 @@ class ShareFold:
             if moment < opens:  # no programme in effect: a worker dead-letters it
                 self._unprogrammed += 1
                 continue
-            event_id = event.dedupe_id
-            source = applied.get(event_id)
-            if source is None:
-                applied[event_id] = position
-                applied_order.append((moment, event_id))
-                while applied_order[0][0] < moment - forget:
-                    del applied[applied_order.popleft()[1]]
-            elif source != position:  # published again
+            if self._published_again(event.dedupe_id, position, moment):
                 self._duplicates += 1
                 continue
             if first is None or moment < first:
@@ -264,11 +253,24 @@ class ShareFold:
                 continue
             if not player.split:
                 if moment < since:  # type: ignore[operator]  # split unless since is set
+                    self._shared += 1
                     fold(player, BASELINE, event, position, True)
                     continue
                 self._split(player)
             fold(player, BASELINE, event, position, False)
             fold(player, PROPOSAL, event, position, False)
+
+    def _published_again(self, event_id: str, position: SourcePosition, moment: datetime) -> bool:
+        """Whether `event_id` was applied from another record (a re-publish); remembers it."""
+        ends = self._generation_ends
+        if ends is None or moment >= ends:  # a new generation: the one before it is forgotten
+            self._applied_before, self._applied = self._applied, {}
+            self._generation_ends = moment + timedelta(days=SEEN_DAYS)
+        source = self._applied.get(event_id) or self._applied_before.get(event_id)
+        if source is None:
+            self._applied[event_id] = position
+            return False
+        return source != position
 
     def _fold(
         self,
@@ -279,7 +281,6 @@ class ShareFold:
         shared: bool,
     ) -> None:
         """Fold one event into one run's record (`shared`: the record both runs share)."""
-        self._folds += 1
         state = player.states[run]
         bets = player.bets[run]
         bet = bets.get(event.bet_id) if type(event) is BetCancelled else None
@@ -287,7 +288,7 @@ class ShareFold:
             advanced = on_event(state, event, self._rules[run], position, bet)
         except EventRejected:
             for tally in self._tallies if shared else self._alone[run]:
-                tally.figures.rejected += 1
+                tally.refused()
             return
         except Exception as error:  # a worker dead-letters the record and goes on
             for tally in self._tallies if shared else self._alone[run]:
@@ -300,18 +301,22 @@ class ShareFold:
         outputs = advanced.outputs
         placed = advanced.bet
         if placed is not None:
-            if placed.bet_id not in bets:
-                order = player.placed[run]
-                order.append((placed.placed_at, placed.bet_id))
-                if order[0][0] < placed.placed_at - BET_KEPT:
-                    cutoff = placed.placed_at - BET_KEPT
-                    while order[0][0] < cutoff:
-                        bets.pop(order.popleft()[1], None)
             bets[placed.bet_id] = placed
+            if len(bets) >= player.prune_at[run]:
+                player.prune_at[run] = _prune(bets, placed.placed_at)
         if state is None:
             self._created(new, outputs, self._tallies if shared else self._alone[run])
-        if outputs:
-            self._tally(player, run, outputs, shared)
+        if not outputs:
+            return
+        if shared:
+            for each in (BASELINE, PROPOSAL):
+                player.points[each] += self._tallies[each].add(outputs)
+                if self._seen is not None:
+                    self._seen(each, outputs)
+            return
+        player.points[run] += self._tallies[run].add(outputs)
+        if self._seen is not None:
+            self._seen(run, outputs)
 
     @staticmethod
     def _created(new: PlayerState, outputs: tuple[Output, ...], tallies: Iterable[Tally]) -> None:
@@ -325,23 +330,12 @@ class ShareFold:
         for tally in tallies:
             tally.created(new.level_since, rank)
 
-    def _tally(self, player: _Player, run: int, outputs: tuple[Output, ...], shared: bool) -> None:
-        if shared:
-            for each in (BASELINE, PROPOSAL):
-                player.points[each] += self._tallies[each].add(outputs)
-                if self._seen is not None:
-                    self._seen(each, outputs)
-            return
-        player.points[run] += self._tallies[run].add(outputs)
-        if self._seen is not None:
-            self._seen(run, outputs)
-
     def _split(self, player: _Player) -> None:
         """From now on the runs differ: the proposal's copy of the record, re-checked at
         `since` under the proposal."""
         player.split = True
         player.bets[PROPOSAL] = dict(player.bets[BASELINE])
-        player.placed[PROPOSAL] = deque(player.placed[BASELINE])
+        player.prune_at[PROPOSAL] = player.prune_at[BASELINE]
         shared = player.states[BASELINE]
         if shared is None:
             return
@@ -349,10 +343,16 @@ class ShareFold:
         assert since is not None  # players are made split when it is None
         cause = f"{RECHECK_ID}:{shared.key}"  # as runtime.timers names a brand's re-check
         advanced = recheck(shared, since, self._rules[PROPOSAL], cause)
-        self._folds += 1
+        self._rechecks += 1
         player.states[PROPOSAL] = advanced.state
-        if advanced.outputs:
-            self._tally(player, PROPOSAL, advanced.outputs, False)
+        self._advanced(player, PROPOSAL, advanced.outputs)
+
+    def _advanced(self, player: _Player, run: int, outputs: tuple[Output, ...]) -> None:
+        """Add up what time-driven work or a re-check emitted in one run."""
+        if outputs:
+            player.points[run] += self._tallies[run].add(outputs)
+            if self._seen is not None:
+                self._seen(run, outputs)
 
     def finish(self) -> ShareFigures:
         """Run each player's time-driven work to the end of the range in both runs, and give
@@ -369,8 +369,7 @@ class ShareFold:
                 if state is None:
                     continue
                 advanced = advance(state, until, self._rules[run])
-                if advanced.outputs:
-                    self._tally(player, run, advanced.outputs, False)
+                self._advanced(player, run, advanced.outputs)
                 player.states[run] = advanced.state
                 ranks.append(advanced.state.level_held_at(until))  # a change at `until` is after
             if len(ranks) < RUNS:
@@ -385,13 +384,22 @@ class ShareFold:
             moves=moves,
             affected=most_affected(standings, self.plan.top),
             events=self._events,
-            folds=self._folds,
+            folds=2 * self._events - self._shared + self._rechecks,
             players=len(self._players),
             first_event=self._first,
             duplicates=self._duplicates,
             unprogrammed=self._unprogrammed,
             misrouted=self._misrouted,
         )
+
+
+def _prune(bets: dict[str, PlacedBet], now: datetime) -> int:
+    """Forget the bets placed more than `BET_DAYS` before `now` (event time); gives the count
+    of bets at which to look again."""
+    cutoff = now - BET_KEPT
+    for bet_id in [bet_id for bet_id, bet in bets.items() if bet.placed_at < cutoff]:
+        del bets[bet_id]
+    return max(BETS_PRUNED, 2 * len(bets))
 
 
 def fold_share(plan: Plan, source: Source, share: int, shares: int) -> ShareFigures:

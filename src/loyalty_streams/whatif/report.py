@@ -49,9 +49,6 @@ Rate = tuple[str, Decimal, int]
 K = TypeVar("K")
 V = TypeVar("V", Decimal, int)
 
-RateOf = Callable[[int, datetime], Rate]
-"""The rate of the version numbered so, in effect at an instant, in one run."""
-
 
 class Period(StrEnum):
     """How the report groups brand days."""
@@ -75,12 +72,11 @@ class RunFigures:
     """One run's figures by brand day (a proleptic ordinal of the brand's calendar; `BEFORE`
     for level moves before the range). Amounts are sums of the outputs' own amounts."""
 
-    accrued: dict[int, Decimal] = field(default_factory=dict)
-    """Points of `PointsAccrued`."""
-    reversed: dict[int, Decimal] = field(default_factory=dict)
-    """Points cancelled bets took back (`PointsReversed.points_reversed`)."""
-    net_points: dict[tuple[int, Rate], Decimal] = field(default_factory=dict)
-    """Accrued less reversed, by day and the rate of the version that valued them."""
+    accrued: dict[tuple[int, Rate], Decimal] = field(default_factory=dict)
+    """Points of `PointsAccrued`, by day and the rate of the version that accrued them."""
+    reversed: dict[tuple[int, Rate], Decimal] = field(default_factory=dict)
+    """Points cancelled bets took back (`PointsReversed.points_reversed`), by day and the rate
+    of the version their bet was placed under."""
     cashback: dict[tuple[int, str], Decimal] = field(default_factory=dict)
     """`CashbackAwarded.amount` by day and currency."""
     caps: dict[int, int] = field(default_factory=dict)
@@ -103,7 +99,6 @@ class RunFigures:
         """Add another share's figures to these."""
         _add_all(self.accrued, other.accrued, ZERO)
         _add_all(self.reversed, other.reversed, ZERO)
-        _add_all(self.net_points, other.net_points, ZERO)
         _add_all(self.cashback, other.cashback, ZERO)
         _add_all(self.tier_gc, other.tier_gc, ZERO)
         _add_all(self.caps, other.caps, 0)
@@ -124,22 +119,50 @@ def _add_all(into: dict[K, V], more: Mapping[K, V], zero: V) -> None:
         into[key] = into.get(key, zero) + value
 
 
+PROPOSED = -1
+"""The version slot of points the proposal valued (its version number may be any)."""
+
+
 class Tally:
     """Adds one run's outputs up into its `RunFigures`, by the brand day they are dated in.
 
     `calendar` gives brand days (`Programme.day_of`, the brand's zone); `since` (None: no
     range before) and `until` bound the range: outputs dated before `since` count only as
-    level moves, those at or after `until` not at all. `rate_of` values points.
+    level moves, those at or after `until` not at all. Points are valued at `rates`, by the
+    version number that accrued them (the bet's, for a reversal) or `PROPOSED`; with
+    `proposal`, points of bets placed from `since` on (always, when it is None) are the
+    proposal's.
     """
 
     def __init__(
-        self, calendar: Programme, since: datetime | None, until: datetime, rate_of: RateOf
+        self,
+        calendar: Programme,
+        since: datetime | None,
+        until: datetime,
+        rates: Mapping[int, Rate],
+        proposal: bool,
     ) -> None:
-        self.figures = RunFigures()
+        self._figures = RunFigures()
         self._day_of = calendar.day_of
         self._since = since
         self._until = until
-        self._rate_of = rate_of
+        self._rates = rates
+        self._proposal = proposal
+        # points by (day, version slot): hashing a Rate, which holds a Decimal, costs more
+        self._accrued: dict[tuple[int, int], Decimal] = {}
+        self._reversed: dict[tuple[int, int], Decimal] = {}
+
+    @property
+    def figures(self) -> RunFigures:
+        """What was added up so far."""
+        figures = self._figures
+        rates = self._rates
+        for mine, theirs in ((self._accrued, figures.accrued), (self._reversed, figures.reversed)):
+            theirs.clear()
+            for (day, slot), points in mine.items():
+                key = (day, rates[slot])
+                theirs[key] = theirs.get(key, ZERO) + points
+        return figures
 
     def day(self, moment: datetime) -> int | None:
         """The brand day of `moment`, `BEFORE` the range, or None at or after its end."""
@@ -149,62 +172,61 @@ class Tally:
             return BEFORE
         return self._day_of(moment)
 
+    def _slot(self, version: int, placed_at: datetime) -> int:
+        since = self._since
+        if self._proposal and (since is None or placed_at >= since):
+            return PROPOSED
+        return version
+
     def created(self, moment: datetime, rank: int) -> None:
         """A player's record made at `moment`, at rank `rank`."""
         day = self.day(moment)
         if day is not None:
-            levels = self.figures.levels
+            levels = self._figures.levels
             levels[day, rank] = levels.get((day, rank), 0) + 1
+
+    def refused(self) -> None:
+        """An event the rules refused (`EventRejected`)."""
+        self._figures.rejected += 1
 
     def add(self, outputs: Iterable[Output]) -> Decimal:
         """Add outputs up; gives the points they issued in the range (accrued less reversed)."""
         issued = ZERO
-        figures = self.figures
         for output in outputs:
-            kind = type(output)
-            if kind is PointsAccrued:
-                assert isinstance(output, PointsAccrued)
+            if isinstance(output, PointsAccrued):
                 moment = output.occurred_at
-                if moment >= self._until or (self._since is not None and moment < self._since):
+                since = self._since
+                if moment >= self._until or (since is not None and moment < since):
                     continue
-                day = self._day_of(moment)
                 points = output.points
-                accrued = figures.accrued
-                accrued[day] = accrued.get(day, ZERO) + points
-                key = (day, self._rate_of(output.programme_version, moment))
-                net = figures.net_points
-                net[key] = net.get(key, ZERO) + points
+                key = (self._day_of(moment), self._slot(output.programme_version, moment))
+                accrued = self._accrued
+                accrued[key] = accrued.get(key, ZERO) + points
                 issued += points
-            elif kind is LevelChanged:
-                assert isinstance(output, LevelChanged)
+            elif isinstance(output, LevelChanged):
                 self._moved(output)
-            elif kind is PointsReversed:
-                assert isinstance(output, PointsReversed)
-                issued -= self._reversed(output)
-            elif kind is CashbackAwarded:
-                assert isinstance(output, CashbackAwarded)
+            elif isinstance(output, PointsReversed):
+                issued -= self._reversal(output)
+            elif isinstance(output, CashbackAwarded):
                 self._cashback(output)
-            elif kind is TierRewardGranted:
-                assert isinstance(output, TierRewardGranted)
+            elif isinstance(output, TierRewardGranted):
                 self._tier_reward(output)
         return issued
 
-    def _reversed(self, reversal: PointsReversed) -> Decimal:
+    def _reversal(self, reversal: PointsReversed) -> Decimal:
         day = self.day(reversal.occurred_at)
         if day is None or day == BEFORE:
             return ZERO
-        figures = self.figures
         taken = reversal.points_reversed
-        figures.reversed[day] = figures.reversed.get(day, ZERO) + taken
-        key = (day, self._rate_of(reversal.programme_version, reversal.placed_at))
-        figures.net_points[key] = figures.net_points.get(key, ZERO) - taken
+        key = (day, self._slot(reversal.programme_version, reversal.placed_at))
+        self._reversed[key] = self._reversed.get(key, ZERO) + taken
         return taken
 
     def _tier_reward(self, reward: TierRewardGranted) -> None:
         day = self.day(reward.occurred_at)
         if day is None or day == BEFORE:
             return
-        figures = self.figures
+        figures = self._figures
         figures.tier_rewards[day] = figures.tier_rewards.get(day, 0) + 1
         figures.tier_gc[day] = figures.tier_gc.get(day, ZERO) + reward.gc
 
@@ -212,7 +234,7 @@ class Tally:
         day = self.day(change.occurred_at)
         if day is None:
             return
-        figures = self.figures
+        figures = self._figures
         levels = figures.levels
         levels[day, change.from_rank] = levels.get((day, change.from_rank), 0) - 1
         levels[day, change.to_rank] = levels.get((day, change.to_rank), 0) + 1
@@ -224,7 +246,7 @@ class Tally:
         day = self.day(award.occurred_at)
         if day is None or day == BEFORE:
             return
-        figures = self.figures
+        figures = self._figures
         key = (day, award.currency.value)
         figures.cashback[key] = figures.cashback.get(key, ZERO) + award.amount
         if award.capped:
@@ -232,7 +254,7 @@ class Tally:
 
     def failure(self, error: Exception) -> None:
         """An event the rules failed on (not a refusal): counted, its message kept."""
-        figures = self.figures
+        figures = self._figures
         figures.failed += 1
         if len(figures.failures) < FAILURES_KEPT:
             figures.failures.append(f"{type(error).__name__}: {error}")
@@ -575,10 +597,10 @@ def _run_period(
     _count_levels(run, counts, wanted)
     return RunPeriod(
         players=_by_name(setup.programme_at(proposal, end - EPSILON), counts),
-        points_accrued=_sum(run.accrued, wanted),
-        points_reversed=_sum(run.reversed, wanted),
-        points_issued=_sum(run.accrued, wanted) - _sum(run.reversed, wanted),
-        liability=_liability(run.net_points, wanted),
+        points_accrued=_points(run.accrued, wanted),
+        points_reversed=_points(run.reversed, wanted),
+        points_issued=_points(run.accrued, wanted) - _points(run.reversed, wanted),
+        liability=_liability(run, wanted),
         cashback=_by_currency(run.cashback, wanted),
         cashback_caps=_count(run.caps, wanted),
         tier_rewards=_count(run.tier_rewards, wanted),
@@ -633,13 +655,20 @@ def _by_currency(amounts: Mapping[tuple[int, str], Decimal], days: set[int]) -> 
     return dict(sorted(found.items()))
 
 
-def _liability(points: Mapping[tuple[int, Rate], Decimal], days: set[int]) -> dict[str, Decimal]:
-    """Points x value / points of their rate, summed by currency, rounded half-even to 0.01."""
+def _points(points: Mapping[tuple[int, Rate], Decimal], days: set[int]) -> Decimal:
+    with localcontext(EXACT):
+        return sum((amount for (day, _), amount in points.items() if day in days), NONE)
+
+
+def _liability(run: RunFigures, days: set[int]) -> dict[str, Decimal]:
+    """Points accrued less reversed x value / points of their rate, summed by currency,
+    rounded half-even to 0.01."""
     found: dict[str, Decimal] = {}
     with localcontext(EXACT):
-        for (day, (currency, value, per)), amount in points.items():
-            if day in days:
-                found[currency] = found.get(currency, ZERO) + amount * value / per
+        for points, sign in ((run.accrued, 1), (run.reversed, -1)):
+            for (day, (currency, value, per)), amount in points.items():
+                if day in days:
+                    found[currency] = found.get(currency, ZERO) + sign * amount * value / per
     return {
         currency: amount.quantize(CENT, rounding=ROUND_HALF_EVEN)
         for currency, amount in sorted(found.items())
