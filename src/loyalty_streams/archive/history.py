@@ -32,7 +32,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from heapq import heappop, heappush
 from pathlib import Path
@@ -88,9 +88,10 @@ def history(
 
     The read starts at the first `next()`: the archive's position and the topic's ends are taken
     then. Raises ValueError here for a naive `since` or `until`; while iterating, `OSError`
-    when a file cannot be read (a day pruned meanwhile, say), `LookupError` when the topic does
-    not exist, `TimeoutError` or `KafkaException` when the cluster stops answering. `clients`
-    makes the Kafka clients (by default librdkafka's).
+    when a file cannot be read (a day pruned meanwhile, say) and `ValueError` when it is not
+    Parquet (pyarrow's `ArrowInvalid`), `LookupError` when the topic does not exist,
+    `TimeoutError` or `KafkaException` when the cluster stops answering. `clients` makes the
+    Kafka clients (by default librdkafka's).
     """
     for bound in (since, until):
         if bound is not None and bound.utcoffset() is None:
@@ -153,10 +154,11 @@ class _Wanted:
     brand_id: str
     since: datetime | None
     until: datetime | None
+    token: bytes = field(init=False, default=b"")
+    """The brand's id as a JSON string."""
 
-    @property
-    def token(self) -> bytes:
-        return orjson.dumps(self.brand_id)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "token", orjson.dumps(self.brand_id))
 
     def may_hold(self, value: bytes) -> bool:
         """False only for a value that cannot decode to an event of the brand: one that holds
