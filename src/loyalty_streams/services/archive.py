@@ -102,7 +102,6 @@ class Archiver:
         into, ascending: its next rolls end there (the crash window's repair)."""
         self.on_disk: dict[int, list[int]] = {}
         """Per assigned partition not read yet, the last offsets of its segments on disk."""
-        self.rolls = 0
 
     # -- the group's callbacks -----------------------------------------------------------
 
@@ -221,7 +220,6 @@ class Archiver:
             self.consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as error:
             log.warning("commit of %s failed; the files will be written again: %s", offsets, error)
-        self.rolls += 1
         log.info(
             "rolled %d records of partitions %s into %d files in %.3f s; committed",
             sum(len(records) for records in segments.values()),
