@@ -11,7 +11,11 @@ Resources, by route:
 - `recheck`: `/loyalty/{brand_id}/{player_id}/recheck`, `/loyalty/admin/brands/{brand_id}/recheck`;
 - `programmes`: `/loyalty/programmes/{brand_id}`, its `/versions` and `/promotions`;
 - `audit`: `/loyalty/audit`; `exports`: `/loyalty/exports/{kind}` (finance CSV);
-- `health`: `/health`; `metrics`: `/metrics`; `openapi`: `/openapi.json` and its document.
+- `whatif`: `/loyalty/what-if/{brand_id}` (a what-if started as a job), and the job,
+  `/loyalty/what-if/jobs/{job_id}`, with its `/report.html` and `/report.csv`;
+- `health`: `/health`; `metrics`: `/metrics`; `openapi`: `/openapi.json` and its document;
+- `backoffice`: `/backoffice/`, the back office's web page (static files, no token; the page
+  calls the API with the user's token), and `/backoffice`, a redirect to it.
 
 What they share:
 - `routes`: installs every resource's routes on the worker's app, in the order they must match;

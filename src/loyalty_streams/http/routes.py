@@ -1,5 +1,5 @@
-"""The worker's HTTP routes, installed on its Faust app: each resource module's `ROUTES`, every
-error answered as JSON (`errors`)."""
+"""The worker's HTTP routes, installed on its Faust app: each resource module's `ROUTES`, then
+the back office's page (`PAGES`), every error answered as JSON (`errors`)."""
 
 from collections.abc import Mapping
 
@@ -7,6 +7,7 @@ import faust
 
 from loyalty_streams.http import (
     audit,
+    backoffice,
     birthday,
     coin_rewards,
     explain,
@@ -20,6 +21,7 @@ from loyalty_streams.http import (
     recheck,
     redemptions,
     status,
+    whatif,
 )
 from loyalty_streams.http.api_view import WorkerView
 from loyalty_streams.http.command_sender import CommandSender
@@ -36,6 +38,7 @@ ROUTES: tuple[Mapping[str, type[WorkerView]], ...] = (
     programmes.ROUTES,
     audit.ROUTES,
     exports.ROUTES,
+    whatif.ROUTES,
     explain.ROUTES,
     players.ROUTES,
     metrics.ROUTES,
@@ -45,6 +48,8 @@ ROUTES: tuple[Mapping[str, type[WorkerView]], ...] = (
 """In the order they are installed, which is the order the router tries them: every fixed path
 (`/loyalty/audit`, `/loyalty/points/add`) before the player routes whose ids would match it
 (`/loyalty/{player_id}`, `/loyalty/{brand_id}/{player_id}`)."""
+PAGES: tuple[Mapping[str, type[WorkerView]], ...] = (backoffice.ROUTES,)
+"""Pages for people, not part of the API (nor of its OpenAPI document): installed after it."""
 
 
 def install_routes(app: faust.App, worker: Worker) -> None:
@@ -53,7 +58,7 @@ def install_routes(app: faust.App, worker: Worker) -> None:
     anything else touches `app.web`; raises RuntimeError otherwise."""
     serve_json_errors(app)
     sender = CommandSender(worker.settings)
-    for routes in ROUTES:
+    for routes in (*ROUTES, *PAGES):
         for path, view in routes.items():
             bound = type(view.__name__, (view,), {"worker": worker, "sender": sender})
             app.page(path)(bound)
