@@ -20,7 +20,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "imports": {"domain", "settings"},
     "archive": {"domain", "kafka", "settings"},
     "services": {"domain", "state", "kafka", "runtime", "archive", "settings"},
-    "http": {"domain", "state", "kafka", "runtime", "reports", "settings"},
+    "http": {"domain", "state", "kafka", "runtime", "reports", "whatif", "settings"},
     "devtools": {"domain", "state", "kafka", "runtime", "http", "settings"},
     "whatif": {"domain", "kafka", "runtime", "archive", "settings"},
     "cli": {

@@ -184,6 +184,33 @@ class Settings(BaseSettings):
         "renamed, before their offsets are committed, as a crash there would",
     )
 
+    what_if_max_jobs: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="What-if jobs a worker runs at once for the API, each in a process of its "
+        "own; a submission beyond them is refused (429), never queued",
+    )
+    what_if_processes: int = Field(
+        1,
+        ge=1,
+        le=256,
+        description="Processes each API what-if job folds in: 1, the job's own process, so a "
+        "job takes at most one CPU from the worker's fold loop",
+    )
+    what_if_keep_jobs: int = Field(
+        20,
+        ge=1,
+        le=10_000,
+        description="Finished what-if jobs a worker keeps (in memory, their reports under "
+        "<data_dir>/what-if), the newest first",
+    )
+    what_if_keep_s: float = Field(
+        86_400.0,
+        gt=0,
+        description="How long after it finished a what-if job is kept",
+    )
+
     @property
     def worker_url(self) -> str:
         return self.advertised_url or f"http://{self.web_host}:{self.web_port}"

@@ -28,7 +28,15 @@ from loyalty_streams.http.commands import MAX_WAIT_S, WAIT_S
 from loyalty_streams.http.explain import DAYS_MAX as EXPLAIN_DAYS_MAX
 from loyalty_streams.http.parameters import BRAND_HEADER
 from loyalty_streams.http.players import HISTORY_MAX, HISTORY_PAGE
+from loyalty_streams.http.whatif import (
+    JOBS,
+    WHAT_IF_PERMISSION,
+    WhatIfAccepted,
+    WhatIfJob,
+    WhatIfRequest,
+)
 from loyalty_streams.reports.finance import ExportKind
+from loyalty_streams.whatif.jobs import TABLES
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +61,12 @@ class Operation:
     answers: dict[str, str] = field(default_factory=lambda: {"200": "OK"})
     """Its answers other than errors: status and what it means."""
     csv: bool = False
+    html: bool = False
+    """Its answers are an HTML page."""
+    answer: type[BaseModel] | None = None
+    """The model of its JSON answers (None: an object)."""
+    refusals: dict[str, str] = field(default_factory=dict)
+    """Errors only it gives, besides `ERRORS`: status and when."""
 
 
 def _moment(name: str, description: str) -> Parameter:
@@ -107,6 +121,7 @@ PATH_SCHEMAS: dict[str, dict[str, Any]] = {
     "player_id": TypeAdapter(Identifier).json_schema(),
     "redemption_id": TypeAdapter(Identifier).json_schema(),
     "kind": {"type": "string", "enum": [kind.value for kind in ExportKind]},
+    "job_id": {"type": "string", "format": "uuid"},
 }
 
 OPERATIONS = (
@@ -190,15 +205,37 @@ OPERATIONS = (
               parameters=(_text("brand_id", "The brand", True), _text("from", BOUND, True),
                           _text("to", f"{BOUND}; excluded", True)),
               csv=True),
+    Operation("post", "/loyalty/what-if/{brand_id}",
+              "Start a what-if of a proposed programme over the brand's history, as a job on "
+              "this worker (the proposal and the range are checked at once; nothing live is "
+              "touched); GET the answer's url until the job is done",
+              WHAT_IF_PERMISSION, WhatIfRequest,
+              answers={"202": "Started: the job's id and its url, on this worker"},
+              answer=WhatIfAccepted,
+              refusals={"429": "As many what-if jobs as this worker runs at once are running "
+                               "(LOYALTY_WHAT_IF_MAX_JOBS): submit again once one is done"}),
+    Operation("get", JOBS, "A what-if job: running, done (with its report) or failed (with "
+              "the reason); kept by the worker that accepted it", WHAT_IF_PERMISSION,
+              answer=WhatIfJob),
+    Operation("get", f"{JOBS}/report.html",
+              "The done job's report as a self-contained HTML page of plotly charts (409 while "
+              "it runs or if it failed)", WHAT_IF_PERMISSION, html=True),
+    Operation("get", f"{JOBS}/report.csv",
+              "One table of the done job's report as CSV (409 while it runs or if it failed)",
+              WHAT_IF_PERMISSION,
+              parameters=(Parameter("table", {"type": "string", "enum": list(TABLES)},
+                                    "Which table", required=True),),
+              csv=True),
 )  # fmt: skip
 
 ERRORS = {
     "400": "Malformed request: a query parameter, an id or the JSON body",
     "401": "No valid bearer token",
     "403": "The token's roles or brands do not allow it",
-    "404": "Unknown player, brand, programme or export",
+    "404": "Unknown player, brand, programme, export or what-if job",
     "405": "The path does not take this method (Allow lists those it takes)",
-    "409": "Refused: the command could not be carried out, or the version is not new",
+    "409": "Refused: the command could not be carried out, the version is not new, or the "
+    "what-if job has no report (it runs, or it failed)",
     "413": "The body is too large",
     "422": "The body does not validate, or a version would take effect in the past; the "
     "message names the field",
@@ -229,10 +266,12 @@ def openapi_document() -> dict[str, Any]:
     schemas: dict[str, Any] = {}
     for op in OPERATIONS:
         operation = _operation(op)
+        for model in (op.body, op.answer):
+            if model is not None:
+                schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                schemas.update(schema.pop("$defs", {}))
+                schemas[model.__name__] = schema
         if op.body is not None:
-            schema = op.body.model_json_schema(ref_template="#/components/schemas/{model}")
-            schemas.update(schema.pop("$defs", {}))
-            schemas[op.body.__name__] = schema
             operation["requestBody"] = {
                 "required": True,
                 "content": {
@@ -267,7 +306,9 @@ def _operation(op: Operation) -> dict[str, Any]:
     success = (
         {"text/csv": {"schema": {"type": "string"}}}
         if op.csv
-        else {"application/json": {"schema": {"type": "object"}}}
+        else {"text/html": {"schema": {"type": "string"}}}
+        if op.html
+        else {"application/json": {"schema": _answer_schema(op.answer)}}
     )
     return {
         "summary": op.summary,
@@ -289,8 +330,19 @@ def _operation(op: Operation) -> dict[str, Any]:
             status: {"$ref": f"#/components/responses/Error{status}"}
             for status in ERRORS
             if status not in op.answers
+        }
+        | {
+            status: {"description": text, "content": _ERROR_BODY}
+            for status, text in op.refusals.items()
         },
     }
+
+
+def _answer_schema(model: type[BaseModel] | None) -> dict[str, Any]:
+    """The schema of a JSON answer: its model's, or any object."""
+    if model is None:
+        return {"type": "object"}
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
 class OpenApiView(WorkerView):
