@@ -278,10 +278,11 @@ async def test_a_job_runs_in_its_process_and_its_report_is_fetched(serve: Serve)
         *(f"{m.baseline},{m.proposal},{m.players}" for m in MOVES),
     ]
     for query, named in (("", "table is required"), ("?table=secrets", "table: 'secrets'")):
-        answer = await api.call(
-            "GET", f"/loyalty/what-if/jobs/{job_id}/report.csv{query}", api.admin
-        )
+        path = f"/loyalty/what-if/jobs/{job_id}/report.csv{query}"
+        answer = await api.call("GET", path, api.admin)
         assert answer.status == 400 and named in (await answer.json())["error"]
+        assert (await api.call("GET", path, None)).status == 401  # who first
+        assert (await api.call("GET", path, api.token(Role.SERVICE))).status == 403
 
     unknown = str(uuid.uuid4())
     for suffix in ("", "/report.html", "/report.csv?table=moves"):

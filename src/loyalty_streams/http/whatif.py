@@ -334,6 +334,7 @@ class WhatIfCsvView(JobView):
     """GET: one of the done job's report tables as CSV (`?table=`: `TABLES`)."""
 
     async def get(self, request: Request, job_id: str) -> web.StreamResponse:
+        self.authorize(request, WHAT_IF_PERMISSION)  # a 401 or 403 before a 400
         table = query_choice(request.query.get("table"), "table", TABLES)
         if table is None:
             raise refuse(HTTPStatus.BAD_REQUEST, f"table is required: one of {', '.join(TABLES)}")
