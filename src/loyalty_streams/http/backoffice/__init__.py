@@ -37,9 +37,6 @@ POLICY = "; ".join(
         "style-src 'self'",
         "img-src 'self' data:",
         "connect-src 'self'",
-        # the what-if report (its own page, with plotly inline) is shown from a blob: URL in a
-        # sandboxed frame, so its scripts run in an origin of their own
-        "frame-src blob:",
         "base-uri 'none'",
         "form-action 'none'",
         "frame-ancestors 'none'",

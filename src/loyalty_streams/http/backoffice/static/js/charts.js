@@ -81,7 +81,7 @@ export function progress(holder, lookup, unit) {
 
 /** The points balance (available + held) after each line of the explanation, over time. */
 export function balance(holder, days, zone) {
-  const lines = days.flatMap((day) => day.lines);
+  const lines = days.flatMap((day) => day.lines).filter((line) => line.balance); // a level change moves nothing
   const points = lines.map((line) => ({ x: new Date(line.at).getTime(), y: approx(line.balance.total),
                                         exact: line.balance.total, text: line.text }));
   const span = points.length ? points[points.length - 1].x - points[0].x : 0;

@@ -90,7 +90,8 @@ function build() {
     h("p", { id: "served", class: "served" }),
     h("div", { id: "player-summary", class: "cards" }),
     h("section", { id: "holds", "aria-labelledby": "holds-title" },
-      h("h3", { id: "holds-title" }, "Redemption holds"), h("div", { id: "holds-table" })),
+      h("h3", { id: "holds-title" }, "Redemption holds"), h("div", { id: "holds-table" }),
+      h("p", { id: "holds-result", class: "message", role: "status", "aria-live": "polite", hidden: true })),
     actions(),
     h("div", { class: "tabs" },
       h("div", { role: "tablist", "aria-label": "The player's records", id: "player-tabs" },
@@ -208,8 +209,7 @@ function holds() {
   ]);
   clear($("#holds-table"),
     table(null, ["Redemption", "Points", "Value", "Held at", "Released at", canConfirm || canCancel ? "Actions" : ""], rows,
-      { empty: "No redemption is held." }),
-    h("p", { id: "holds-result", class: "message", role: "status", "aria-live": "polite", hidden: true }));
+      { empty: "No redemption is held." }));
 }
 
 async function redemption(what, hold) {
@@ -453,7 +453,7 @@ async function loadExplanation() {
     h("h3", {}, "Level"),
     h("ul", { class: "statement" }, level.statement.map((line) => h("li", {}, line))),
     level.last_changes?.length ? table("Last level changes", ["Time", "Change", "Reason"],
-      level.last_changes.map((c) => [when(c.at ?? c.occurred_at, zone), `${c.from_level} → ${c.to_level}`, c.reason ?? ""])) : null,
+      level.last_changes.map((c) => [when(c.at, zone), `${c.from_level} → ${c.to_level} (${c.direction})`, c.reason])) : null,
     h("h3", {}, "Balance"),
     h("p", {}, `${points(balance.available)} available + ${points(balance.held)} held = `,
       h("strong", {}, `${points(balance.total)} points`), `. ${balance.opening.note}.`),
@@ -473,7 +473,7 @@ async function loadExplanation() {
       table(null, ["Time", "Available", "Held", "Balance", "What"], day.lines.map((line) => [
         { value: when(line.at, zone).slice(11), class: "nowrap" },
         { value: moved(line.available), class: "num" }, { value: moved(line.held), class: "num" },
-        { value: points(line.balance.total), class: "num" }, line.text])))),
+        { value: line.balance ? points(line.balance.total) : "", class: "num" }, line.text])))),
     h("nav", { class: "pager", "aria-label": "Explanation pages" },
       h("button", { type: "button", class: "quiet", disabled: explainCursor.length === 1,
                     onclick: () => { explainCursor.pop(); loadExplanation(); } }, "Earlier days"),
@@ -483,5 +483,5 @@ async function loadExplanation() {
 }
 
 function moved(text) {
-  return text === "0" || text === "0.00" ? "" : points(text, { signed: true });
+  return text === null || text === "0" || text === "0.00" ? "" : points(text, { signed: true });
 }
