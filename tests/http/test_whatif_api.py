@@ -9,6 +9,9 @@ failed; old jobs are forgotten with their files; the routes are documented."""
 import asyncio
 import json
 import os
+import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -440,3 +443,61 @@ def test_the_routes_are_documented_with_their_roles_and_answers() -> None:
     html = paths["/loyalty/what-if/jobs/{job_id}/report.html"]["get"]
     assert list(html["responses"]["200"]["content"]) == ["text/html"]
     assert html["parameters"][0]["schema"] == {"type": "string", "format": "uuid"}
+
+
+RUNNING_JOB = """
+import asyncio, sys, time
+from datetime import UTC, datetime
+from pathlib import Path
+from loyalty_streams.settings import Settings
+from loyalty_streams.whatif.jobs import Proposal, WhatIfJobs
+from tests.whatif.support import aurora
+
+def forever(settings, proposal, processes):
+    time.sleep(3600)
+
+async def main():
+    settings = Settings(data_dir=Path(sys.argv[1]))
+    jobs = WhatIfJobs(settings, replay_with=forever, start_method="fork")
+    await jobs.loaded()
+    jobs.submit(Proposal("aurora-casino", aurora(), None, datetime.now(UTC)), "tests")
+    while not jobs._processes:
+        await asyncio.sleep(0.01)
+    (process,) = jobs._processes.values()
+    print(process.pid, flush=True)
+    if sys.argv[2] == "stay":
+        await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+"""A process that starts a job that never ends, prints its pid, then exits (`leave`) or stays
+until it is killed (`stay`)."""
+
+
+def gone(pid: int) -> bool:
+    """Whether process `pid` has ended (a zombie no one reaps has)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.parametrize("how", ["leave", "stay"])
+def test_a_running_job_ends_with_the_process_that_started_it(tmp_path: Path, how: str) -> None:
+    """At the interpreter's exit the store kills its jobs (before multiprocessing would wait
+    for them); a job whose worker was SIGKILLed kills itself."""
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": f"{root / 'src'}:{root}"}
+    starter = subprocess.Popen(
+        [sys.executable, "-c", RUNNING_JOB, str(tmp_path), how], stdout=subprocess.PIPE, env=env
+    )
+    assert starter.stdout is not None
+    job = int(starter.stdout.readline())
+    assert not gone(job)
+    if how == "stay":
+        starter.kill()
+    assert starter.wait(WAIT_S) == (-signal.SIGKILL if how == "stay" else 0)
+    deadline = time.monotonic() + WAIT_S
+    while not gone(job) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert gone(job)
