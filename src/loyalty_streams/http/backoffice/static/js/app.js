@@ -17,8 +17,9 @@ const ROLE_NAMES = {
   service: "Service",
 };
 
-const context = { user: null, brands: [], zones: new Map() };
+const context = { user: null, brands: [] };
 const started = new Set();
+let shownScreen = null;
 
 async function signIn(token, { quiet = false } = {}) {
   let claims;
@@ -85,7 +86,9 @@ function route() {
     if (link.dataset.screen === name) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
-  document.title = `${name === "sign-in" ? "Sign in" : $(`#screen-${name} h1`).textContent} · Loyalty back office`;
+  document.title = `${$(`#screen-${name} h1`).textContent} · Loyalty back office`;
+  const changed = shownScreen !== null && shownScreen !== name;
+  shownScreen = name;
   if (name === "sign-in") {
     $("#token").focus();
     return;
@@ -96,6 +99,8 @@ function route() {
     screen.start(context);
   }
   screen.show?.(context);
+  // a new screen: the keyboard and screen readers start at its heading
+  if (changed) $(`#screen-${name} h1`).focus();
 }
 
 function boot() {

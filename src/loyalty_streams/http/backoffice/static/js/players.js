@@ -225,27 +225,27 @@ async function redemption(what, hold) {
   await afterCommand(answer, "#holds-result");
 }
 
-/** The admin's actions: each a form, asked again in a dialog, answered as the API answers. */
+/** The admin's actions: each a form, asked again in a dialog, answered as the API answers. A
+ * form the user's roles may not use is hidden (the API would refuse it: 403). */
 function actions() {
   const user = context.user;
   const levels = current.programme?.levels || [];
   const zone = current.zone;
-  const forms = [];
-  if (user.may(OPS.adjust)) {
-    forms.push(h("form", { id: "adjust", class: "action", novalidate: true },
+  const policies = current.programme?.policies || {};
+  const result = () => h("p", { class: "message result", role: "status", "aria-live": "polite", hidden: true });
+  const forms = [
+    h("form", { id: "adjust", class: "action", novalidate: true, hidden: !user.may(OPS.adjust) },
       h("h4", {}, "Adjust points"),
       h("fieldset", { class: "choice" }, h("legend", {}, "Direction"),
         h("label", {}, h("input", { type: "radio", name: "direction", value: "credit", checked: true }), " Credit"),
         h("label", {}, h("input", { type: "radio", name: "direction", value: "debit" }), " Debit")),
       field("adjust-points", "Points", h("input", { id: "adjust-points", name: "points", inputmode: "decimal", autocomplete: "off",
-        pattern: "\\d+(\\.\\d{1,2})?", required: true, "aria-describedby": "adjust-points-help" }),
+        required: true, "aria-describedby": "adjust-points-help" }),
         h("p", { id: "adjust-points-help", class: "help" }, "A positive amount, at most 2 decimal places.")),
       field("adjust-reason", "Reason", h("input", { id: "adjust-reason", name: "reason", required: true, autocomplete: "off" })),
       h("button", { type: "submit" }, "Adjust points…"),
-      h("p", { class: "message result", role: "status", "aria-live": "polite", hidden: true })));
-  }
-  if (user.may(OPS.force)) {
-    forms.push(h("form", { id: "force", class: "action", novalidate: true },
+      result()),
+    h("form", { id: "force", class: "action", novalidate: true, hidden: !user.may(OPS.force) },
       h("h4", {}, "Force a level"),
       field("force-level", "Level", h("select", { id: "force-level", name: "level", required: true },
         levels.map((level) => h("option", { value: level.name }, `${level.name} (rank ${level.rank})`)))),
@@ -253,21 +253,18 @@ function actions() {
       field("force-until", `Until (${zone}; empty: for good)`,
         h("input", { id: "force-until", name: "until", type: "datetime-local", step: "1" })),
       h("button", { type: "submit" }, "Force the level…"),
-      h("p", { class: "message result", role: "status", "aria-live": "polite", hidden: true })));
-  }
-  if (user.may(OPS.redeem)) {
-    const policies = current.programme?.policies || {};
-    forms.push(h("form", { id: "redeem", class: "action", novalidate: true },
+      result()),
+    h("form", { id: "redeem", class: "action", novalidate: true, hidden: !user.may(OPS.redeem) },
       h("h4", {}, "Request a redemption"),
       field("redeem-points", "Points", h("input", { id: "redeem-points", name: "points", inputmode: "numeric", autocomplete: "off",
         required: true, "aria-describedby": "redeem-points-help" }),
         h("p", { id: "redeem-points-help", class: "help" },
-          `At least ${decimal(String(policies.redemption_min_points ?? "?"))}, in steps of ${decimal(String(policies.redemption_step_points ?? "?"))}; ` +
-          `they are held until confirmed or cancelled.`)),
+          `At least ${decimal(String(policies.redemption_min_points ?? "?"))}, in steps of ` +
+          `${decimal(String(policies.redemption_step_points ?? "?"))}; they are held until confirmed or cancelled.`)),
       h("button", { type: "submit" }, "Request the redemption…"),
-      h("p", { class: "message result", role: "status", "aria-live": "polite", hidden: true })));
-  }
-  const section = h("section", { id: "actions", "aria-labelledby": "actions-title", hidden: !forms.length },
+      result()),
+  ];
+  const section = h("section", { id: "actions", "aria-labelledby": "actions-title", hidden: forms.every((form) => form.hidden) },
     h("h3", { id: "actions-title" }, "Actions"), h("div", { class: "action-forms" }, forms));
   for (const form of forms) form.addEventListener("submit", (event) => { event.preventDefault(); act(form); });
   return section;

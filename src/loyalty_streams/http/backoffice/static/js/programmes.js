@@ -244,9 +244,11 @@ function promotionsBody(form, zone) {
     throw new Error("A reason is required.");
   }
   const instant = (input) => {
+    // an unchanged time is sent as the API gave it (to the microsecond), an edited one read
+    // in the brand's zone
     const original = input.dataset.original;
-    if (original && instantToWall(original, zone) === input.value) return original;
-    return wallToInstant(input.value, zone);
+    const edited = wallToInstant(input.value, zone);
+    return original && wallToInstant(instantToWall(original, zone), zone) === edited ? original : edited;
   };
   const promotions = $$("fieldset.promotion", form).map((row) => {
     const value = (name) => $(`[name="${name}"]`, row);
