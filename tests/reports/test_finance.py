@@ -2,6 +2,7 @@
 
 import csv
 import io
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -411,3 +412,16 @@ def test_an_export_from_the_dawn_of_time_starts_without_a_broker() -> None:
     chunks.close()  # the scan never started
     with pytest.raises(ValueError):
         export_csv(settings, ExportKind.CASHBACK, "lucky-sweeps", UNTIL, dawn)
+
+
+def test_coin_rewards_of_one_kind_are_each_a_row_and_only_repeats_are_dropped() -> None:
+    """Rows are told apart by output_id, wherever its column is (coin-rewards starts with
+    the reward's kind: rows of one kind are not repeats)."""
+    days = [replace(daily(), output_id=f"c-{n}:daily-reward", streak=n) for n in (1, 2, 3)]
+    records = [record(o) for o in days] + [record(days[0])]  # the first one again
+    rows = export(ExportKind.COIN_REWARDS, "lucky-sweeps", records)
+    assert [(r["output_id"], r["streak"]) for r in rows] == [
+        ("c-1:daily-reward", "1"),
+        ("c-2:daily-reward", "2"),
+        ("c-3:daily-reward", "3"),
+    ]

@@ -352,6 +352,7 @@ def _render(
     writer.writerow(spec.header)
     yield _take(buffer)
     key_prefix = f"{brand_id}:".encode()
+    identity = spec.header.index("output_id")  # a repeat is the same output: its id
     recent: dict[int, _Recent] = {}
     rows = pending = skipped = repeats = 0
     for record in records:
@@ -365,7 +366,7 @@ def _render(
             continue
         if row is None:
             continue
-        if not recent.setdefault(record.partition, _Recent(DEDUPE_WINDOW)).add(row[0]):
+        if not recent.setdefault(record.partition, _Recent(DEDUPE_WINDOW)).add(row[identity]):
             repeats += 1
             continue
         writer.writerow(row)
