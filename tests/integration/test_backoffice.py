@@ -275,7 +275,7 @@ def test_an_adjustment_shows_in_the_history_and_the_audit_trail(
     audit.get_by_label("Player id").fill("p1")
     audit.get_by_label("Action").select_option("points.adjust")
     audit.get_by_role("button", name="Search").click()
-    rows = page.locator("table.audit tbody tr")
+    rows = page.locator("table.audit > tbody > tr")
     expect(rows).to_have_count(2)  # the credit, and the debit refused
     expect(rows.filter(has_text="goodwill from the back office")).to_contain_text("anna")
     expect(rows.filter(has_text="goodwill from the back office")).to_contain_text("applied")
