@@ -38,14 +38,18 @@ def test_store_bonus_once_per_purchase_and_the_daily_reward_once_a_day(cluster: 
             purchase("10000.00", "2.00", "1.99", purchase_id="pur-2", event_id="e-5", **after),
         ]
     )
-    found = wait_for_outputs(cluster, (REWARDS,), {"pur-1:store-bonus", "pur-2:store-bonus"})
-    bonus = found["pur-1:store-bonus"]
+    found = wait_for_outputs(
+        cluster,
+        (REWARDS,),
+        {"store-bonus:lucky-sweeps:buyer:pur-1", "store-bonus:lucky-sweeps:buyer:pur-2"},
+    )
+    bonus = found["store-bonus:lucky-sweeps:buyer:pur-1"]
     assert (bonus["level"], Decimal(bonus["multiplier"])) == ("Silver", Decimal("1.05"))
     # the coins x (1.05 - 1)
     assert (Decimal(bonus["bonus_gc"]), Decimal(bonus["bonus_sc"])) == (2500, Decimal("0.50"))
     assert (Decimal(bonus["gc"]), Decimal(bonus["sc"])) == (50000, 10)
     assert (bonus["price"], bonus["currency"], bonus["event_id"]) == ("9.99", "USD", "e-3")
-    small = found["pur-2:store-bonus"]
+    small = found["store-bonus:lucky-sweeps:buyer:pur-2"]
     assert (Decimal(small["bonus_gc"]), Decimal(small["bonus_sc"])) == (500, Decimal("0.10"))
     # pur-2 came after the repeat on the player's partition: the repeat paid nothing
     purchases = [v["purchase_id"] for v in found.values() if v["type"] == "StoreBonusGranted"]
@@ -81,5 +85,7 @@ def test_store_bonus_once_per_purchase_and_the_daily_reward_once_a_day(cluster: 
     records = read_topics(cluster.settings, (REWARDS,), until=lambda r: False, timeout=1.0)
     rewards = [orjson.loads(record.value) for record in records[REWARDS]]
     assert sorted(v["output_id"] for v in rewards if v["type"] != "TierRewardGranted") == [
-        "daily-1:daily-reward", "pur-1:store-bonus", "pur-2:store-bonus",
+        "daily-1:daily-reward",
+        "store-bonus:lucky-sweeps:buyer:pur-1",
+        "store-bonus:lucky-sweeps:buyer:pur-2",
     ]  # fmt: skip

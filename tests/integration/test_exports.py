@@ -304,7 +304,7 @@ def test_the_exports_of_cancelled_bets_and_coin_rewards_hold_what_the_topics_do(
         f"{cancelled.event_id}:reversed",
         f"{unknown.event_id}:refused",
         f"{elsewhere.event_id}:reversed",
-        f"{bought.purchase_id}:store-bonus",
+        f"store-bonus:{bought.key}:{bought.purchase_id}",
         f"{daily.command_id}:daily-reward",
         f"{monthly.command_id}:monthly-bonus",
     }

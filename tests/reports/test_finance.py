@@ -138,9 +138,9 @@ def monthly(at: datetime = SINCE) -> MonthlyBonusGranted:
 
 
 def store(at: datetime = SINCE) -> StoreBonusGranted:
-    return StoreBonusGranted("pur-9:store-bonus", "e-9", "pur-9", "pack-gold", "lucky-sweeps",
-                             "p1", at, "Gold", D("1.1"), D("20000"), D("20"), D("2000.00"),
-                             D("2.00"), D("19.99"), Currency.USD, 2)  # fmt: skip
+    return StoreBonusGranted("store-bonus:lucky-sweeps:p1:pur-9", "e-9", "pur-9", "pack-gold",
+                             "lucky-sweeps", "p1", at, "Gold", D("1.1"), D("20000"), D("20"),
+                             D("2000.00"), D("2.00"), D("19.99"), Currency.USD, 2)  # fmt: skip
 
 
 def record(output: Output, offset: int = 0, partition: int = 0) -> ReadRecord:
@@ -267,8 +267,9 @@ def test_coin_rewards_are_one_table_of_every_coin_reward_with_each_ones_own_fiel
         common | nothing | {"reward": "monthly_bonus", "output_id": "c-2:monthly-bonus",
                             "level": "Platinum", "gc": "100000", "sc": "10", "month": "2026-01"},
         # the bonus coins paid, not the package's; the price it was bought for
-        common | nothing | {"reward": "store_bonus", "output_id": "pur-9:store-bonus",
-                            "level": "Gold", "gc": "2000.00", "sc": "2.00",
+        common | nothing | {"reward": "store_bonus",
+                            "output_id": "store-bonus:lucky-sweeps:p1:pur-9", "level": "Gold",
+                            "gc": "2000.00", "sc": "2.00",
                             "purchase_id": "pur-9", "package_id": "pack-gold", "price": "19.99",
                             "currency": "USD"},
         # a level's one-time reward pays gold coins only

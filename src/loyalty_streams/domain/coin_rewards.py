@@ -120,7 +120,7 @@ def store_bonus(
         return None
     level = programme.level_at(rank)
     return StoreBonusGranted(
-        output_id=f"{event.purchase_id}:store-bonus",
+        output_id=f"store-bonus:{state.key}:{event.purchase_id}",
         event_id=event.event_id,
         purchase_id=event.purchase_id,
         package_id=event.package_id,

@@ -286,7 +286,8 @@ class MonthlyBonusGranted:
 @dataclass(slots=True)
 class StoreBonusGranted:
     """Bonus coins on a coin package: its coins x (the level's `store_multiplier` - 1), at the
-    level held at the purchase, once per purchase."""
+    level held at the purchase, once per purchase; `output_id` is
+    `store-bonus:<brand_id>:<player_id>:<purchase_id>`."""
 
     output_id: str
     event_id: str
