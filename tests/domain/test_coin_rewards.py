@@ -175,6 +175,18 @@ def test_the_same_purchase_published_again_pays_once() -> None:
     assert outputs == () and again is state
 
 
+def test_two_players_purchases_with_one_purchase_id_are_two_purchases() -> None:
+    first = purchase("20000", "5", purchase_id="pur-1")
+    second = purchase("20000", "5", purchase_id="pur-1", player_id="p2")
+    assert first.dedupe_id != second.dedupe_id
+    gold = at_level("Gold")
+    other = PlayerState.from_json(gold.to_json().replace(b'"p1"', b'"p2"'))
+    (one,) = apply(gold, first, sweeps())[1]
+    (two,) = apply(other, second, sweeps())[1]
+    assert isinstance(one, StoreBonusGranted) and isinstance(two, StoreBonusGranted)
+    assert one.output_id != two.output_id
+
+
 def test_a_purchase_arriving_late_is_paid_at_the_level_held_when_it_was_made() -> None:
     state = at_level("Bronze")
     level_up = NEW_YORK_NOON

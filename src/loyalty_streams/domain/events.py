@@ -69,8 +69,9 @@ class EventEnvelope(BaseModel):
 
     @property
     def dedupe_id(self) -> str:
-        """The id that makes the event count once: its `event_id` (a purchase: its purchase
-        id, `purchase:<id>`, so the same purchase published twice pays once)."""
+        """The id that makes the event count once: its `event_id` (a purchase: the player's
+        purchase id, `purchase:<brand_id>:<player_id>:<purchase_id>`, so the same purchase
+        published twice pays once)."""
         return self.event_id
 
 
@@ -139,7 +140,7 @@ class CoinPackPurchased(EventEnvelope):
 
     @property
     def dedupe_id(self) -> str:
-        return f"purchase:{self.purchase_id}"
+        return f"purchase:{self.key}:{self.purchase_id}"  # the player's: ids may repeat across
 
     @model_validator(mode="after")
     def _coins_in_cents(self) -> Self:
