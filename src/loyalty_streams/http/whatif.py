@@ -74,7 +74,7 @@ _BOUND_TEXT = (
 )
 Bound = Annotated[str, Field(min_length=1, max_length=64)]
 DecimalText = Annotated[str, Field(description="An exact decimal string, e.g. 1090.00")]
-Moment = Annotated[datetime, Field(description="RFC 3339, UTC")]
+UtcTime = Annotated[datetime, Field(description="RFC 3339, UTC")]
 
 
 class _Strict(BaseModel):
@@ -129,8 +129,8 @@ class RunFigures(_Strict):
 
 class PeriodFigures(_Strict):
     period: str = Field(description="YYYY-MM-DD, YYYY-MM, or the total's label")
-    start: Moment
-    end: Moment
+    start: UtcTime
+    end: UtcTime
     baseline: RunFigures
     proposal: RunFigures
 
@@ -177,14 +177,14 @@ class WhatIfReport(_Strict):
     """The report (`whatif.render.report_json`): see the README's What-if section."""
 
     brand_id: str
-    since: Moment
-    until: Moment
+    since: UtcTime
+    until: UtcTime
     by: Period
     timezone: str
     baseline_versions: list[int]
     proposed_version: int
     proposed_name: str
-    proposal_from: Moment | None
+    proposal_from: UtcTime | None
     levels: list[str]
     periods: list[PeriodFigures]
     total: PeriodFigures
@@ -200,10 +200,10 @@ class WhatIfJob(_Strict):
     brand_id: str
     status: JobStatus
     submitted_by: str = Field(description="The token's subject")
-    submitted_at: Moment
-    finished_at: Moment | None
-    since: Moment | None = Field(alias="from", description="null: the whole history")
-    until: Moment = Field(alias="to")
+    submitted_at: UtcTime
+    finished_at: UtcTime | None
+    since: UtcTime | None = Field(alias="from", description="null: the whole history")
+    until: UtcTime = Field(alias="to")
     by: Period
     error: str | None = Field(description="Why it failed; null otherwise")
     report: WhatIfReport | None = Field(description="Once done; null otherwise")

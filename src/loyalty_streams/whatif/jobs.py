@@ -127,7 +127,7 @@ class Job:
         value."""
         since, finished = record["from"], record["finished_at"]
         return cls(
-            job_id=str(uuid.UUID(record["job_id"])),
+            job_id=str(uuid.UUID(str(record["job_id"]))),
             brand_id=str(record["brand_id"]),
             since=None if since is None else datetime.fromisoformat(since),
             until=datetime.fromisoformat(record["to"]),
