@@ -282,8 +282,10 @@ def test_an_adjustment_shows_in_the_history_and_the_audit_trail(
     expect(rows.filter(has_text="too much")).to_contain_text("rejected")
     entries = get(stack.worker, f"/loyalty/audit?brand_id={AURORA}&player_id=p1", ADMIN)[1]
     assert entries["total"] == 2
-    rows.first.locator("summary").click()
-    expect(rows.first.locator("table.diff")).to_be_visible()
+    credit = rows.filter(has_text="goodwill from the back office")
+    credit.locator("summary").first.click()
+    expect(credit.locator("table.diff")).to_contain_text("3000.00")  # available, before
+    expect(credit.locator("table.diff")).to_contain_text("3250.00")  # and after
     shoot(page, "audit")
 
 
@@ -393,7 +395,7 @@ def test_a_marketing_manager_edits_promotions_but_is_refused_admin_actions(
     row.get_by_label("Multiplier").fill("2")
     row.get_by_label("Starts").fill(saturday.strftime("%Y-%m-%dT%H:%M"))
     row.get_by_label("Ends").fill((saturday + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M"))
-    row.get_by_label("slots").check()
+    row.get_by_label("table", exact=True).check()  # DoublePointsWeek has slots: no overlap
     page.locator("#promotions").get_by_label("Reason").fill("weekend campaign")
     page.get_by_role("button", name="Publish the promotions…").click()
     expect(page.locator("#confirm-body table.diff")).to_contain_text("Weekend double")
@@ -404,7 +406,7 @@ def test_a_marketing_manager_edits_promotions_but_is_refused_admin_actions(
     programme = get(stack.worker, f"/loyalty/programmes/{AURORA}", MARKETING)[1]
     (weekend,) = [p for p in programme["promotions"] if p["name"] == "Weekend double"]
     assert datetime.fromisoformat(weekend["starts_at"]) == saturday
-    assert (weekend["multiplier"], weekend["categories"]) == ("2", ["slots"])
+    assert (weekend["multiplier"], weekend["categories"]) == ("2", ["table"])
     expect(page.locator("#programme")).to_contain_text("Only the version in effect can be read")
     shoot(page, "programmes")
 
