@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install demo test unit lint bench clean redis-server java-maven prometheus-kcat
+.PHONY: help install demo test unit lint bench clean redis-server java-maven prometheus-kcat chromium
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
@@ -43,7 +43,14 @@ prometheus-kcat:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus kcat >/dev/null; \
 	  else echo "the tests need Prometheus and kcat: sudo apt-get install prometheus kcat" >&2; exit 1; fi; }
 
-test: lint redis-server java-maven prometheus-kcat  ## lint, then every test (brokers, workers, Redis, a browser)
+# the back office's browser tests drive Debian's Chromium with Playwright (never `playwright
+# install`, which downloads a browser of its own)
+chromium:
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else echo "the tests need Chromium: sudo apt-get install chromium" >&2; exit 1; fi; }
+
+test: lint redis-server java-maven prometheus-kcat chromium  ## lint, then every test (brokers, workers, Redis, a browser)
 	$(BIN)/pytest
 
 unit: $(STAMP)  ## the tests that need no broker, in seconds
