@@ -13,9 +13,17 @@ that share of the history on (the history before it is folded once).
 Run: .venv/bin/python bench/what_if.py [--events N] [--players N] [--days D]
      [--processes N] [--from-share F] [--profile]
 
-Measured on the project's 2-core machine (pyenv's CPython 3.11.7, the .venv; shared with
-other engineers' test runs, so ranges), 400,000 events of 8,900 players over 30 days:
-see bench/README.md for the figures and what limits them.
+Notes, measured on the project's 2-core machine while other test runs shared it (load 2.4 to
+3.9), 400,000 events of 1,822 players over 11 days, three rounds (bench/README.md has the table
+and what limits it):
+- 2 processes, the proposal governing all of the history (every event folded twice):
+  22,600 to 55,500 events/s on the .venv's pyenv 3.11.7 (median 33,800; 55,300 and 55,500 in
+  the runs that had both cores), 27,900 to 59,200 on Debian's python3.11; 30 to 35 us of CPU an
+  event for both runs (27 to 31 on Debian's);
+- 1 process: 23,900 to 26,700 events/s;
+- 2 processes, the proposal governing the last third (`--from-share 0.67`): 44,600 to 75,000.
+The target is met when the two cores are free, missed by 30 to 55 % under that contention; the
+domain's two folds are 88 to 90 % of the CPU.
 """
 
 import argparse

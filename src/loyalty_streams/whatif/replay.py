@@ -8,8 +8,10 @@ the worker passes it, under the version in effect at each instant; after the las
 player's time-driven work (day closes, downgrades at the end of their grace, expiries) runs to
 the end of the range with `time_rules.advance`. What the worker's store adds is mirrored: an
 event id applied from another record within `SEEN_DAYS` is a re-publish and is skipped, a bet's
-record is kept `BET_DAYS` (both by event time here, by the day applied in a worker), and an event
-with no programme in effect at its time, or one the rules refuse, changes nothing.
+record is kept `BET_DAYS` (both at least, by event time here; by the day applied in a worker),
+an event on a partition other than its key's or with no programme in effect at its time is
+skipped, and one the rules refuse changes nothing. The boundary's checks of a record's key and
+timestamp need the record, which the history does not give: they are the worker's alone.
 
 History before `since` is folded once (it is the same in both runs); at a player's first event
 at or after `since` (or at the end) the record splits in two, and the proposal's copy is
@@ -62,7 +64,7 @@ SEEN_DAYS = 7
 time here, and up to twice as long): the same id from another record then is a re-publish."""
 
 BET_DAYS = CANCELLABLE_DAYS + 1
-"""How long a bet's record is kept (`state.keyspace.BET_DAYS`, by event time here)."""
+"""How long a bet's record is kept at least (`state.keyspace.BET_DAYS`, by event time here)."""
 
 BET_KEPT = timedelta(days=BET_DAYS)
 
