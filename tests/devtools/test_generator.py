@@ -279,7 +279,7 @@ def test_sweepstakes_players_buy_coin_packages_in_usd(full: list[PlayerEvent]) -
         package = packages[event.package_id]
         assert (event.amount, event.currency) == (package.price, STORE_CURRENCY)
         assert (event.gc, event.sc) == (package.gc, package.sc)
-        assert event.dedupe_id == f"purchase:{event.purchase_id}"
+        assert event.dedupe_id == f"purchase:{event.key}:{event.purchase_id}"
     assert len({event.purchase_id for event in purchases}) == len(purchases)
     sweeps_events = [event for event in full if event.brand_id in sweepstakes]
     # the sweepstakes brand's money comes in as purchases, not deposits: about 4 % of its actions

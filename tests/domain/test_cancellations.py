@@ -15,7 +15,9 @@ from loyalty_streams.domain.outputs import (
     LevelChanged,
     Output,
     PointsAccrued,
+    PointsRedeemed,
     PointsReversed,
+    RedemptionReleased,
     TierRewardGranted,
 )
 from loyalty_streams.domain.player import DayLedger, PlayerState
@@ -134,15 +136,42 @@ def test_points_already_redeemed_are_recorded_as_unrecovered_never_a_negative_ba
     )
 
 
-def test_held_points_stay_held_the_part_not_available_is_unrecovered() -> None:
+@pytest.mark.parametrize("answer", ["CancelRedemption", "ConfirmRedemption", None])
+def test_points_held_for_a_redemption_are_owed_until_the_hold_is_answered(
+    answer: str | None,
+) -> None:
+    """Held points stay held (a redemption is in flight): the cancellation is owed them. Given
+    back (cancelled, or timed out), the hold pays what is owed first; confirmed, what is owed
+    goes with the redemption, unrecovered."""
     ledger = Ledger()
-    ledger.play(bet("1000", bet_id="b1"))
+    ledger.play(bet("1500", bet_id="b1"))
     hold = command("RedeemPoints", points="1000", issued_at=T0 + HOUR)
     ledger.state, _ = received(ledger.record, hold, ledger.rules)
-    step = ledger.play(cancellation("b1", "1000", occurred_at=T0 + HOUR))
+    step = ledger.play(cancellation("b1", "1500", occurred_at=T0 + HOUR))
     reversed_ = step.outputs[0]
-    assert isinstance(reversed_, PointsReversed) and reversed_.points_unrecovered == D("1000.00")
-    assert ledger.record.points_held == 1000 and ledger.record.points_available == 0
+    assert isinstance(reversed_, PointsReversed)
+    assert (reversed_.points_reversed, reversed_.points_owed, reversed_.points_unrecovered) == (
+        D("500.00"),
+        D("1000.00"),
+        D(0),
+    )
+    assert (ledger.record.points_available, ledger.record.points_held) == (0, 1000)
+    if answer is None:  # not confirmed in time: the hold's timer gives it back
+        step = advance(ledger.record, T0 + 2 * HOUR, ledger.rules)
+        state, outputs = step.state, step.outputs
+    else:
+        made = command(answer, redemption_id=hold.command_id, issued_at=T0 + HOUR)
+        state, outputs = received(ledger.record, made, ledger.rules)
+    if answer == "ConfirmRedemption":
+        (redeemed,) = [o for o in outputs if isinstance(o, PointsRedeemed)]
+        assert redeemed.points_unrecovered == D("1000.00")
+        assert (state.points_unrecovered, state.points_reversed) == (D("1000.00"), D("500.00"))
+    else:
+        (released,) = [o for o in outputs if isinstance(o, RedemptionReleased)]
+        assert (released.points, released.points_reversed) == (1000, D("1000.00"))
+        assert (state.points_reversed, state.points_unrecovered) == (D("1500.00"), 0)
+    # nothing of the cancelled bet is left to the player, and nothing more is owed
+    assert (state.points_available, state.points_held, state.points_owed) == (0, 0, 0)
 
 
 def test_the_level_is_re_evaluated_under_the_normal_rules_and_the_tier_reward_is_kept() -> None:

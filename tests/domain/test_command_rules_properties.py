@@ -22,6 +22,7 @@ from loyalty_streams.domain.outputs import (
     PointsExpired,
     PointsRedeemed,
     PointsReversed,
+    RedemptionReleased,
 )
 from loyalty_streams.domain.player import PlayerState
 from loyalty_streams.domain.time_rules import advance, on_event
@@ -193,11 +194,15 @@ def test_points_are_conserved_and_never_negative(plan: list[tuple[Step, timedelt
     if state is None:
         return
     accrued = total(outputs, PointsAccrued)
+    # taken when a bet was cancelled, or from a hold given back
     reversed_ = sum(
-        (o.points_reversed for o in outputs if isinstance(o, PointsReversed)), Decimal(0)
+        (o.points_reversed for o in outputs if isinstance(o, PointsReversed | RedemptionReleased)),
+        Decimal(0),
     )
+    # no longer there when a bet was cancelled, or gone with a redemption it was owed from
     unrecovered = sum(
-        (o.points_unrecovered for o in outputs if isinstance(o, PointsReversed)), Decimal(0)
+        (o.points_unrecovered for o in outputs if isinstance(o, PointsReversed | PointsRedeemed)),
+        Decimal(0),
     )
     redeemed = total(outputs, PointsRedeemed)
     expired = total(outputs, PointsExpired)
@@ -215,6 +220,13 @@ def test_points_are_conserved_and_never_negative(plan: list[tuple[Step, timedelt
     )
     assert (state.points_credited, state.points_debited) == (credited, debited)
     assert (state.points_reversed, state.points_unrecovered) == (reversed_, unrecovered)
+    # what is owed from holds is never more than is held, and every cancellation adds up
+    assert 0 <= state.points_owed <= state.points_held
+    assert all(
+        o.points_reversed + o.points_owed + o.points_unrecovered == o.points
+        for o in outputs
+        if isinstance(o, PointsReversed)
+    )
     assert state.points_available >= 0 and state.points_held >= 0
     assert state.cumulative_turnover >= 0 and state.vip_points >= 0
     assert state.points_held == sum((h.points for h in state.holds.values()), Decimal(0))

@@ -117,6 +117,7 @@ def reversed_(n: int, *, at: datetime = SINCE, unrecovered: str = "0") -> Points
         remaining=D("60.00"),
         points=D("40.00"),
         points_reversed=D("40.00") - D(unrecovered),
+        points_owed=D(0),
         points_unrecovered=D(unrecovered),
         turnover=D("40.00"),
         vip_points=D("40.0"),
@@ -236,10 +237,10 @@ def test_reversals_are_the_cancellations_carried_out_with_what_each_took_back() 
     text = "".join(render_csv(ExportKind.REVERSALS, "lucky-sweeps", SINCE, UNTIL, records))
     assert text.splitlines(keepends=True) == [
         "output_id,event_id,bet_id,brand_id,player_id,occurred_at,placed_at,reason,amount,"
-        "currency,remaining,points,points_reversed,points_unrecovered,turnover,vip_points,"
-        "programme_version\r\n",
+        "currency,remaining,points,points_reversed,points_owed,points_unrecovered,turnover,"
+        "vip_points,programme_version\r\n",
         "x-1:reversed,x-1,b-1,lucky-sweeps,p1,2026-01-01T03:00:00Z,2026-01-01T04:00:00Z,"
-        "round_voided,40.00,SC,60.00,40.00,24.50,15.50,40.00,40.0,2\r\n",
+        "round_voided,40.00,SC,60.00,40.00,24.50,0,15.50,40.00,40.0,2\r\n",
     ]
 
 

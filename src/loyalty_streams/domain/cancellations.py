@@ -8,9 +8,10 @@ what it added to the level figures, and whether its day's cashback ledger counte
 - **points**: the bet is scored again at its remaining amount with the factors it earned at,
   rounded down as an accrual is; the cancellation takes back the difference, so cancelling a
   bet whole, in one part or in several, takes back exactly the points it earned. The points are
-  taken from the available balance only: points since redeemed, held for a redemption or
-  expired are not there to take. That part is recorded, never taken below zero:
-  `points_unrecovered` on the output and on the record (conservation:
+  taken from the available balance; what is held for a redemption is owed (`points_owed`):
+  taken when the hold is given back, unrecovered if the redemption is confirmed; points since
+  redeemed or expired are not there to take. What is not taken is recorded, never taken below
+  zero: `points_unrecovered` on the outputs and on the record (conservation:
   accrued - reversed - redeemed - expired - debited + credited = available + held, where
   reversed counts what was taken);
 - **turnover and VIP points**: the cumulative figures, and the 30-day figure if the bet's day is
@@ -278,9 +279,11 @@ def _reverse(
     # what is left was scored at the bet's factors: it keeps those points, the rest goes
     points = bet.points_for(bet.remaining) - bet.points_for(remaining)
     taken = min(points, state.points_available)
-    unrecovered = points - taken
+    owed = min(points - taken, state.points_held - state.points_owed)
+    unrecovered = points - taken - owed
     state.points_available -= taken
     state.points_reversed += taken
+    state.points_owed += owed
     state.points_unrecovered += unrecovered
     turnover = event.amount * bet.turnover_per_unit
     vip_points = event.amount * bet.factors.points_per_unit
@@ -306,6 +309,7 @@ def _reverse(
         remaining=remaining,
         points=points,
         points_reversed=taken,
+        points_owed=owed,
         points_unrecovered=unrecovered,
         turnover=turnover,
         vip_points=vip_points,

@@ -55,6 +55,7 @@ from loyalty_streams.domain.outputs import (
 )
 from loyalty_streams.domain.player import (
     RECENT_EVENT_IDS,
+    ZERO,
     ForcedLevel,
     Hold,
     PlayerState,
@@ -208,6 +209,10 @@ def _confirm(
     del state.holds[redemption_id]
     state.points_held -= hold.points
     state.points_redeemed += hold.points
+    # what cancelled bets were owed from the holds can no longer exceed what is held
+    unrecovered = max(state.points_owed - state.points_held, ZERO)
+    state.points_owed -= unrecovered
+    state.points_unrecovered += unrecovered
     state.touch(at)
     return (
         PointsRedeemed(
@@ -223,6 +228,7 @@ def _confirm(
             points_available=state.points_available,
             points_held=state.points_held,
             programme_version=programme.version,
+            points_unrecovered=unrecovered,
         ),
     )
 
@@ -236,10 +242,14 @@ def release(
     programme: Programme,
     at: datetime,
 ) -> RedemptionReleased:
-    """Give a hold back at `at` (UTC): by a cancel command, or (no cause) when it timed out."""
+    """Give a hold back at `at` (UTC): by a cancel command, or (no cause) when it timed out.
+    What cancelled bets are owed (`points_owed`) comes off the points given back."""
     del state.holds[redemption_id]
     state.points_held -= hold.points
-    state.points_available += hold.points
+    collected = min(state.points_owed, hold.points)
+    state.points_owed -= collected
+    state.points_reversed += collected
+    state.points_available += hold.points - collected
     return RedemptionReleased(
         output_id=f"{redemption_id}:released",
         cause_id=redemption_id if cause is None else cause.command_id,
@@ -252,6 +262,7 @@ def release(
         points_available=state.points_available,
         points_held=state.points_held,
         programme_version=programme.version,
+        points_reversed=collected,
     )
 
 

@@ -62,7 +62,11 @@ EFFECTS: dict[str, Callable[[Row], tuple[str, Decimal, Decimal]]] = {
     "PointsAccrued": lambda row: ("accrued", _points(row), ZERO),
     "PointsReversed": lambda row: ("reversed", -Decimal(row["points_reversed"]), ZERO),
     "RedemptionHeld": lambda row: ("held", -_points(row), _points(row)),
-    "RedemptionReleased": lambda row: ("released", _points(row), -_points(row)),
+    "RedemptionReleased": lambda row: (
+        "released",
+        _points(row) - Decimal(row.get("points_reversed", 0)),
+        -_points(row),
+    ),
     "PointsRedeemed": lambda row: ("redeemed", ZERO, -_points(row)),
     "PointsAdjusted": _adjusted,
     "PointsExpired": lambda row: ("expired", -_points(row), ZERO),
@@ -97,6 +101,8 @@ def _reversed(row: Row) -> str:
         f"of it, {row['remaining']} left; it had earned {row['points']} points, "
         f"{row['points_reversed']} taken back"
     )
+    if Decimal(row.get("points_owed", 0)):
+        text += f", {row['points_owed']} owed from a redemption hold"
     if Decimal(row["points_unrecovered"]):
         text += f", {row['points_unrecovered']} no longer in the balance (unrecovered)"
     return text
@@ -104,7 +110,10 @@ def _reversed(row: Row) -> str:
 
 def _released(row: Row) -> str:
     why = "cancelled" if row["reason"] == "cancelled" else "not confirmed in time"
-    return f"redemption {row['redemption_id']} {why}: {row['points']} points back to available"
+    text = f"redemption {row['redemption_id']} {why}: {row['points']} points back to available"
+    if Decimal(row.get("points_reversed", 0)):
+        text += f", less {row['points_reversed']} owed by cancelled bets"
+    return text
 
 
 def _coins(row: Row, gc: str = "gc", sc: str = "sc") -> str:
@@ -324,6 +333,8 @@ def _kept_totals(lines: list[Line]) -> dict[str, Decimal]:
     totals = dict.fromkeys(COUNTERS, ZERO)
     for line in lines:
         moved = line.moved
+        if line.kind == "released":  # what cancelled bets were owed, taken from the hold
+            totals["reversed"] += Decimal(line.row.get("points_reversed", 0))
         if moved is None or line.kind not in totals:
             continue
         if line.kind == "redeemed":
@@ -334,6 +345,8 @@ def _kept_totals(lines: list[Line]) -> dict[str, Decimal]:
             totals[line.kind] -= moved.available
         if line.kind == "reversed":
             totals["unrecovered"] += Decimal(line.row["points_unrecovered"])
+        elif line.kind == "redeemed":  # what they were owed, gone with the redemption
+            totals["unrecovered"] += Decimal(line.row.get("points_unrecovered", 0))
     return totals
 
 

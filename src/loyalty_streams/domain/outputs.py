@@ -129,6 +129,8 @@ class PointsRedeemed:
     points_available: Decimal
     points_held: Decimal
     programme_version: int
+    points_unrecovered: Decimal = Decimal(0)
+    """Points owed by cancelled bets that this redemption took with it: unrecovered."""
     type: Literal["PointsRedeemed"] = "PointsRedeemed"
 
 
@@ -152,6 +154,8 @@ class RedemptionReleased:
     points_available: Decimal
     points_held: Decimal
     programme_version: int
+    points_reversed: Decimal = Decimal(0)
+    """Of `points`, what cancelled bets took back as the hold came back (`points_owed`)."""
     type: Literal["RedemptionReleased"] = "RedemptionReleased"
 
 
@@ -311,9 +315,11 @@ class StoreBonusGranted:
 @dataclass(slots=True)
 class PointsReversed:
     """What a cancelled (part of a) bet had earned, taken back: its points at the factors it
-    earned them with, its turnover and VIP points. `points_unrecovered` is the part of `points`
-    the balance no longer held (redeemed, held for a redemption, or expired): it is recorded,
-    never taken below zero."""
+    earned them with, its turnover and VIP points. Of `points`, `points_reversed` came off the
+    available balance now; `points_owed` was held for a redemption, and comes off when the hold
+    is given back (`RedemptionReleased.points_reversed`), or is unrecovered if the redemption is
+    confirmed (`PointsRedeemed.points_unrecovered`); `points_unrecovered` was no longer in the
+    balance (redeemed or expired): recorded, never taken below zero."""
 
     output_id: str
     event_id: str
@@ -328,6 +334,7 @@ class PointsReversed:
     remaining: Decimal
     points: Decimal
     points_reversed: Decimal
+    points_owed: Decimal
     points_unrecovered: Decimal
     turnover: Decimal
     vip_points: Decimal

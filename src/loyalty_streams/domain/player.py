@@ -135,6 +135,10 @@ class PlayerState:
     """Consecutive brand days, up to `daily_reward_day`, a daily login reward was claimed."""
     monthly_bonus_month: str | None = None
     """Calendar month (`YYYY-MM`, brand zone) of the last monthly bonus claimed."""
+    points_owed: Decimal = ZERO
+    """Points cancelled bets had earned that were held for a redemption when the bet was
+    cancelled: taken when a hold is given back, unrecovered when one is confirmed; never above
+    `points_held`."""
 
     @property
     def key(self) -> str:
@@ -179,6 +183,7 @@ class PlayerState:
             self.daily_reward_day,
             self.daily_streak,
             self.monthly_bonus_month,
+            self.points_owed,
         )
 
     def touch(self, moment: datetime) -> None:
@@ -285,6 +290,7 @@ class PlayerState:
             daily_reward_day=data.get("daily_reward_day"),
             daily_streak=data.get("daily_streak", 0),
             monthly_bonus_month=data.get("monthly_bonus_month"),
+            points_owed=Decimal(data.get("points_owed", 0)),
         )
 
 

@@ -50,6 +50,7 @@ def standing(state: PlayerState, programme: Programme, now: datetime) -> dict[st
             "debited": str(state.points_debited),
             "reversed": str(state.points_reversed),
             "unrecovered": str(state.points_unrecovered),
+            "owed": str(state.points_owed),
             "expires_at": _iso(expires_at),
         },
         "holds": [

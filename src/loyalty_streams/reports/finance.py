@@ -75,12 +75,11 @@ def _text(name: str, within: str | None = None) -> Field:
     return get
 
 
-def _text_or_empty(name: str) -> Field:
-    """A string field records written before it existed lack: empty for those."""
-    text = _text(name)
+def _optional(name: str, read: Field, absent: str) -> Field:
+    """A field records written before it existed lack: `absent` for those, `read` otherwise."""
 
     def get(value: dict[str, Any]) -> str:
-        return "" if name not in value else text(value)
+        return absent if name not in value else read(value)
 
     return get
 
@@ -224,7 +223,7 @@ SPECS: dict[ExportKind, ExportSpec] = {
         frozenset({"PointsAccrued"}),
         (
             *_each(_text, "output_id", "event_id"),
-            ("bet_id", _text_or_empty("bet_id")),  # empty in accruals made before it was sent
+            ("bet_id", _optional("bet_id", _text("bet_id"), "")),  # empty: sent before it was
             *_each(_text, "brand_id", "player_id"),
             ("occurred_at", _moment("occurred_at")),
             ("game_category", _text("game_category")),
@@ -249,7 +248,9 @@ SPECS: dict[ExportKind, ExportSpec] = {
             ("reason", _text("reason")),
             ("amount", _decimal("amount")),
             ("currency", _text("currency")),
-            *_each(_decimal, "remaining", "points", "points_reversed", "points_unrecovered"),
+            *_each(_decimal, "remaining", "points", "points_reversed"),
+            ("points_owed", _optional("points_owed", _decimal("points_owed"), "0")),
+            ("points_unrecovered", _decimal("points_unrecovered")),
             *_each(_decimal, "turnover", "vip_points"),
             ("programme_version", _integer("programme_version")),
         ),
