@@ -273,7 +273,14 @@ def test_exports_add_up_to_the_topics_for_one_brand_and_range(
 
 SWEEPS = "lucky-sweeps"
 NEW_YORK = ZoneInfo("America/New_York")
-COIN_REWARDS = {"DailyRewardGranted", "MonthlyBonusGranted", "StoreBonusGranted"}
+COIN_REWARDS = {
+    "DailyRewardGranted",
+    "MonthlyBonusGranted",
+    "StoreBonusGranted",
+    "BirthdayGiftGranted",
+    "TierRewardGranted",
+}
+"""Every coin reward: the coin-rewards export's types."""
 
 
 def test_the_exports_of_cancelled_bets_and_coin_rewards_hold_what_the_topics_do(
@@ -333,14 +340,14 @@ def test_the_exports_of_cancelled_bets_and_coin_rewards_hold_what_the_topics_do(
         "b-1", "round_voided", "500", "1500",
     )  # fmt: skip
     assert Decimal(row["points"]) == Decimal(reversals[row["output_id"]]["points"]) > 0
-    assert Decimal(row["points_reversed"]) + Decimal(row["points_unrecovered"]) == Decimal(
-        row["points"]
-    )
+    taken = sum(Decimal(row[f"points_{part}"]) for part in ("reversed", "owed", "unrecovered"))
+    assert taken == Decimal(row["points"])
 
     # coin rewards: one row each, the coins paid adding up to the topic's
     assert {r["output_id"] for r in reward_rows} == set(rewards)
     by_reward = {r["reward"]: r for r in reward_rows}
-    assert set(by_reward) == {"daily_reward", "monthly_bonus", "store_bonus"}
+    # the tier-up rewards of the levels the bets reached are coin rewards too
+    assert set(by_reward) == {"daily_reward", "monthly_bonus", "store_bonus", "tier_up"}
     first_day = by_reward["daily_reward"]
     assert (first_day["streak"], first_day["level"], first_day["purchase_id"]) == (
         "1",
