@@ -455,3 +455,41 @@ def test_the_api_answers_the_pages_calls_as_documented(stack: Stack) -> None:
     document = get(stack.worker, "/openapi.json", None)[1]
     described = [op["description"] for path in document["paths"].values() for op in path.values()]
     assert all(re.match(r"Roles: [a-z_]+(, [a-z_]+)*;", text) for text in described)
+
+
+def test_amounts_are_formatted_exactly_in_the_brands_currency(stack: Stack, open_tab: Any) -> None:
+    """The page's own formatting, run in the browser: digits grouped as text, never through a
+    float (20 digits survive), the currency's symbol or code, and times read in a brand's zone."""
+    page = open_tab().page
+    page.goto(stack.url)
+    found = page.evaluate(
+        """async () => {
+          const f = await import("./js/format.js");
+          const w = await import("./js/what-if.js");
+          return [
+            f.points("1234567.8900"), f.points("99999999999999999999.99"), f.points("-80"),
+            f.money("5250.5", "EUR"), f.money("-80", "SEK"), f.money("239.70200", "NOK"),
+            f.money("10", "SC"), f.money("0", "GC"), f.points("250", { signed: true }),
+            w.change("0.10", "0.30"), w.change("1090.00", "1000"),
+            f.wallToInstant("2026-12-01T00:00", "Europe/Malta"),
+            f.wallToInstant("2026-07-01T00:00:00", "America/New_York"),
+            f.when("2026-11-30T23:00:00Z", "Europe/Malta"),
+          ];
+        }"""
+    )
+    assert found == [
+        "1,234,567.8900",
+        "99,999,999,999,999,999,999.99",
+        "\N{MINUS SIGN}80",
+        "€5,250.50",
+        "\N{MINUS SIGN}SEK\N{NO-BREAK SPACE}80.00",
+        "NOK\N{NO-BREAK SPACE}239.70200",
+        "10.00 SC",
+        "0.00 GC",
+        "+250",
+        "+0.20",
+        "\N{MINUS SIGN}90.00",
+        "2026-11-30T23:00:00.000Z",
+        "2026-07-01T04:00:00.000Z",
+        "2026-12-01 00:00:00",
+    ]

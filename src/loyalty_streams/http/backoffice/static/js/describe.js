@@ -20,6 +20,10 @@ const LABELS = {
   CommandRejected: "Command refused",
 };
 
+function nonzero(text) {
+  return text !== undefined && text !== null && !/^0*(\.0*)?$/.test(String(text));
+}
+
 export function label(type) {
   return LABELS[type] || type;
 }
@@ -43,8 +47,8 @@ export function describe(row) {
     case "PointsReversed":
       return { change: signed(row.points_reversed, "-"),
                text: `bet ${row.bet_id} cancelled (${row.reason}): ${money(row.amount, row.currency)}` +
-                     (row.points_unrecovered !== "0" && row.points_unrecovered !== "0.00"
-                       ? `, ${points(row.points_unrecovered)} unrecovered` : "") };
+                     (nonzero(row.points_owed) ? `, ${points(row.points_owed)} owed from the held points` : "") +
+                     (nonzero(row.points_unrecovered) ? `, ${points(row.points_unrecovered)} unrecovered` : "") };
     case "CancellationRefused":
       return { change: "", text: `cancellation of bet ${row.bet_id} refused: ${row.code ?? ""} ${row.reason ?? ""}`.trim() };
     case "LevelChanged":

@@ -144,6 +144,7 @@ function summary() {
         ["Accrued", points(pts.accrued)], ["Redeemed", points(pts.redeemed)],
         ["Expired", points(pts.expired)], ["Credited", points(pts.credited)],
         ["Debited", points(pts.debited)], ["Reversed", points(pts.reversed)],
+        pts.owed !== undefined && ["Owed", points(pts.owed)],
         ["Unrecovered", points(pts.unrecovered)],
         ["Expire", pts.expires_at ? `${whenIn(pts.expires_at, zone)} if the player stays away` : "never"],
       ])),
