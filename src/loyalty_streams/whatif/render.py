@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import plotly.graph_objects as go  # type: ignore[import-untyped]  # plotly ships no types
 from plotly.offline import get_plotlyjs  # type: ignore[import-untyped]
+from plotly.subplots import make_subplots  # type: ignore[import-untyped]
 
 from loyalty_streams.whatif.report import AffectedPlayer, PeriodFigures, Report, RunPeriod
 
@@ -411,7 +412,7 @@ pre {{ background: #f6f6f6; padding: 1em; overflow-x: auto; }}
 table {{ border-collapse: collapse; margin: 1em 0; }}
 th, td {{ border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }}
 th:first-child, td:first-child {{ text-align: left; }}
-section.chart {{ height: 480px; margin-bottom: 2em; }}
+section.chart {{ min-height: 480px; margin-bottom: 2em; }}
 </style>
 <script type="text/javascript">{get_plotlyjs()}</script>
 </head>
@@ -443,24 +444,31 @@ def _labels(report: Report) -> list[str]:
 
 
 def _levels_figure(report: Report) -> go.Figure:
-    figure = go.Figure()
-    colours = ["#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3", "#ff6692"]
+    """One small chart per level, each on its own scale: the lowest level holds most players."""
+    columns = 2
+    rows = max(1, -(-len(report.levels) // columns))
+    figure = make_subplots(rows=rows, cols=columns, subplot_titles=report.levels)
+    colours = {"baseline": "#636efa", "proposal": "#ef553b"}
     for index, level in enumerate(report.levels):
-        colour = colours[index % len(colours)]
         for name, dash in (("baseline", "solid"), ("proposal", "dash")):
             figure.add_trace(
                 go.Scatter(
                     x=_labels(report),
                     y=[getattr(period, name).players.get(level, 0) for period in report.periods],
-                    name=f"{level} ({name})",
+                    name=name,
+                    legendgroup=name,
+                    showlegend=index == 0,
                     mode="lines+markers",
-                    line={"color": colour, "dash": dash},
-                )
+                    line={"color": colours[name], "dash": dash},
+                    hovertemplate=f"{html.escape(level)} ({name}): %{{y}} players<extra></extra>",
+                ),
+                row=index // columns + 1,
+                col=index % columns + 1,
             )
     figure.update_layout(
-        title="Players per level at each period's end (solid: baseline, dashed: proposal)",
-        xaxis_title=report.by.value,
-        yaxis_title="players",
+        title=f"Players per level at the end of each {report.by.value} "
+        "(solid: baseline, dashed: proposal)",
+        height=max(480, 260 * rows),
     )
     return figure
 
@@ -513,7 +521,7 @@ def _cashback_figure(report: Report) -> go.Figure:
                     _float(getattr(period, name).cashback.get(currency, _ZERO))
                     for period in report.periods
                 ],
-                text=[f"{getattr(period, name).cashback_caps} capped" for period in report.periods],
+                text=[_caps(getattr(period, name).cashback_caps) for period in report.periods],
                 name=f"{name} {currency}",
             )
             for currency in currencies
@@ -522,6 +530,11 @@ def _cashback_figure(report: Report) -> go.Figure:
     )
     figure.update_layout(title=f"Cashback paid per {report.by.value}", barmode="group")
     return figure
+
+
+def _caps(caps: int) -> str:
+    """A bar's label: the daily caps hit, if any."""
+    return f"{caps} capped" if caps else ""
 
 
 def _totals_table(report: Report) -> str:
