@@ -475,5 +475,8 @@ def fold_in_processes(
 
 
 def default_processes() -> int:
-    """One process per CPU this process may use."""
-    return len(os.sched_getaffinity(0))
+    """One process per CPU this process may use (per CPU, where the system cannot say)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
