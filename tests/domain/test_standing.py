@@ -105,7 +105,8 @@ def test_points_taken_back_by_a_cancellation_and_those_no_longer_there_are_shown
     state, _, _ = cancel(state, voided, record, sweeps)
     points = standing(state, sweeps, NEW_YORK_NOON)["points"]
     # 1,500 earned: the 500 still available taken back, the 1,000 held for a redemption owed
-    assert (points["reversed"], points["owed"], points["unrecovered"]) == ("500.00", "1000.00", "0.00")
+    owed = (points["reversed"], points["owed"], points["unrecovered"])
+    assert owed == ("500.00", "1000.00", "0.00")
     assert (points["available"], points["held"]) == ("0.00", "1000")
     fresh = standing(sweeps_player("10")[0], sweeps, NEW_YORK_NOON)["points"]
     assert (fresh["reversed"], fresh["owed"], fresh["unrecovered"]) == ("0", "0", "0")
