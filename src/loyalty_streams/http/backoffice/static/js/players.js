@@ -148,6 +148,7 @@ function summary() {
         ["Unrecovered", points(pts.unrecovered)],
         ["Expire", pts.expires_at ? `${whenIn(pts.expires_at, zone)} if the player stays away` : "never"],
       ])),
+    card("Rewards", "rewards", rewardFacts(rewards, zone)),
     card("Progress", "progress wide",
       h("p", {}, p.progress.next_level
         ? `${decimal(p.progress.next_level.still_needed)} ${unit} to ${p.progress.next_level.name} ` +
@@ -156,7 +157,6 @@ function summary() {
       h("p", {}, `Keeping ${level.name} asks ${decimal(p.progress.retention_30d)} ${unit} over 30 days; ` +
         `the last 30 days have ${decimal(p.progress.rolling_30d)}.`),
       progressChart),
-    card("Rewards", "rewards", rewardFacts(rewards, zone)),
     card("Perks and multipliers", "perks",
       perks.length ? h("ul", { class: "tags" }, perks.map((perk) => h("li", {}, perk))) : h("p", { class: "empty" }, "No perks at this level."),
       facts([
