@@ -17,8 +17,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)  ## set up .venv with the package and its dev tools
 
+# make demo KEEP=1 leaves the broker and the worker running at the end (Ctrl-C stops them) and
+# prints the back office's address with a token
+KEEP ?=
 demo: $(STAMP)  ## the main job: a broker, a worker, synthetic events, what the engine did
-	$(BIN)/loyalty-streams demo --duration 30
+	$(BIN)/loyalty-streams demo --duration 30 $(if $(KEEP),--keep)
 
 lint: $(STAMP)  ## ruff and mypy --strict
 	$(BIN)/ruff check src tests bench

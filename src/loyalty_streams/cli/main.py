@@ -472,7 +472,7 @@ def _service_logging(settings: Settings) -> Settings:
 def _demo(args: argparse.Namespace, clients: "KafkaClients | None") -> int:
     from loyalty_streams.devtools.demo import run_demo
 
-    return run_demo(duration=args.duration, clients=clients)
+    return run_demo(duration=args.duration, clients=clients, keep=args.keep)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -678,6 +678,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="broker + worker + generator, then a summary")
     demo.add_argument("--duration", type=float, default=30.0, help="seconds of generated traffic")
+    demo.add_argument(
+        "--keep",
+        action="store_true",
+        help="leave the broker and the worker running at the end and print the back office's "
+        "address with a token (Ctrl-C stops them)",
+    )
     demo.set_defaults(handler=_demo)
     return parser
 

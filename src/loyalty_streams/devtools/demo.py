@@ -12,6 +12,7 @@ accrued - reversed - redeemed - expired - debited + credited = available + held.
 """
 
 import secrets
+import signal
 import tempfile
 import time
 import urllib.request
@@ -70,6 +71,8 @@ MAX_CANCELLED = 5
 """At most this many of the top player's bets are cancelled after their redemption."""
 POINT_MOVES = (POINTS_ACCRUED, REDEMPTIONS, POINTS_EXPIRY, POINTS_ADJUSTED)
 """The topics of every output that moves points: the final check's other side."""
+KEPT_TOKEN_TTL = timedelta(hours=8)
+"""Lifetime of the admin token `--keep` prints for the back office (at most the workers' limit)."""
 
 Views = dict[tuple[str, str], dict[str, Any]]
 """The lookup view of each player, by brand and player id."""
@@ -81,10 +84,13 @@ def run_demo(
     rate: float = 200.0,
     seed: int = 2026,
     clients: KafkaClients | None = None,
+    keep: bool = False,
 ) -> int:
     """Run the demo; returns 0 when every point out matches the replay and every balance the
     points that moved, 1 otherwise. `clients` makes this process's Kafka clients (by default
-    librdkafka's; the worker is another process, with its own)."""
+    librdkafka's; the worker is another process, with its own). `keep` leaves the broker and
+    the worker running at the end, with the back office's address and a token printed, until
+    Ctrl-C or SIGTERM."""
     clients = clients or KafkaClients()
     with tempfile.TemporaryDirectory(prefix="loyalty-demo-") as tmp, EmbeddedBroker() as broker:
         print(f"broker: embedded Tansu on {broker.bootstrap_servers}")
@@ -148,7 +154,39 @@ def run_demo(
             views = _lookups(settings, _players(records))
             code = max(code, _claim_coin_rewards(settings, clients, views))
             worker.settled()
-            return max(code, _final_check(settings, clients, _lookups(settings, views)))
+            code = max(code, _final_check(settings, clients, _lookups(settings, views)))
+            if keep:
+                code = max(code, _keep_running(settings, worker, top))
+            return code
+
+
+def _keep_running(settings: Settings, worker: ServiceProcess, top: tuple[str, str] | None) -> int:
+    """Print the back office's address and an admin token, then wait for Ctrl-C or SIGTERM
+    (0), or for the worker to stop (1)."""
+    rules = TokenRules.of(settings)
+    ttl = min(KEPT_TOKEN_TTL, rules.max_ttl)
+    bearer = issue_token(
+        rules, "demo-admin", [Role.LOYALTY_ADMIN], [ALL_BRANDS], datetime.now(UTC), ttl
+    )
+    print(f"\nback office: {settings.worker_url}/backoffice/")
+    hours = ttl.total_seconds() / 3600
+    print(f"sign in with this token (loyalty_admin, every brand, {hours:g} h):\n{bearer}")
+    if top is not None:
+        print(f"a player to look up: {top[1]} at {top[0]} (the one who earned the most)")
+    print("the broker and the worker keep running: Ctrl-C stops them")
+    stops = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+    try:
+        while True:
+            # a Ctrl-C reaches the worker too: a signal waiting wins over the worker's exit
+            if signal.sigtimedwait(stops, 1.0 if worker.running else 0) is not None:
+                print("stopping the worker and the broker ...")
+                return 0
+            if not worker.running:
+                print("the worker stopped unexpectedly:\n" + worker.log_tail())
+                return 1
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
 
 
 def _values(records: Records, *topics: str) -> list[dict[str, Any]]:
