@@ -252,6 +252,7 @@ def test_a_late_cancellation_on_a_closed_day_corrects_the_next_open_one() -> Non
         ("b1", "10", {"currency": "USD"}, "currency_mismatch"),
         ("b1", "10", {"occurred_at": T0 + timedelta(days=CANCELLABLE_DAYS, seconds=1)}, "too_late"),
         ("b1", "100.01", {}, "exceeds_remaining"),
+        ("b1", "10", {"occurred_at": T0 - timedelta(seconds=1)}, "before_bet"),
     ],
 )
 def test_a_cancellation_that_cannot_be_carried_out_changes_nothing_and_says_why(

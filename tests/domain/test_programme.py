@@ -115,3 +115,11 @@ def test_a_copy_with_changes_is_validated_and_derives_its_own_values() -> None:
     assert quick.grace == timedelta(0) and aurora.grace == timedelta(days=7)
     with pytest.raises(ValidationError, match="levels"):
         aurora.model_copy(update={"levels": ()})
+
+
+@pytest.mark.parametrize("field", ["tier_up_reward_gc", "birthday_gift_gc", "birthday_gift_sc"])
+def test_the_coins_a_level_pays_are_in_cents(field: str) -> None:
+    data = programme("lucky-sweeps").model_dump(mode="json")
+    data["levels"][1][field] = "1.005"
+    with pytest.raises(ValidationError, match=rf"{field}: 1.005 has more than 2 decimal places"):
+        Programme.model_validate(data)

@@ -26,9 +26,9 @@ what it added to the level figures, and whether its day's cashback ledger counte
 
 A cancellation that cannot be carried out changes nothing and says why (`CancellationRefused`):
 an unknown bet (never placed, placed for another player, or placed more than
-`CANCELLABLE_DAYS` ago), a bet cancelled whole already, an amount above what is left of the
-bet, a currency other than the bet's. Wins paid on the bet are the platform's to roll back;
-they are play of the day, not points.
+`CANCELLABLE_DAYS` ago), a cancellation dated before the bet, a bet cancelled whole already, an
+amount above what is left of the bet, a currency other than the bet's. Wins paid on the bet are
+the platform's to roll back; they are play of the day, not points.
 """
 
 from dataclasses import dataclass, replace
@@ -251,6 +251,12 @@ def _refusal(event: BetCancelled, bet: PlacedBet | None) -> tuple[str, str] | No
             "currency_mismatch",
             f"bet {bet_id!r} was placed in {bet.currency}, the cancellation is in "
             f"{event.currency.value}",
+        )
+    if event.occurred_at < bet.placed_at:
+        return (
+            "before_bet",
+            f"bet {bet_id!r} was placed at {bet.placed_at.isoformat()}, after the cancellation's "
+            f"time {event.occurred_at.isoformat()}",
         )
     if event.occurred_at - bet.placed_at > timedelta(days=CANCELLABLE_DAYS):
         return (

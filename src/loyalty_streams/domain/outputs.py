@@ -347,7 +347,7 @@ class PointsReversed:
 @dataclass(slots=True)
 class CancellationRefused:
     """A bet cancellation that changed nothing, and why (`code`: unknown_bet, already_cancelled,
-    exceeds_remaining, currency_mismatch, too_late)."""
+    exceeds_remaining, currency_mismatch, before_bet, too_late)."""
 
     output_id: str
     event_id: str

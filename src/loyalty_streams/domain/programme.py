@@ -82,6 +82,14 @@ class Level(BaseModel):
     image_url: str | None = None
     icon_url: str | None = None
 
+    @model_validator(mode="after")
+    def _coins_in_cents(self) -> Self:
+        """The coins a level pays are in cents, like every amount the wallet is told to pay."""
+        check_cents("tier_up_reward_gc", self.tier_up_reward_gc)
+        check_cents("birthday_gift_gc", self.birthday_gift_gc)
+        check_cents("birthday_gift_sc", self.birthday_gift_sc)
+        return self
+
 
 class CurrencyRule(BaseModel):
     """How a wager in one currency counts."""
