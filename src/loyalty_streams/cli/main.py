@@ -34,6 +34,10 @@ from loyalty_streams.http.auth import Role
 from loyalty_streams.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from loyalty_streams.domain.commands import Command
+    from loyalty_streams.domain.events import PlayerEvent
     from loyalty_streams.kafka.clients import KafkaClients
 
 
@@ -180,23 +184,54 @@ def _programmes_import(args: argparse.Namespace, clients: "KafkaClients | None")
 
 def _command(args: argparse.Namespace, clients: "KafkaClients | None") -> int:
     from loyalty_streams.domain.commands import decode_command
-    from loyalty_streams.domain.validation import check_unique_keys
-    from loyalty_streams.http.command_sender import publish_commands
+    from loyalty_streams.kafka.topics import COMMANDS
 
-    texts = sys.stdin.read().splitlines() if args.commands == ["-"] else args.commands
+    return _publish(args.records, decode_command, COMMANDS, clients)
+
+
+def _event(args: argparse.Namespace, clients: "KafkaClients | None") -> int:
+    from loyalty_streams.domain.events import decode_player_event
+    from loyalty_streams.kafka.topics import PLAYER_EVENTS
+
+    return _publish(args.records, decode_player_event, PLAYER_EVENTS, clients)
+
+
+def _publish(
+    arguments: list[str],
+    decode: "Callable[[str], Command | PlayerEvent]",
+    topic: str,
+    clients: "KafkaClients | None",
+) -> int:
+    """Validate records (one JSON object per argument, or JSON lines on stdin with `-`) with
+    `decode` and publish them to `topic` keyed by their player; nothing is published if one is
+    bad (exit 1)."""
+    from loyalty_streams.domain.validation import check_unique_keys, validation_summary
+    from loyalty_streams.kafka.produce import publish
+
+    texts = sys.stdin.read().splitlines() if arguments == ["-"] else arguments
     texts = [text for text in texts if text.strip()]
     try:
-        commands = [decode_command(text) for text in texts]
+        records = [decode(text) for text in texts]
         for text in texts:  # published re-encoded: the worker would see one of the two keys
             check_unique_keys(text)
-    except ValueError as error:  # a ValidationError is a ValueError too
+    except ValidationError as error:
+        print(f"not sent, nothing was published: {validation_summary(error)}", file=sys.stderr)
+        return 1
+    except ValueError as error:
         print(f"not sent, nothing was published: {error}", file=sys.stderr)
         return 1
-    sent = publish_commands(get_settings(), commands, clients=clients)
-    for command in commands:
-        print(f"sent {command.type} {command.command_id} for {command.key}")
-    print(f"{sent} command(s) published; outcomes appear on the output topics")
+    keyed = [(record.key.encode(), record.model_dump_json().encode()) for record in records]
+    sent = publish(get_settings(), topic, keyed, clients=clients)
+    for record in records:
+        print(f"sent {record.type} {_record_id(record)} for {record.key}")
+    print(f"{sent} record(s) published to {topic}; outcomes appear on the output topics")
     return 0
+
+
+def _record_id(record: "Command | PlayerEvent") -> str:
+    from loyalty_streams.domain.commands import CommandEnvelope
+
+    return record.command_id if isinstance(record, CommandEnvelope) else record.event_id
 
 
 def _recheck(args: argparse.Namespace, clients: "KafkaClients | None") -> int:
@@ -592,13 +627,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="write casino.player-events as Parquet files to LOYALTY_ARCHIVE_DIR, for replays",
     ).set_defaults(handler=_archive)
 
-    send = commands.add_parser(
-        "command", help="validate commands (JSON) and publish them to loyalty.commands"
-    )
-    send.add_argument(
-        "commands", nargs="+", help="one JSON command per argument, or - for JSON lines on stdin"
-    )
-    send.set_defaults(handler=_command)
+    for name, handler, topic in (
+        ("command", _command, "loyalty.commands"),
+        ("event", _event, "casino.player-events"),
+    ):
+        send = commands.add_parser(
+            name, help=f"validate {name}s (JSON) and publish them to {topic}, keyed by player"
+        )
+        send.add_argument(
+            "records", nargs="+", help=f"one JSON {name} per argument, or - for JSON lines on stdin"
+        )
+        send.set_defaults(handler=handler)
 
     recheck = commands.add_parser(
         "recheck",

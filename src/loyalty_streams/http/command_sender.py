@@ -16,6 +16,7 @@ from loyalty_streams.domain.catalogue import brand_recheck_audit
 from loyalty_streams.domain.commands import Command, RecheckBrand
 from loyalty_streams.domain.outputs import encode
 from loyalty_streams.kafka.clients import KafkaClients, producer_config
+from loyalty_streams.kafka.produce import publish
 from loyalty_streams.kafka.topics import AUDIT, COMMANDS
 from loyalty_streams.settings import Settings
 
@@ -28,15 +29,8 @@ def publish_commands(
     """Each command keyed by its player (so it meets their events); returns how many were sent.
     Raises RuntimeError when the cluster does not acknowledge them all within 30 s. `clients`
     makes the producer."""
-    producer = (clients or KafkaClients()).producer(producer_config(settings))
-    sent = 0
-    for command in commands:
-        producer.produce(COMMANDS, command.model_dump_json().encode(), command.key.encode())
-        sent += 1
-    left = producer.flush(30)
-    if left:
-        raise RuntimeError(f"{left} command(s) not acknowledged by {settings.bootstrap_servers}")
-    return sent
+    keyed = ((command.key.encode(), command.model_dump_json().encode()) for command in commands)
+    return publish(settings, COMMANDS, keyed, clients=clients)
 
 
 def command_partitions(producer: Producer) -> list[int]:

@@ -5,9 +5,14 @@
 holds and retries.
 """
 
+from collections.abc import Iterable
 from typing import Any
 
-from loyalty_streams.kafka.clients import ProducerClient
+from loyalty_streams.kafka.clients import KafkaClients, ProducerClient, producer_config
+from loyalty_streams.settings import Settings
+
+PUBLISH_WAIT_S = 30.0
+"""How long `publish` waits for the cluster to acknowledge what it sent."""
 
 QUEUE_FULL_POLL_S = 0.05
 """How long a producer whose local queue is full serves delivery reports (librdkafka sends
@@ -24,3 +29,25 @@ def produce(
             return
         except BufferError:
             producer.poll(QUEUE_FULL_POLL_S)
+
+
+def publish(
+    settings: Settings,
+    topic: str,
+    records: Iterable[tuple[bytes, bytes]],
+    *,
+    clients: KafkaClients | None = None,
+) -> int:
+    """Each (key, value) to `topic`, in the partition of its key (Kafka's murmur2, as every
+    producer of the platform must); gives how many were sent. Raises RuntimeError when the
+    cluster does not acknowledge them all within `PUBLISH_WAIT_S`. `clients` makes the producer
+    (by default librdkafka's)."""
+    producer = (clients or KafkaClients()).producer(producer_config(settings))
+    sent = 0
+    for key, value in records:
+        produce(producer, topic, value, key)
+        sent += 1
+    left = producer.flush(PUBLISH_WAIT_S)
+    if left:
+        raise RuntimeError(f"{left} record(s) not acknowledged by {settings.bootstrap_servers}")
+    return sent
