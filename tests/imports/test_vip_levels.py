@@ -250,7 +250,10 @@ def test_deprecated_columns_are_noted_with_what_supersedes_them() -> None:
 
 def test_only_the_columns_the_export_has_are_noted_and_unknown_ones_too() -> None:
     notes = imported(csv_text([required(level_name="Platinum", loyalty_tier_colour="gold")])).notes
-    assert notes == ("loyalty_tier_colour: ignored, not a column of vip_levels",)
+    # the table's own columns it lacks are said too, with what every level takes instead
+    left_out = [note for note in notes if "not in the export" not in note]
+    assert left_out == ["loyalty_tier_colour: ignored, not a column of vip_levels"]
+    assert len(notes) - len(left_out) == 14  # 17 level and perk columns less the 3 it has
 
 
 def test_rows_of_other_brands_are_skipped_unread() -> None:
@@ -464,3 +467,20 @@ def test_any_valid_level_table_written_to_csv_is_imported_as_the_same_levels(
     rows = table_rows(levels) + table_rows(levels[:1], brand=OTHER_BRAND)
     order.shuffle(rows)
     assert imported(csv_text(rows)).programme.levels == tuple(levels)
+
+
+def test_a_column_the_export_lacks_is_noted_with_the_default_every_level_takes() -> None:
+    """Dropping a column silently would take a benefit from every level: it is said."""
+    rows = [
+        {"brand_id": "b", "company_id": "c", "level_name": "Bronze", "level_rank": "1",
+         "points_required": "0"},
+        {"brand_id": "b", "company_id": "c", "level_name": "Silver", "level_rank": "2",
+         "points_required": "1000"},
+    ]  # fmt: skip
+    imported = import_vip_levels(rows, "b", load_base(None))
+    notes = "\n".join(imported.notes)
+    assert "cashback_percentage: not in the export, every level takes 0" in notes
+    assert "store_multiplier: not in the export, every level takes 1.0" in notes
+    assert "monthly_bonus_enabled: not in the export, every level takes false" in notes
+    assert "cashback_max_amount: not in the export, every level takes NULL" in notes
+    assert "level_name" not in notes

@@ -429,7 +429,8 @@ def _in_order(levels: list[tuple[int, Row, Level]]) -> tuple[Level, ...]:
 
 def _column_notes(columns: list[str], rows: list[tuple[int, Row]]) -> list[str]:
     """One line per column the import leaves out: deprecated (what supersedes it, and whether
-    the brand's rows hold anything but its default), display-only, or unknown."""
+    the brand's rows hold anything but its default), display-only, or unknown; and one per
+    column of the table the export lacks, whose default every level then takes."""
     notes = []
     for old in DEPRECATED:
         if old.name not in columns:
@@ -440,6 +441,12 @@ def _column_notes(columns: list[str], rows: list[tuple[int, Row]]) -> list[str]:
             default = str(old.default).lower()
             note += f"; {used} of {len(rows)} row(s) hold a value other than {default}"
         notes.append(note)
+    notes += [
+        f"{column.name}: not in the export, every level takes "
+        f"{'NULL' if column.default is None else _shown(column.default)}"
+        for column in LEVEL_COLUMNS + PERK_COLUMNS
+        if column.name not in columns and not column.required
+    ]
     notes += [f"{name}: ignored, {why}" for name, why in DISPLAY_ONLY.items() if name in columns]
     notes += [
         f"{name}: ignored, not a column of vip_levels" for name in columns if name not in _KNOWN
