@@ -63,6 +63,8 @@ bench: $(STAMP)  ## the benchmarks, by hand (figures go to the issue notes)
 	$(BIN)/python bench/domain_apply.py
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/timers.py
+	$(BIN)/python bench/archive_read.py
+	$(BIN)/python bench/what_if.py
 
 clean:  ## remove .venv, data and caches
 	rm -rf $(VENV) var .cache .pytest_cache .mypy_cache .ruff_cache .hypothesis
