@@ -354,6 +354,20 @@ def fold_stored(
     return fold(rec, decoded, BOUNDARY, PROGRAMMES, load_state, stored=stored)
 
 
+def test_an_operators_command_that_changes_no_row_is_in_the_history_by_its_audit_entry() -> None:
+    """A level forced to the one held emits no level change: its audit entry is the history's
+    record of it, which the API's write waits for (a 202 after 5 s otherwise)."""
+    first = handle(record(bet("10").model_dump_json().encode(), received_at=T0), PROGRAMMES, {}.get)
+    assert first.state is not None
+    players = {first.state.key: first.state}
+    forced = encoded("ForceLevel", level="Bronze", reason="hold", actor="ops", command_id="f-1")
+    outcome = handle(command_record(forced, offset=1), PROGRAMMES, players.get)
+    rows = [orjson.loads(v or b"") for k, v in outcome.writes if k.startswith(HISTORY_PREFIX)]
+    assert [(row["type"], row["command_id"], row["action"]) for row in rows] == [
+        ("AuditEntry", "f-1", "status.force")
+    ]
+
+
 def test_every_output_has_a_topic() -> None:
     assert set(OUTPUT_TOPICS) == set(get_args(Output))
 

@@ -140,9 +140,12 @@ History = (
     | MonthlyBonusGranted
     | StoreBonusGranted
     | CommandRejected
+    | AuditEntry
 )
-"""What a player's history keeps: every change of points or level, every reward, and refused
-commands and cancellations."""
+"""What a player's history keeps: every change of points or level, every reward, refused
+commands and cancellations, and the audit entry of every operator's command about the player
+(so a command that changed nothing a row shows, e.g. a level forced to the one held, is seen
+carried out)."""
 
 HISTORY_TYPE_NAMES = frozenset(kind.__name__ for kind in get_args(History))
 
@@ -423,7 +426,7 @@ def _outcome(previous: PlayerState | None, step: Advanced, programme: Programme)
     state = step.state
     outputs = (*step.outputs, *follow_ups(step.outputs, state, programme))
     sends = _sends(state.key, outputs)
-    writes = _history(outputs, sends)
+    writes = _history(state, outputs, sends)
     for row in step.cashback:
         writes.append((cashback_key(row.brand_id, row.player_id, row.day), _row(row)))
     bet = step.bet
@@ -437,11 +440,13 @@ def _outcome(previous: PlayerState | None, step: Advanced, programme: Programme)
 
 
 def _history(
-    outputs: tuple[Output, ...], sends: list[tuple[str, bytes | None, bytes]]
+    state: PlayerState, outputs: tuple[Output, ...], sends: list[tuple[str, bytes | None, bytes]]
 ) -> list[tuple[bytes, bytes | None]]:
-    """History rows of the outputs that change points or levels, as they were sent."""
+    """History rows of `state`'s player: the outputs of a step that belong there (`History`),
+    as they were sent."""
+    brand_id, player_id = state.brand_id, state.player_id
     return [
-        (history_key(o.brand_id, o.player_id, o.occurred_at, o.output_id), value)
+        (history_key(brand_id, player_id, o.occurred_at, o.output_id), value)
         for o, (_, _, value) in zip(outputs, sends, strict=True)
         if isinstance(o, History)
     ]
