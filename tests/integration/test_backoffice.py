@@ -41,6 +41,9 @@ PLAYS = [("p1", "3000"), ("p2", "4000"), ("p2", "2000"), ("p3", "12000"), ("p4",
 """Turnover (EUR): p1 3,000, p2 6,000 (Silver at 5,000 in the what-if), p3 12,000 (Silver),
 p4 700.55."""
 PLAYERS = ("p1", "p2", "p3", "p4")
+FORGED = ".".join(
+    [*ADMIN.split(".")[:2], "A" * len(ADMIN.split(".")[2])]
+)  # well formed, its claims readable, its signature wrong
 IN = "\N{SINGLE RIGHT-POINTING ANGLE QUOTATION MARK}"
 """Between the parts of a field's path in the page's differences: levels, Silver, threshold."""
 
@@ -177,6 +180,7 @@ def chart_datasets(page: Page, selector: str) -> list[int]:
 def test_sign_in_and_see_the_numbers_the_api_gives(stack: Stack, open_tab: Any) -> None:
     for viewport in (LAPTOP, TABLET):
         tab = open_tab(viewport)
+        tab.allowed.add(401)
         page = tab.page
         page.goto(stack.url.rstrip("/"))  # /backoffice redirects to the page
         expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
@@ -184,12 +188,28 @@ def test_sign_in_and_see_the_numbers_the_api_gives(stack: Stack, open_tab: Any) 
         page.get_by_label("Bearer token").fill("not a token")
         page.get_by_role("button", name="Sign in").click()
         expect(page.locator("#sign-in-error")).to_contain_text("This is not a token")
+        # well formed is not enough: who you are shows only once the API took the token
+        page.get_by_label("Bearer token").fill(FORGED)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.locator("#sign-in-error")).to_contain_text("The API refused the token:")
+        expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+        expect(page.locator("#who")).to_be_hidden()
+        assert page.evaluate("sessionStorage.length") == 0
 
-        sign_in(tab, stack, ADMIN)
+        # a token pasted across lines is one token: the line breaks and spaces are dropped
+        sign_in(tab, stack, f"{ADMIN[:40]}\n{ADMIN[40:90]}\r\n  {ADMIN[90:]}\n")
         expect(page.locator("#who-subject")).to_have_text("anna")
         expect(page.locator("#who-roles")).to_have_text("Loyalty admin")
         expect(page.locator("#who-brands")).to_have_text("all brands")
         expect(page.get_by_role("link", name="Audit trail")).to_be_visible()
+
+        # a request that cannot be made ends "Looking up…" with the error
+        page.route("**/loyalty/aurora-casino/nobody", lambda route: route.abort())
+        screen = page.locator("#screen-players")
+        screen.get_by_label("Player id").fill("nobody")
+        screen.get_by_role("button", name="Look up").click()
+        expect(page.locator("#lookup-message")).to_contain_text("The look-up failed:")
+        expect(page.locator("#lookup-message")).to_have_attribute("data-kind", "error")
 
         look_up(page, "p3")
         status, api = get(stack.worker, f"/loyalty/{AURORA}/p3", ADMIN)
@@ -211,6 +231,10 @@ def test_sign_in_and_see_the_numbers_the_api_gives(stack: Stack, open_tab: Any) 
         expect(page.locator("table.history tbody tr")).to_have_count(len(history))
         expect(page.locator("table.history tbody tr").first).to_contain_text("Points accrued")
         shoot(page, "player")
+        # nothing makes the page scroll sideways, at either width
+        assert page.evaluate(
+            "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+        )
 
         page.get_by_role("tab", name="Explanation").click()
         expect(page.locator("#explain")).to_contain_text("Every movement reconciles")
@@ -236,6 +260,16 @@ def test_an_adjustment_shows_in_the_history_and_the_audit_trail(
     assert before == "3000.00"
 
     adjust = page.locator("#adjust")
+    # the Direction gives the sign: a negative or zero amount is refused here, nothing sent
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    for amount, says in (("-5", "positive amount"), ("0", "more than 0"), ("1.005", "2 decimal")):
+        adjust.get_by_label("Points").fill(amount)
+        adjust.get_by_label("Reason").fill("a typo")
+        adjust.get_by_role("button", name="Adjust points…").click()
+        expect(adjust.locator(".result")).to_contain_text(says)
+        expect(page.locator("#confirm")).to_be_hidden()
+    assert posts == []
     adjust.get_by_label("Points").fill("250")
     adjust.get_by_label("Reason").fill("goodwill from the back office")
     adjust.get_by_role("button", name="Adjust points…").click()
@@ -364,6 +398,10 @@ def test_a_marketing_manager_edits_promotions_but_is_refused_admin_actions(
     expect(page.locator("#who-brands")).to_have_text(AURORA)
     expect(page.get_by_role("link", name="Audit trail")).to_be_hidden()
     expect(page.get_by_role("link", name="What-if")).to_be_visible()
+    page.evaluate("location.hash = '#/audit'")  # typed: the screen is not rendered
+    expect(page.locator("#denied-message")).to_have_text("Your role cannot see the audit trail.")
+    expect(page.locator("#screen-audit")).to_be_hidden()
+    page.get_by_role("link", name="Players").click()
     look_up(page, "p4")
     expect(page.locator("#actions")).to_be_hidden()
 
@@ -423,18 +461,38 @@ def test_a_marketing_manager_edits_promotions_but_is_refused_admin_actions(
 
 
 def test_a_what_if_report_opens_with_its_charts(stack: Stack, open_tab: Any) -> None:
-    page = sign_in(open_tab(), stack, MARKETING)
+    tab = open_tab()
+    tab.allowed.add(429)
+    page = sign_in(tab, stack, MARKETING)
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
     page.get_by_role("link", name="What-if").click()
     page.get_by_role("button", name="Start from the version in effect").click()
     page.get_by_label("Silver: Threshold").fill("5000")
     expect(page.locator("#what-if-diff")).to_contain_text(f"levels {IN} Silver {IN} threshold")
-    page.get_by_role("button", name="Run the what-if").click()
+    run = page.get_by_role("button", name="Run the what-if")
+
+    # JSON that does not parse is no proposal: Run is disabled, with the reason, until it does
+    page.locator("details.json-editor summary").click()
+    editor = page.get_by_label("Programme JSON")
+    valid = editor.input_value()
+    editor.fill("{ not json")
+    expect(run).to_be_disabled()
+    expect(page.locator("#what-if-run-note")).to_contain_text("not valid")
+    editor.fill(valid)
+    expect(run).to_be_enabled()
+
+    run.dblclick()  # one submission in flight at a time: one POST
     status = page.locator("#what-if-status")
     expect(status).to_contain_text("Done.", timeout=60_000)
+    assert len(posts) == 1
     job_id = re.search(r"Job (\S+),", status.inner_text())
     assert job_id is not None
     job = get(stack.worker, f"/loyalty/what-if/jobs/{job_id.group(1)}", MARKETING)[1]
     report = job["report"]
+    expect(page.locator("#what-if-report-title")).to_contain_text(
+        f"job {job['job_id']}: proposal “{report['proposed_name']}”"
+    )
     moved = {(m["baseline"], m["proposal"]): m["players"] for m in report["moves"]}
     assert moved[("Bronze", "Silver")] == 1  # p2, at 6,000 EUR
     totals = page.locator("table.what-if-totals tbody tr")
@@ -448,6 +506,35 @@ def test_a_what_if_report_opens_with_its_charts(stack: Stack, open_tab: Any) -> 
     with page.expect_download() as download:
         page.get_by_role("button", name="The full report (HTML, plotly)").click()
     assert download.value.suggested_filename == f"what-if-{job['job_id']}.html"
+    page.get_by_label("Silver: Threshold").fill("5500")  # the report says it is of the old form
+    expect(page.locator("#what-if-report-stale")).to_be_visible()
+
+    # a second job, still running (as the page is told), then a third refused (429): the
+    # refusal shows, and the running job's result is never adopted as the refused one's
+    running = {"hold": True}
+
+    def as_running(route: Any) -> None:
+        answer = route.fetch()
+        body = answer.json()
+        if running["hold"]:
+            body["status"] = "running"
+        route.fulfill(response=answer, json=body)
+
+    page.route("**/loyalty/what-if/jobs/*", as_running)
+    page.get_by_label("Silver: Threshold").fill("6000")
+    run.click()
+    expect(status).to_contain_text("running for")
+    page.route(
+        f"**/loyalty/what-if/{AURORA}",
+        lambda route: route.fulfill(status=429, json={"error": "a what-if of yours is running"}),
+    )
+    page.get_by_label("Silver: Threshold").fill("7000")
+    run.click()
+    expect(status).to_contain_text("Not started. 429: a what-if of yours is running")
+    running["hold"] = False
+    page.wait_for_timeout(2_500)  # more than two polls of the job still on the worker
+    expect(status).to_contain_text("Not started. 429")
+    expect(page.locator("#what-if-report")).to_be_empty()
 
 
 def test_the_api_answers_the_pages_calls_as_documented(stack: Stack) -> None:

@@ -161,16 +161,20 @@ def run_demo(
 
 
 def _keep_running(settings: Settings, worker: ServiceProcess, top: tuple[str, str] | None) -> int:
-    """Print the back office's address and an admin token, then wait for Ctrl-C or SIGTERM
-    (0), or for the worker to stop (1)."""
+    """Print the back office's address and a token for each role a person signs in with
+    (`loyalty_admin`, `marketing_manager`; every brand), then wait for Ctrl-C or SIGTERM (0),
+    or for the worker to stop (1). The tokens are signed with the demo's own random secret:
+    `loyalty-streams token` cannot make one this worker accepts."""
     rules = TokenRules.of(settings)
     ttl = min(KEPT_TOKEN_TTL, rules.max_ttl)
-    bearer = issue_token(
-        rules, "demo-admin", [Role.LOYALTY_ADMIN], [ALL_BRANDS], datetime.now(UTC), ttl
-    )
     print(f"\nback office: {settings.worker_url}/backoffice/")
     hours = ttl.total_seconds() / 3600
-    print(f"sign in with this token (loyalty_admin, every brand, {hours:g} h):\n{bearer}")
+    for subject, role in (
+        ("demo-admin", Role.LOYALTY_ADMIN),
+        ("demo-marketing", Role.MARKETING_MANAGER),
+    ):
+        bearer = issue_token(rules, subject, [role], [ALL_BRANDS], datetime.now(UTC), ttl)
+        print(f"sign in with this token ({role.value}, every brand, {hours:g} h):\n{bearer}")
     if top is not None:
         print(f"a player to look up: {top[1]} at {top[0]} (the one who earned the most)")
     print("the broker and the worker keep running: Ctrl-C stops them")

@@ -10,7 +10,7 @@ let token = null;
 let onUnauthorized = () => {};
 
 export function useToken(value) {
-  token = value;
+  token = value && value.replace(/\s+/g, "");
 }
 
 /** What to do when the API answers 401 (the token expired or was refused). */
@@ -34,9 +34,10 @@ export function segment(id) {
 
 /**
  * One call: `{status, body}`, `body` the JSON answer (or `{error}` with the text when the answer
- * is not JSON). Rejects only when the worker cannot be reached.
+ * is not JSON). Rejects only when the request cannot be made or the worker cannot be reached:
+ * every caller must end its "pending" state then too.
  */
-export async function call(method, path, { query = {}, body, open = false, as = "json" } = {}) {
+export async function call(method, path, { query = {}, body, open = false, as = "json", quiet = false } = {}) {
   const headers = {};
   if (!open && token) headers.Authorization = `Bearer ${token}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -59,7 +60,7 @@ export async function call(method, path, { query = {}, body, open = false, as = 
   } catch {
     parsed = { error: text.slice(0, 500) || reply.statusText };
   }
-  if (reply.status === 401 && !open) onUnauthorized(parsed.error || "the token was refused");
+  if (reply.status === 401 && !open && !quiet) onUnauthorized(parsed.error || "the token was refused");
   return { status: reply.status, body: parsed };
 }
 

@@ -1,7 +1,7 @@
 // The back office: sign in with a token, then the screens (players, programmes, what-if, audit),
 // one at a time, chosen by the address's fragment (#/players, ...).
 
-import { get, useToken, whenUnauthorized } from "./api.js";
+import { get, problem, segment, useToken, whenUnauthorized } from "./api.js";
 import { $, $$, clear, h, say, trapFocus } from "./dom.js";
 import { when } from "./format.js";
 import { User, decodeClaims, forget, grants, store, stored } from "./session.js";
@@ -15,6 +15,13 @@ const ROLE_NAMES = {
   loyalty_admin: "Loyalty admin",
   marketing_manager: "Marketing manager",
   service: "Service",
+};
+
+/** Screens a role may not use, by the operation they need (as the nav's data-needs names it),
+ * and what the page says instead of rendering them. */
+const DENIED = {
+  "what-if": "Your role cannot run what-ifs.",
+  audit: "Your role cannot see the audit trail.",
 };
 
 const context = { user: null, brands: [] };
@@ -32,13 +39,35 @@ async function signIn(token, { quiet = false } = {}) {
     throw new Error(`This token expired at ${when(claims.expires.toISOString())} UTC.`);
   }
   const { found, document } = await grants();
+  const user = new User(token, claims, found, document);
   useToken(token);
-  context.user = new User(token, claims, found, document);
-  context.brands = await brandsOf(context.user);
+  let brands;
+  try {
+    brands = await brandsOf(user);
+    await verify(brands);
+  } catch (error) {
+    useToken(null);
+    throw error;
+  }
+  context.user = user;
+  context.brands = brands;
   store(token);
   showUser(context.user);
   if (!quiet) location.hash = location.hash && location.hash !== "#/sign-in" ? location.hash : "#/players";
   route();
+}
+
+/** The token's claims are only decoded here: who the user is shows only once the API has taken
+ * the token for one call (a programme every role may read; a 404, no programme for the brand,
+ * still means the token was accepted). A 401 keeps the sign-in, with the API's reason. */
+async function verify(brands) {
+  const answer = await get(`loyalty/programmes/${segment(brands[0] ?? "-")}`, {}, { quiet: true });
+  if (answer.status === 401) {
+    throw new Error(`The API refused the token: ${answer.body?.error || "no reason given"}.`);
+  }
+  if (answer.status !== 200 && answer.status !== 404) {
+    throw new Error(`The API did not accept the token (${problem(answer)}).`);
+  }
 }
 
 /** The brands the user may pick: the token's, or every brand with a programme when it covers
@@ -80,7 +109,13 @@ function signOut(message) {
 
 function route() {
   const wanted = (location.hash.replace(/^#\/?/, "").split("?")[0]) || "players";
-  const name = context.user ? (SCREENS[wanted] ? wanted : "players") : "sign-in";
+  let name = context.user ? (SCREENS[wanted] ? wanted : "players") : "sign-in";
+  // a screen the role cannot use is not rendered, even when its address is typed
+  const needs = $(`#nav a[data-screen="${name}"]`)?.parentElement?.dataset.needs;
+  if (context.user && needs && !context.user.may(needs)) {
+    $("#denied-message").textContent = DENIED[name] || "Your role cannot use this screen.";
+    name = "denied";
+  }
   for (const screen of $$(".screen")) screen.hidden = screen.id !== `screen-${name}`;
   for (const link of $$("#nav a")) {
     if (link.dataset.screen === name) link.setAttribute("aria-current", "page");
@@ -94,6 +129,10 @@ function route() {
     return;
   }
   const screen = SCREENS[name];
+  if (!screen) {
+    if (changed) $(`#screen-${name} h1`).focus();
+    return;
+  }
   if (!started.has(name)) {
     started.add(name);
     screen.start(context);
@@ -110,7 +149,8 @@ function boot() {
   });
   $("#sign-in").addEventListener("submit", async (event) => {
     event.preventDefault();
-    const token = $("#token").value.trim();
+    // a token pasted across lines (or with spaces) is one token: no whitespace belongs in it
+    const token = $("#token").value.replace(/\s+/g, "");
     $("#sign-in-error").hidden = true;
     if (!token) {
       say($("#sign-in-error"), "error", "Paste a token first.");

@@ -80,13 +80,13 @@ async function search() {
       { value: when(entry.occurred_at, z), class: "nowrap" }, entry.action,
       h("span", { class: `outcome ${entry.outcome}` }, entry.outcome), entry.actor, entry.brand_id,
       entry.player_id ?? "—", entry.reason, entry.command_id ? h("code", {}, entry.command_id) : "—",
-      changes(entry),
+      changes(entry, z),
     ]), { empty: "No entry matches.", className: "audit" }));
 }
 
-function changes(entry) {
+function changes(entry, zone) {
   if (!entry.before && !entry.after) return "—";
   return h("details", {}, h("summary", {}, "Before → after"),
-    diffTable(null, entry.before, entry.after, "Before", "After", { all: true }),
+    diffTable(null, entry.before, entry.after, "Before", "After", { all: true, zone }),
     json("Whole entry", entry));
 }

@@ -3,6 +3,9 @@
 // promotions) matched by name rather than by position.
 
 import { h, table } from "./dom.js";
+import { whenIn } from "./format.js";
+
+const INSTANT = /^\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:?\d\d)$/;
 
 const SKIPPED = new Set(["version", "effective_from"]);
 
@@ -33,13 +36,13 @@ export function differences(before, after, { all = false } = {}) {
     .map((path) => ({ path, before: a.get(path), after: b.get(path) }));
 }
 
-/** The differences as a table (or a sentence saying there are none). */
-export function diffTable(caption, before, after, beforeName, afterName, options = {}) {
+/** The differences as a table (or a sentence saying there are none); with `zone`, a value that
+ * is an RFC 3339 time is shown in that zone, as every time on the page is. */
+export function diffTable(caption, before, after, beforeName, afterName, { zone = null, ...options } = {}) {
   const found = differences(before, after, options);
   if (!found.length) return h("p", { class: "empty" }, "No field differs.");
+  const shown = (value) => (value === undefined ? "(none)" : zone && INSTANT.test(value) ? whenIn(value, zone) : value);
   return table(caption, ["Field", beforeName, afterName],
-    found.map((d) => [d.path,
-      { value: d.before === undefined ? "(none)" : d.before, class: "before" },
-      { value: d.after === undefined ? "(none)" : d.after, class: "after" }]),
+    found.map((d) => [d.path, { value: shown(d.before), class: "before" }, { value: shown(d.after), class: "after" }]),
     { className: "diff" });
 }

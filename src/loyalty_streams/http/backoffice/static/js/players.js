@@ -52,12 +52,20 @@ export function reset() {
 
 async function lookUp(brand, player) {
   say($("#lookup-message"), "pending", `Looking up ${player} at ${brand}…`);
-  const [answer, programme] = await Promise.all([
-    get(`loyalty/${segment(brand)}/${segment(player)}`),
-    programmeOf(brand),
-  ]);
+  let answer;
+  let programme;
+  try {
+    [answer, programme] = await Promise.all([
+      get(`loyalty/${segment(brand)}/${segment(player)}`),
+      programmeOf(brand),
+    ]);
+  } catch (error) {
+    // a request that could not be made ends the look-up too, never "Looking up…" for ever
+    reset();
+    say($("#lookup-message"), "error", `The look-up failed: ${error.message}.`);
+    return;
+  }
   if (answer.status !== 200) {
-    say($("#lookup-message"), "error", problem(answer));
     reset();
     say($("#lookup-message"), "error", problem(answer));
     return;
@@ -292,6 +300,14 @@ async function act(form) {
   if (form.id === "adjust") {
     const debit = data.get("direction") === "debit";
     const amount = String(data.get("points")).trim();
+    // the Direction alone gives the sign: the API reads a leading minus as a debit, so only a
+    // positive amount is taken here (a "-5" credit would debit)
+    const refused = amountProblem(amount);
+    if (refused) {
+      say(result, "error", refused);
+      $("#adjust-points", form).focus();
+      return;
+    }
     body = { points: `${debit ? "-" : ""}${amount}`, reason: String(data.get("reason")).trim() };
     path = "loyalty/points/add";
     verb = debit ? "Debit" : "Credit";
@@ -319,9 +335,25 @@ async function act(form) {
   const ok = await confirm(`${question[0]}`, question.slice(1).map((line) => h("p", {}, line)), verb);
   if (!ok) return;
   say(result, "pending", "Sent; waiting for the worker to carry it out…");
-  const answer = await call("POST", path, { body: { brand_id: current.brand, player_id: current.player, ...body } });
+  let answer;
+  try {
+    answer = await call("POST", path, { body: { brand_id: current.brand, player_id: current.player, ...body } });
+  } catch (error) {
+    say(result, "error", h("strong", {}, "Not sent."), ` ${error.message}.`);
+    return;
+  }
   await afterCommand(answer, result);
   if (answer.status === 200) form.reset();
+}
+
+/** Why `amount` is not a positive number of points with at most 2 decimal places, or "". */
+export function amountProblem(amount) {
+  if (/^[-−]/.test(amount)) {
+    return "Points must be a positive amount: choose Debit to take points away, and type the amount without a sign.";
+  }
+  if (!/^\d+(\.\d{1,2})?$/.test(amount)) return "Points must be a positive number with at most 2 decimal places, e.g. 250 or 12.50.";
+  if (/^0*(\.0*)?$/.test(amount)) return "Points must be more than 0.";
+  return "";
 }
 
 /** Show a command's outcome as the API answered it, then read the player again. */
@@ -405,7 +437,13 @@ function page(at) {
 async function loadHistory() {
   const { brand, player, zone } = current;
   const query = { limit: "20", ...history.filters, cursor: history.cursors[history.at] };
-  const answer = await get(`loyalty/${segment(brand)}/${segment(player)}/history`, query);
+  let answer;
+  try {
+    answer = await get(`loyalty/${segment(brand)}/${segment(player)}/history`, query);
+  } catch (error) {
+    say($("#history-message"), "error", `The history cannot be read: ${error.message}.`);
+    return;
+  }
   if (answer.status !== 200) {
     say($("#history-message"), "error", problem(answer));
     return;
@@ -419,7 +457,7 @@ async function loadHistory() {
       { value: change, class: "num" },
       { value: row.points_available !== undefined ? points(row.points_available) : "", class: "num" },
       text,
-      row.command_id ? h("code", {}, row.command_id) : "",
+      row.command_id || row.cause_id ? h("code", {}, row.command_id || row.cause_id) : "",
       json("JSON", row),
     ];
   });
@@ -439,8 +477,14 @@ async function loadHistory() {
 async function loadExplanation() {
   const { brand, player, zone } = current;
   const cursor = explainCursor[explainCursor.length - 1];
-  const answer = await get(`loyalty/${segment(brand)}/${segment(player)}/explain`, { cursor });
   const root = $("#explain");
+  let answer;
+  try {
+    answer = await get(`loyalty/${segment(brand)}/${segment(player)}/explain`, { cursor });
+  } catch (error) {
+    clear(root, h("p", { class: "message", "data-kind": "error" }, `The explanation cannot be read: ${error.message}.`));
+    return;
+  }
   if (answer.status !== 200) {
     clear(root, h("p", { class: "message", "data-kind": "error" }, problem(answer)));
     return;
@@ -449,12 +493,12 @@ async function loadExplanation() {
   const chart = charts.canvas(`Points balance of ${player} after each movement, over the days shown`, { height: 260 });
   clear(root,
     h("h3", {}, "Level"),
-    h("ul", { class: "statement" }, level.statement.map((line) => h("li", {}, line))),
+    h("ul", { class: "statement" }, level.statement.map((line) => h("li", {}, sentence(line, zone)))),
     level.last_changes?.length ? table("Last level changes", ["Time", "Change", "Reason"],
       level.last_changes.map((c) => [when(c.at, zone), `${c.from_level} → ${c.to_level} (${c.direction})`, c.reason])) : null,
     h("h3", {}, "Balance"),
     h("p", {}, `${points(balance.available)} available + ${points(balance.held)} held = `,
-      h("strong", {}, `${points(balance.total)} points`), `. ${balance.opening.note}.`),
+      h("strong", {}, `${points(balance.total)} points`), `. ${sentence(balance.opening.note, zone).replace(/\.$/, "")}.`),
     chart,
     table("Totals by kind: what the history holds, what the record counts, and what came before the history",
       ["Kind", "History", "Record", "Before the history"],
@@ -478,6 +522,14 @@ async function loadExplanation() {
       h("button", { type: "button", disabled: !balance.next_cursor,
                     onclick: () => { explainCursor.push(balance.next_cursor); loadExplanation(); } }, "Later days")));
   charts.balance(chart, balance.days, zone);
+}
+
+/** A line of the API's words for people: its RFC 3339 times in the brand's zone, and each
+ * sentence starting with a capital. */
+export function sentence(text, zone) {
+  return String(text ?? "")
+    .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:?\d\d)/g, (at) => whenIn(at, zone))
+    .replace(/(^|[.!?]\s+)([a-z])/g, (_, before, letter) => before + letter.toUpperCase());
 }
 
 function moved(text) {

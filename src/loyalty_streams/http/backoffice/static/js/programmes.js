@@ -144,7 +144,8 @@ function versionsSection(zone) {
     event.preventDefault();
     const a = Number($("#compare-from").value);
     const b = Number($("#compare-to").value);
-    clear(out, diffTable(`Version ${a} → version ${b}`, bodies.get(a), bodies.get(b), `Version ${a}`, `Version ${b}`));
+    clear(out, diffTable(`Version ${a} → version ${b} (times in ${zone})`, bodies.get(a), bodies.get(b),
+      `Version ${a}`, `Version ${b}`, { zone }));
   });
   return h("section", { "aria-labelledby": "versions-title" },
     h("h3", { id: "versions-title" }, "Versions"),
@@ -186,9 +187,16 @@ function promotionsEditor(p, zone) {
         categories.map((category) => h("label", { class: "check" },
           h("input", { type: "checkbox", name: "categories", value: category,
                        checked: Boolean(promo?.categories?.includes(category)) }), ` ${category}`))),
-      h("button", { type: "button", class: "quiet", onclick: () => { row.remove(); } }, `Remove promotion ${n}`));
+      h("button", { type: "button", class: "quiet", onclick: () => removeRow(row) }, `Remove promotion ${n}`));
     rows.append(row);
     return row;
+  };
+  // the keyboard's focus goes on to the next promotion's remove button (or the previous one's,
+  // or "Add a promotion" when none is left), never back to the page's start
+  const removeRow = (row) => {
+    const next = row.nextElementSibling || row.previousElementSibling;
+    row.remove();
+    (next ? $(":scope > button", next) : $("#promotion-add")).focus();
   };
   for (const promo of p.promotions) addRow(promo);
   const result = h("p", { class: "message result", role: "status", "aria-live": "polite", hidden: true });
@@ -218,7 +226,8 @@ function promotionsEditor(p, zone) {
     const ok = await confirm(`Publish new promotions for ${shown.brand}?`, [
       h("p", {}, `A new version of the programme with ${body.promotions.length} promotion(s), ` +
         (body.effective_from ? `from ${whenIn(body.effective_from, zone)}` : "from now") + `. Reason: ${body.reason}`),
-      changes.length ? diffTable("What changes", { promotions: p.promotions }, { promotions: body.promotions }, "Now", "Proposed")
+      changes.length ? diffTable(`What changes (times in ${zone})`, { promotions: p.promotions }, { promotions: body.promotions },
+        "Now", "Proposed", { zone })
         : h("p", {}, "The promotions are the same as now."),
     ], "Publish");
     if (!ok) return;

@@ -11,7 +11,7 @@ import { get } from "./api.js";
 const KEY = "loyalty-backoffice.token";
 
 export function decodeClaims(token) {
-  const parts = String(token).trim().split(".");
+  const parts = String(token).replace(/\s+/g, "").split(".");
   if (parts.length !== 3) throw new Error("a token has three parts separated by dots");
   const base64 = parts[1].replace(/-/g, "+").replace(/_/g, "/");
   const padded = base64 + "=".repeat((4 - (base64.length % 4)) % 4);
@@ -32,11 +32,12 @@ export function decodeClaims(token) {
 }
 
 export function stored() {
-  return sessionStorage.getItem(KEY);
+  const token = sessionStorage.getItem(KEY);
+  return token && token.replace(/\s+/g, "");
 }
 
 export function store(token) {
-  sessionStorage.setItem(KEY, token.trim());
+  sessionStorage.setItem(KEY, token.replace(/\s+/g, ""));
 }
 
 export function forget() {

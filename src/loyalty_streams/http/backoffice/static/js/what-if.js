@@ -19,7 +19,10 @@ const POLL_MS = 1000;
 let context = null;
 let base = null; // the version in effect the proposal started from
 let proposal = null;
-let polling = 0; // the poll loop's generation: a new job stops the previous loop
+let polling = 0; // the poll loop's generation: a new submission stops the previous loop
+let jsonError = ""; // why the JSON editor's text is not a proposal ("" when it is one)
+let submitting = false; // a POST in flight: Run stays disabled until it is answered
+let submitted = null; // {jobId, name, text} of the proposal the job shown was submitted with
 
 export function start(shared) {
   context = shared;
@@ -53,6 +56,9 @@ export function reset() {
   polling += 1;
   base = null;
   proposal = null;
+  jsonError = "";
+  submitting = false;
+  submitted = null;
 }
 
 async function begin(brand) {
@@ -64,6 +70,7 @@ async function begin(brand) {
   }
   $("#what-if-message").hidden = true;
   base = programme;
+  jsonError = "";
   proposal = structuredClone(programme);
   proposal.name = `${programme.name} (what-if)`;
   editor();
@@ -104,22 +111,29 @@ function editor() {
     h("details", { class: "json-editor" },
       h("summary", {}, "The whole proposal as JSON"),
       h("label", { for: "what-if-json" }, "Programme JSON (edits here update the form)"),
-      h("textarea", { id: "what-if-json", rows: "16", spellcheck: "false" }),
+      h("textarea", { id: "what-if-json", rows: "16", spellcheck: "false", "aria-describedby": "what-if-json-note" }),
       h("p", { id: "what-if-json-note", class: "help", role: "status", "aria-live": "polite" })),
     h("h3", {}, "What the proposal changes"),
     h("div", { id: "what-if-diff" }),
-    h("button", { type: "submit" }, "Run the what-if"));
+    h("p", { id: "what-if-run-note", class: "message", "data-kind": "error", role: "alert", hidden: true }),
+    h("button", { type: "submit", id: "what-if-run" }, "Run the what-if"));
   clear($("#what-if-editor"), form);
   syncJson();
   form.addEventListener("input", (event) => {
     const target = event.target;
     if (target.id === "what-if-json") {
       try {
-        proposal = JSON.parse(target.value);
+        const parsed = JSON.parse(target.value);
+        if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) throw new Error("a programme is a JSON object");
+        proposal = parsed;
+        jsonError = "";
         $("#what-if-json-note").textContent = "";
         fillForm();
       } catch (error) {
-        $("#what-if-json-note").textContent = `Not JSON yet: ${error.message}`;
+        // the last valid proposal is not what the user sees: nothing runs until the JSON is one
+        jsonError = `Not JSON yet: ${error.message}`;
+        $("#what-if-json-note").textContent = jsonError;
+        runnable();
         return;
       }
     } else if (target.dataset.level !== undefined) {
@@ -131,7 +145,9 @@ function editor() {
       proposal.name = target.value;
       syncJson();
     }
+    runnable();
     showDiff();
+    staleReport();
   });
   form.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -141,7 +157,26 @@ function editor() {
 }
 
 function syncJson() {
+  if (jsonError) return; // the form's fields do not overwrite what the user is still typing
   $("#what-if-json").value = JSON.stringify(proposal, null, 2);
+}
+
+/** Run is enabled only with a proposal that is valid JSON and no submission in flight. */
+function runnable() {
+  const run = $("#what-if-run");
+  if (!run) return;
+  run.disabled = submitting || Boolean(jsonError);
+  $("#what-if-json").setAttribute("aria-invalid", String(Boolean(jsonError)));
+  const note = $("#what-if-run-note");
+  note.hidden = !jsonError;
+  note.textContent = jsonError ? `The what-if cannot run: the proposal's JSON is not valid (${jsonError.replace(/^Not JSON yet: /, "")}).` : "";
+}
+
+/** Say so when the form no longer holds the proposal the report shown was made from. */
+function staleReport() {
+  const note = $("#what-if-report-stale");
+  if (!note || !submitted) return;
+  note.hidden = JSON.stringify(proposal) === submitted.text && !jsonError;
 }
 
 function fillForm() {
@@ -153,25 +188,51 @@ function fillForm() {
 }
 
 function showDiff() {
-  clear($("#what-if-diff"), diffTable(null, base, proposal, `Version ${base.version}`, "Proposal"));
+  clear($("#what-if-diff"), diffTable(null, base, proposal, `Version ${base.version}`, "Proposal", { zone: zoneOf(base) }));
 }
 
 async function submit() {
+  if (submitting) return;
+  if (jsonError) {
+    runnable();
+    $("#what-if-json").focus();
+    return;
+  }
   const status = $("#what-if-status");
+  // a new submission stops following the previous job: its result is never shown as this one's
+  polling += 1;
+  submitted = null;
   $("#what-if-job").hidden = false;
   clear($("#what-if-report"));
-  const body = { programme: proposal, by: $("#what-if-by").value };
+  const sent = structuredClone(proposal);
+  const body = { programme: sent, by: $("#what-if-by").value };
   if ($("#what-if-from").value) body.from = $("#what-if-from").value;
   if ($("#what-if-to").value) body.to = $("#what-if-to").value;
-  say(status, "pending", "Submitting the proposal…");
-  const answer = await call("POST", `loyalty/what-if/${segment(base.brand_id)}`, { body });
+  say(status, "pending", `Submitting the proposal “${sent.name ?? "unnamed"}”…`);
+  submitting = true;
+  runnable();
+  let answer;
+  try {
+    answer = await call("POST", `loyalty/what-if/${segment(base.brand_id)}`, { body });
+  } catch (error) {
+    answer = null;
+    say(status, "error", h("strong", {}, "Not started."), ` ${error.message}.`);
+  } finally {
+    submitting = false;
+    runnable();
+  }
+  if (answer === null) {
+    $("#what-if-job-title").focus();
+    return;
+  }
   if (answer.status !== 202) {
     say(status, "error", h("strong", {}, "Not started."), ` ${problem(answer)}`);
     $("#what-if-job-title").focus();
     return;
   }
   const { job_id: jobId } = answer.body;
-  say(status, "pending", `Job ${jobId} accepted (202); replaying the history…`);
+  submitted = { jobId, name: sent.name ?? "unnamed", text: JSON.stringify(sent) };
+  say(status, "pending", `Job ${jobId} (proposal “${submitted.name}”) accepted (202); replaying the history…`);
   $("#what-if-job-title").focus();
   poll(jobId);
 }
@@ -182,7 +243,14 @@ async function poll(jobId) {
   const began = Date.now();
   const status = $("#what-if-status");
   for (;;) {
-    const answer = await get(`loyalty/what-if/jobs/${segment(jobId)}`);
+    let answer;
+    try {
+      answer = await get(`loyalty/what-if/jobs/${segment(jobId)}`);
+    } catch (error) {
+      if (generation !== polling) return;
+      say(status, "error", h("strong", {}, `Job ${jobId} cannot be read.`), ` ${error.message}.`);
+      return;
+    }
     if (generation !== polling) return;
     if (answer.status !== 200) {
       say(status, "error", h("strong", {}, "The job cannot be read."), ` ${problem(answer)}`);
@@ -190,16 +258,16 @@ async function poll(jobId) {
     }
     const job = answer.body;
     if (job.status === "done") {
-      say(status, "ok", h("strong", {}, "Done."), ` Job ${job.job_id}, submitted by ${job.submitted_by}, ` +
-        `finished ${whenIn(job.finished_at, job.report.timezone)}.`);
+      say(status, "ok", h("strong", {}, "Done."), ` Job ${job.job_id}, proposal “${job.report.proposed_name}”, ` +
+        `submitted by ${job.submitted_by}, finished ${whenIn(job.finished_at, job.report.timezone)}.`);
       report(job);
       return;
     }
     if (job.status === "failed") {
-      say(status, "error", h("strong", {}, "The job failed."), ` ${job.error}`);
+      say(status, "error", h("strong", {}, `Job ${job.job_id} failed.`), ` ${job.error}`);
       return;
     }
-    say(status, "pending", `Job ${job.job_id} running for ${Math.round((Date.now() - began) / 1000)} s…`);
+    say(status, "pending", `Job ${job.job_id} (proposal “${submitted?.name ?? job.job_id}”) running for ${Math.round((Date.now() - began) / 1000)} s…`);
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
 }
@@ -224,7 +292,10 @@ function report(job) {
       total.baseline[field][c] ?? "0.00", total.proposal[field][c] ?? "0.00", (t) => money(t, c)));
   };
   clear($("#what-if-report"),
-    h("h3", {}, `${r.proposed_name}: ${r.brand_id}`),
+    h("h3", { id: "what-if-report-title" }, `Report of job ${job.job_id}: proposal “${r.proposed_name}” for ${r.brand_id}`),
+    h("p", { id: "what-if-report-stale", class: "message", "data-kind": "info", hidden: true },
+      `The form has changed since job ${job.job_id} was submitted: this report is of the proposal as it was then. ` +
+      "Run the what-if again for the form's proposal."),
     h("p", {}, `From ${whenIn(r.since, zone)} to ${whenIn(r.until, zone)} (excluded), by ${r.by}; baseline: version(s) ` +
       `${r.baseline_versions.join(", ")}; the proposal governs ${r.proposal_from ? `from ${whenIn(r.proposal_from, zone)}` : "the whole history"}. ` +
       `Replayed ${r.stats.events} events of ${r.stats.players} players in ${r.stats.seconds} s.`),
@@ -257,6 +328,7 @@ function report(job) {
     h("h3", {}, "Files"),
     h("p", { class: "downloads" }, downloads(job)),
     h("p", { id: "what-if-download", class: "message", role: "status", "aria-live": "polite", hidden: true }));
+  staleReport();
   charts.levels(levelsBaseline, labels, r.levels, per("baseline", (run) => run.players));
   charts.levels(levelsProposal, labels, r.levels, per("proposal", (run) => run.players));
   charts.compared(issued, labels, [
