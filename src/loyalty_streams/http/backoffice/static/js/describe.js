@@ -6,7 +6,7 @@ export const HISTORY_TYPES = [
   "PointsAccrued", "PointsReversed", "CancellationRefused", "LevelChanged", "RedemptionHeld",
   "PointsRedeemed", "RedemptionReleased", "PointsAdjusted", "PointsExpired", "CashbackAwarded",
   "TierRewardGranted", "BirthdayGiftGranted", "DailyRewardGranted", "MonthlyBonusGranted",
-  "StoreBonusGranted", "CommandRejected",
+  "StoreBonusGranted", "CommandRejected", "AuditEntry",
 ];
 
 const LABELS = {
@@ -17,7 +17,7 @@ const LABELS = {
   PointsExpired: "Points expired", CashbackAwarded: "Cashback", TierRewardGranted: "Tier-up reward",
   BirthdayGiftGranted: "Birthday gift", DailyRewardGranted: "Daily reward",
   MonthlyBonusGranted: "Monthly bonus", StoreBonusGranted: "Store bonus",
-  CommandRejected: "Command refused",
+  CommandRejected: "Command refused", AuditEntry: "Operator's command",
 };
 
 function nonzero(text) {
@@ -81,6 +81,8 @@ export function describe(row) {
                                  `${coins({ gc: row.bonus_gc, sc: row.bonus_sc })} on package ${row.package_id} (${coins(row)})` };
     case "CommandRejected":
       return { change: "", text: `${row.command_type ?? "command"} refused: ${row.code} — ${row.reason}` };
+    case "AuditEntry":
+      return { change: "", text: `${row.action} ${row.outcome} by ${row.actor}: ${row.reason}` };
     default:
       return { change: "", text: "" };
   }
