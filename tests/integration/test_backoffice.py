@@ -238,7 +238,11 @@ def test_sign_in_and_see_the_numbers_the_api_gives(stack: Stack, open_tab: Any) 
         expect(page.locator("table.history tbody tr")).to_have_count(len(history))
         expect(page.locator("table.history tbody tr").first).to_contain_text("Points accrued")
         shoot(page, "player")
-        # nothing makes the page scroll sideways, at either width
+        # nothing makes the page scroll sideways, at either width, not even a huge balance
+        page.evaluate(
+            "document.querySelector('[data-field=\"points.available\"]').textContent = "
+            "'99,999,999,999,999,999,999,999,999.99'"
+        )
         assert page.evaluate(
             "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
         )
@@ -490,6 +494,7 @@ def test_a_what_if_report_opens_with_its_charts(stack: Stack, open_tab: Any) -> 
     expect(page.locator("#what-if-run-note")).to_contain_text("not valid")
     editor.fill(valid)
     expect(run).to_be_enabled()
+    page.locator("details.json-editor summary").click()
 
     run.dblclick()  # one submission in flight at a time: one POST
     status = page.locator("#what-if-status")
