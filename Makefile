@@ -54,7 +54,7 @@ chromium:
 	  else echo "the tests need Chromium: sudo apt-get install chromium" >&2; exit 1; fi; }
 
 test: lint redis-server java-maven prometheus-kcat chromium  ## lint, then every test (brokers, workers, Redis, a browser)
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=25
 
 unit: $(STAMP)  ## the tests that need no broker, in seconds
 	$(BIN)/pytest -q -m "not integration"
