@@ -144,6 +144,22 @@ def test_without_an_archive_everything_comes_from_the_topic(tmp_path: Path) -> N
     assert {(p, o) for p, o, _ in found} == topic.expected(SWEEPS)
 
 
+def test_a_directory_without_the_archives_files_is_refused_not_read_as_empty(
+    tmp_path: Path,
+) -> None:
+    """The group archived up to its offsets, but the reader was given another directory: what
+    is below them would silently be missing from a replay."""
+    topic = Topic()
+    two_brands(topic, 4)
+    topic.archive(tmp_path / "the-archive", 0, 0, 3)
+    topic.commit(0, 4)
+    with pytest.raises(FileNotFoundError, match="holds no archive file"):
+        read(topic, tmp_path / "elsewhere", AURORA)
+    assert {(p, o) for p, o, _ in read(topic, tmp_path / "the-archive", AURORA)} == (
+        topic.expected(AURORA)
+    )
+
+
 def test_an_archive_up_to_the_end_reads_nothing_from_the_topic(tmp_path: Path) -> None:
     topic = Topic()
     two_brands(topic, 4)

@@ -292,6 +292,21 @@ def test_a_pending_downgrade_says_when_it_takes_effect_across_a_clock_change() -
     assert shown["level"]["downgrade"] is None
 
 
+def test_a_downgrade_pending_after_a_cancellation_names_the_threshold_it_misses() -> None:
+    """A cancelled bet took the lifetime figure below Silver's threshold while the 30-day
+    figure still meets its retention: the statement says which of the two is missed."""
+    state, _ = played(
+        bet("10000", bet_id="b1"),
+        cancellation("b1", "5000", occurred_at=T0 + timedelta(minutes=1)),
+        bet("1", bet_id="b2", occurred_at=T0 + timedelta(minutes=2)),
+    )
+    level = explain(state, programme(), [], T0 + timedelta(minutes=3))["level"]
+    assert level["current"]["retention_met"] and level["downgrade"] is not None
+    (pending,) = [line for line in level["statement"] if "downgrade is pending" in line]
+    assert "unless the figure reaches 10000 again, it takes effect" in pending
+    assert "30-day" not in pending
+
+
 def test_a_forced_level_says_who_why_and_until_when() -> None:
     until = T0 + 3 * DAY
     state, outputs = played(

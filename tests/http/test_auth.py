@@ -145,6 +145,6 @@ def test_roles_grant_what_seed_zero_says() -> None:
     assert may(Role.LOYALTY_ADMIN) == set(Permission)
     assert may(Role.MARKETING_MANAGER) == {
         Permission.READ_PLAYERS, Permission.READ_PROGRAMMES, Permission.MANAGE_PROMOTIONS,
-        Permission.EXPORT,
+        Permission.EXPORT, Permission.RUN_WHAT_IF,
     }  # fmt: skip
     assert may(Role.SERVICE) == {Permission.READ_PLAYERS, Permission.READ_PROGRAMMES}

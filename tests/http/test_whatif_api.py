@@ -215,9 +215,9 @@ async def test_only_the_roles_that_read_the_figures_run_and_read_what_ifs(serve:
     answer = await api.call("POST", f"/loyalty/what-if/{AURORA}", None, body)
     assert answer.status == 401 and answer.headers["WWW-Authenticate"] == "Bearer"
     status, refused = await api.submit(body, api.token(Role.SERVICE))
-    assert (status, refused["error"]) == (403, "service may not export")
+    assert (status, refused["error"]) == (403, "service may not run what-ifs")
     status, refused = await api.submit(body, api.token())
-    assert (status, refused["error"]) == (403, "no role may not export")
+    assert (status, refused["error"]) == (403, "no role may not run what-ifs")
     lucky = api.token(Role.MARKETING_MANAGER, brands=("lucky-sweeps",), subject="mark")
     status, refused = await api.submit(body, lucky)
     assert (status, "does not cover brand 'aurora-casino'" in refused["error"]) == (403, True)

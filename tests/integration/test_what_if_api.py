@@ -77,7 +77,7 @@ def test_a_marketing_manager_runs_a_what_if_and_fetches_its_report(cluster: Clus
     proposal = {"programme": changed_levels(aurora(), 2, Silver="5000").model_dump(mode="json")}
     path = f"/loyalty/what-if/{AURORA}"
     status, refused = call(worker, "POST", path, proposal, SERVICE)
-    assert (status, refused["error"]) == (403, "service may not export")
+    assert (status, refused["error"]) == (403, "service may not run what-ifs")
     status, accepted = call(worker, "POST", path, proposal, MARKETING)
     assert status == 202, accepted
     base = f"http://127.0.0.1:{worker.settings.web_port}"

@@ -115,6 +115,7 @@ def _history(
             if partitions is None or number in partitions
         ]
         archived = _committed(settings, numbers, clients)
+        _check_files(settings, archived)
         ends = reader.ends([PLAYER_EVENTS])
         segments = _segments(settings.archive_root / brand_directory(brand_id), wanted, archived)
         skipped = 0
@@ -188,6 +189,20 @@ class _Wanted:
         if self.until is not None:
             condition &= occurred < pa.scalar(self.until, moment)
         return condition
+
+
+def _check_files(settings: Settings, archived: dict[int, int]) -> None:
+    """Raise FileNotFoundError when the archive group has committed offsets but the archive
+    directory holds no file at all: the records below them would be read from nowhere (a reader
+    given another LOYALTY_ARCHIVE_DIR, or data dir, than the archive's), and a replay would
+    silently miss them."""
+    root = settings.archive_root
+    if archived and not any(root.glob("*/day=*/*.parquet")):
+        raise FileNotFoundError(
+            f"the archive's group {group_id(settings)!r} has archived up to offsets "
+            f"{dict(sorted(archived.items()))}, but {root} holds no archive file: give the "
+            "archive's LOYALTY_ARCHIVE_DIR (or LOYALTY_DATA_DIR) and LOYALTY_APP_ID"
+        )
 
 
 def _committed(settings: Settings, numbers: list[int], clients: KafkaClients) -> dict[int, int]:

@@ -368,8 +368,8 @@ def _what_if(args: argparse.Namespace, clients: "KafkaClients | None") -> int:
     try:
         since = None if args.since is None else parse_bound(args.since, zone)
         until = now if args.until is None else parse_bound(args.until, zone)
-    except ValueError as error:
-        print(f"not run: {error}", file=sys.stderr)
+    except (ValueError, OverflowError) as error:  # OverflowError: a date near year 1 or 9999
+        print(f"not run: --from/--to: {error}", file=sys.stderr)
         return 2
     tune_collector()  # this process folds (with --processes 1) and forks nothing
     try:
@@ -387,7 +387,7 @@ def _what_if(args: argparse.Namespace, clients: "KafkaClients | None") -> int:
             # in-memory clients (tests) are copied into forked processes, never pickled
             start_method="spawn" if clients is None else "fork",
         )
-    except ValueError as error:  # the proposal refused, or --from not before --to
+    except (ValueError, OverflowError) as error:  # the proposal refused, or a bad range
         print(f"not run: {error}", file=sys.stderr)
         return 2
     except failures as error:
@@ -459,7 +459,11 @@ def _explain(args: argparse.Namespace, clients: "KafkaClients | None") -> int:
     query |= {"cursor": args.cursor} if args.cursor is not None else {}
     base = (args.url or settings.worker_url).rstrip("/")
     url = str(owner_url(base, args.brand, args.player, "/explain", query))
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    try:
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    except ValueError as error:  # not a URL
+        print(f"--url: {base!r} is not a worker's URL ({error})", file=sys.stderr)
+        return 2
     try:
         with urllib.request.urlopen(request, timeout=args.timeout) as reply:
             answer = json.loads(reply.read())

@@ -501,10 +501,17 @@ def _level(
         statement.append(f"{following.name} starts at {following.threshold}: {needed} to go")
     downgrade = _downgrade(state, programme, cumulative, rolling, index)
     if downgrade is not None:
+        # what the level misses now: its threshold (a cancelled bet can take the lifetime
+        # figure below it), its 30-day retention, or both
+        missing = []
+        if cumulative < level.threshold:
+            missing.append(f"the figure reaches {level.threshold} again")
+        if rolling < retention:
+            missing.append(f"the 30-day figure reaches {retention}")
+        unless = f"unless {' and '.join(missing)}, " if missing else ""
         statement.append(
-            f"a downgrade is pending since {downgrade['pending_since']}: unless the 30-day "
-            f"figure reaches {retention} again, it takes effect at {downgrade['takes_effect_at']}"
-            f" (to {downgrade['to_level']} at today's figures)"
+            f"a downgrade is pending since {downgrade['pending_since']}: {unless}it takes effect "
+            f"at {downgrade['takes_effect_at']} (to {downgrade['to_level']} at today's figures)"
         )
     forced = _forced(state, programme)
     if forced is not None:

@@ -45,6 +45,7 @@ class Permission(StrEnum):
     BACKFILL_PROGRAMMES = "backfill programmes"
     MANAGE_PROMOTIONS = "manage promotions"
     EXPORT = "export"
+    RUN_WHAT_IF = "run what-ifs"
     READ_AUDIT = "read the audit trail"
 
 
@@ -56,6 +57,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
             Permission.READ_PROGRAMMES,
             Permission.MANAGE_PROMOTIONS,
             Permission.EXPORT,
+            Permission.RUN_WHAT_IF,
         }
     ),
     Role.SERVICE: frozenset({Permission.READ_PLAYERS, Permission.READ_PROGRAMMES}),

@@ -42,9 +42,8 @@ from loyalty_streams.whatif.run import ProposalRefused, check_proposal
 
 log = logging.getLogger(__name__)
 
-WHAT_IF_PERMISSION = Permission.EXPORT
-"""Who may run what-ifs and read them: the roles that read the business's figures
-(`loyalty_admin`, `marketing_manager`)."""
+WHAT_IF_PERMISSION = Permission.RUN_WHAT_IF
+"""Who may run what-ifs and read them: `loyalty_admin` and `marketing_manager`."""
 
 MAX_AHEAD = timedelta(days=366)
 """`to` at most this long after now: time-driven work (expiries, downgrades) runs to it."""
