@@ -137,7 +137,9 @@ class CommandView(ApiView):
         )
 
     def carried_out(self, command: Command, rows: list[Any]) -> Response:
-        """200 with the outputs `rows` (oldest first), or 409 with the refusal among them."""
+        """200 with the outputs `rows` (oldest first, an operator's audit entry, the record of
+        the whole command, last), or 409 with the refusal among them."""
+        rows = sorted(rows, key=lambda row: row["type"] == "AuditEntry")  # stable
         refusal = next((row for row in rows if row["type"] == "CommandRejected"), None)
         body: dict[str, Any] = {"command_id": command.command_id, "outputs": rows}
         if refusal is None:

@@ -5,14 +5,10 @@ every partition of the command topic with one audit entry; each worker re-checks
 holds, so the answer is 202 once all are published).
 """
 
-import asyncio
-import time
 from http import HTTPStatus
 from typing import Any
 from uuid import uuid4
 
-import aiohttp
-import orjson
 from faust.web import Request, Response
 from pydantic import ValidationError
 
@@ -22,15 +18,9 @@ from loyalty_streams.http.api_view import ApiView
 from loyalty_streams.http.auth import Permission
 from loyalty_streams.http.bodies import BrandRecheck, LevelRecheck, parse_body
 from loyalty_streams.http.command_sender import CommandSender
-from loyalty_streams.http.commands import POLL_S, CommandView, require_programme
+from loyalty_streams.http.commands import CommandView, require_programme
 from loyalty_streams.http.errors import refuse
 from loyalty_streams.http.parameters import path_identifier
-from loyalty_streams.kafka.reading import scan_topic
-from loyalty_streams.kafka.topics import AUDIT
-
-AUDIT_POLL_S = 0.25
-"""Between two reads of the audit trail for a re-check's entry (each read is a pass over it
-from the command's time on)."""
 
 
 class RecheckLevelView(CommandView):
@@ -47,45 +37,6 @@ class RecheckLevelView(CommandView):
 
     def command(self, body: Any, fields: dict[str, Any], path: dict[str, str]) -> Command:
         return RecheckLevel(**fields, reason=body.reason)
-
-    async def outcome(self, request: Request, command: Command, wait: float) -> Response:
-        """A re-check that moves no level leaves no row in the player's history, only its
-        audit entry (written whether it was carried out or refused): the answer waits for the
-        entry, then for the rows it says there are, and holds both."""
-        deadline = time.monotonic() + wait
-        entry = await self._audit_entry(command, deadline)
-        if entry is None:
-            return self.accepted(command, wait)
-        made_rows = entry["outcome"] != "applied" or entry["before"] != entry["after"]
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
-            rows = await self.rows(session, request, command)
-            while made_rows and not rows and time.monotonic() < deadline:
-                await asyncio.sleep(POLL_S)
-                rows = await self.rows(session, request, command)
-        return self.carried_out(command, [*rows[::-1], entry])
-
-    async def _audit_entry(self, command: Command, deadline: float) -> dict[str, Any] | None:
-        """The command's audit entry once `loyalty.audit` holds it; None at the deadline."""
-        output_id, key = f"{command.command_id}:audit", command.key.encode()
-        since = self.since(command)
-
-        def find() -> dict[str, Any] | None:
-            for record in scan_topic(self.worker.settings, AUDIT, since=since, until=None):
-                if record.key == key:
-                    entry: dict[str, Any] = orjson.loads(record.value or b"")
-                    if entry.get("output_id") == output_id:
-                        return entry
-            return None
-
-        while time.monotonic() < deadline:
-            try:
-                entry = await asyncio.to_thread(find)
-            except (LookupError, TimeoutError):
-                entry = None
-            if entry is not None:
-                return entry
-            await asyncio.sleep(AUDIT_POLL_S)
-        return None
 
 
 class RecheckBrandView(ApiView):
