@@ -18,23 +18,11 @@ from loyalty_streams.http.auth import Role
 from loyalty_streams.kafka.reading import read_topics
 from loyalty_streams.kafka.topics import POINTS_ACCRUED
 from tests.integration.conftest import Cluster, call, get, settled, token, wait_until
-from tests.whatif.support import AURORA, aurora, bet, changed_levels, deposit
+from tests.whatif.support import AURORA, PLAYS, aurora, bet, changed_levels, deposit
 
 MARKETING = token(Role.MARKETING_MANAGER, brands=[AURORA], subject="mark")
 SERVICE = token(Role.SERVICE, brands=[AURORA])
-PLAYS = [
-    ("a", "3000"),
-    ("b", "5000"),
-    ("b", "1000"),
-    ("c", "4000"),
-    ("c", "5999.99"),
-    ("d", "12000"),
-    ("e", "5000"),
-    ("f", "30000"),
-    ("f", "30000"),
-    ("h", "10000"),
-]
-"""Turnover: a 3,000, b 6,000, c 9,999.99, d 12,000, e 5,000, f 60,000, h 10,000; g deposits."""
+# turnover: a 3,000, b 6,000, c 9,999.99, d 12,000, e 5,000, f 60,000, h 10,000; g deposits
 PLAYERS = "abcdefgh"
 MOVED = {"b", "c", "e"}
 """Between 5,000 (included) and 10,000 (excluded): Silver only under the proposal."""

@@ -58,6 +58,21 @@ DAY = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 """A Monday morning in Malta (UTC+1): the by-hand stream's bets fall on brand day 2026-11-02."""
 
 
+PLAYS = [
+    ("a", "3000"),
+    ("b", "5000"),
+    ("b", "1000"),
+    ("c", "4000"),
+    ("c", "5999.99"),
+    ("d", "12000"),
+    ("e", "5000"),
+    ("f", "30000"),
+    ("f", "30000"),
+    ("h", "10000"),
+]
+"""The bets of `by_hand`, in order: (player, amount in EUR)."""
+
+
 def by_hand() -> list[PlayerEvent]:
     """Eight players' play on 2026-11-02, turnover (lifetime) per player:
 
@@ -65,20 +80,8 @@ def by_hand() -> list[PlayerEvent]:
     e 5,000; f 60,000 (30,000 twice); g a deposit only; h 10,000.
     """
     minute = timedelta(minutes=1)
-    plays = [
-        ("a", "3000"),
-        ("b", "5000"),
-        ("b", "1000"),
-        ("c", "4000"),
-        ("c", "5999.99"),
-        ("d", "12000"),
-        ("e", "5000"),
-        ("f", "30000"),
-        ("f", "30000"),
-        ("h", "10000"),
-    ]
     events: list[PlayerEvent] = [
-        bet(player, amount, DAY + i * minute) for i, (player, amount) in enumerate(plays)
+        bet(player, amount, DAY + i * minute) for i, (player, amount) in enumerate(PLAYS)
     ]
     events.append(deposit("g", "50", DAY + 30 * minute))
     return events
